@@ -1,0 +1,1 @@
+"""Observables, correlation functions and error analysis of spin ensembles."""

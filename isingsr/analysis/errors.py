@@ -1,0 +1,139 @@
+"""Error analysis: blocked jackknife over configurations, autocorrelation times.
+
+Every physics number in isingsr carries an error bar from here. Observables
+are written as functions of *means of per-configuration quantities*
+(``<E>``, ``<m^2>``, ``<s1 s2 s3 s4>`` ...), so one jackknife handles both
+linear and non-linear estimators (susceptibility, Binder cumulant, connected
+four-point function) with correct propagation.
+
+References
+----------
+B. Efron, "The Jackknife, the Bootstrap and Other Resampling Plans" (1982).
+A. D. Sokal, "Monte Carlo methods in statistical mechanics: foundations and
+new algorithms", Cargese lectures (1996), Sec. 3 (automatic windowing).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["jackknife", "integrated_autocorrelation_time", "DEFAULT_BLOCKS"]
+
+#: Number of jackknife blocks used when the caller does not choose.
+DEFAULT_BLOCKS = 100
+
+
+def jackknife(
+    estimator: Callable[..., np.ndarray | float],
+    *samples: np.ndarray,
+    n_blocks: int = DEFAULT_BLOCKS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Blocked delete-one jackknife of a function of sample means.
+
+    Parameters
+    ----------
+    estimator : callable
+        ``estimator(*means)`` where ``means[i]`` is the mean of ``samples[i]``
+        over its first axis. It may return a scalar or an array.
+    *samples : ndarray, each of shape (n, ...)
+        Per-configuration primary quantities, all with the same length ``n``
+        along axis 0, in an order where correlated configurations are
+        adjacent (time order within a chain); blocks are contiguous.
+    n_blocks : int
+        Number of blocks (``min(n_blocks, n)`` are used). Blocks should be
+        much longer than the autocorrelation time of the data.
+
+    Returns
+    -------
+    value, error : ndarray
+        The estimator on the full data and its jackknife standard error.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=10_000)
+    >>> v, e = jackknife(lambda m: m, x)
+    >>> bool(abs(e - x.std(ddof=1) / 100) < 1e-3)
+    True
+    """
+    if not samples:
+        raise ValueError("jackknife needs at least one sample array")
+    n = len(samples[0])
+    if any(len(s) != n for s in samples):
+        raise ValueError("all sample arrays must have the same length")
+    if n < 2:
+        raise ValueError(f"jackknife needs at least 2 samples, got {n}")
+    b = int(min(n_blocks, n))
+    edges = np.linspace(0, n, b + 1).astype(np.int64)
+    counts = np.diff(edges).astype(np.float64)
+    full_means, loo_means = [], []
+    for s in samples:
+        s = np.asarray(s, dtype=np.float64)
+        block_sums = np.add.reduceat(s, edges[:-1], axis=0)
+        total = block_sums.sum(axis=0)
+        full_means.append(total / n)
+        shape = (b,) + (1,) * (s.ndim - 1)
+        loo_means.append((total[None, ...] - block_sums) / (n - counts).reshape(shape))
+    value = np.asarray(estimator(*full_means), dtype=np.float64)
+    loo = np.stack([np.asarray(estimator(*[m[i] for m in loo_means]), dtype=np.float64) for i in range(b)])
+    # Unequal block sizes: weights (n - n_b)/n_b generalise (b - 1) (Busing et al. 1999);
+    # for equal blocks this is the textbook sqrt((b-1)/b * sum (f_i - f_bar)^2).
+    shape = (b,) + (1,) * value.ndim
+    h = (n / counts).reshape(shape)
+    pseudo = h * value - (h - 1) * loo
+    jk_mean = b * value - np.sum((1 - 1 / h) * loo, axis=0)
+    var = np.sum((pseudo - jk_mean) ** 2 / (h - 1), axis=0) / b
+    return value, np.sqrt(var)
+
+
+def integrated_autocorrelation_time(series: np.ndarray, c: float = 6.0) -> tuple[float, float, int]:
+    """Integrated autocorrelation time with Sokal's automatic window.
+
+    Parameters
+    ----------
+    series : ndarray, shape (T,) or (n_chains, T)
+        Time series of one observable; several independent chains of equal
+        length are pooled (their autocovariances averaged).
+    c : float
+        Window constant: the window W is the smallest lag with W >= c tau(W).
+
+    Returns
+    -------
+    tau, tau_err, window : float, float, int
+        ``tau = 1/2 + sum_{t=1}^{W} rho(t)`` in units of the series' time step
+        (tau = 1/2 for independent samples), its standard error
+        ``tau sqrt(2 (2W + 1) / n_total)`` and the window.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> tau, err, w = integrated_autocorrelation_time(rng.normal(size=(8, 4000)))
+    >>> bool(abs(tau - 0.5) < 3 * err)
+    True
+    """
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] < 4:
+        raise ValueError("need a series of at least 4 steps, shape (T,) or (chains, T)")
+    n_chains, t_len = x.shape
+    x = x - x.mean()
+    nfft = 1 << int(np.ceil(np.log2(2 * t_len)))
+    f = np.fft.rfft(x, n=nfft, axis=1)
+    acov = np.fft.irfft(f * np.conj(f), n=nfft, axis=1)[:, :t_len].sum(axis=0)
+    acov /= n_chains * (t_len - np.arange(t_len))
+    if acov[0] <= 0:
+        return 0.5, 0.0, 0
+    rho = acov / acov[0]
+    tau = 0.5
+    window = t_len - 1
+    for w in range(1, t_len):
+        tau += rho[w]
+        if w >= c * tau:
+            window = w
+            break
+    tau = max(tau, 0.5)
+    err = tau * np.sqrt(2.0 * (2 * window + 1) / (n_chains * t_len))
+    return float(tau), float(err), int(window)
