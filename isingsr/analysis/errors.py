@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["jackknife", "integrated_autocorrelation_time", "DEFAULT_BLOCKS"]
+__all__ = ["jackknife", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
 
 #: Number of jackknife blocks used when the caller does not choose.
 DEFAULT_BLOCKS = 100
@@ -137,3 +137,40 @@ def integrated_autocorrelation_time(series: np.ndarray, c: float = 6.0) -> tuple
     tau = max(tau, 0.5)
     err = tau * np.sqrt(2.0 * (2 * window + 1) / (n_chains * t_len))
     return float(tau), float(err), int(window)
+
+
+def chain_autocorrelation(energy: np.ndarray, magnetization: np.ndarray, chain: np.ndarray | None,
+                          min_length: int = 8) -> dict[str, float]:
+    """tau_int of E and |m| of an ensemble, pooled over its chains.
+
+    Parameters
+    ----------
+    energy, magnetization : ndarray, shape (N,)
+        Per-configuration values, each chain's in save order.
+    chain : ndarray, shape (N,), or None
+        Chain of each configuration (None: one chain in file order). Chains
+        are trimmed to the shortest one's length.
+    min_length : int
+        Below this many samples per chain the times are NaN.
+
+    Returns
+    -------
+    dict
+        ``tau_int_E, tau_int_E_err, tau_int_absm, tau_int_absm_err`` in units
+        of the spacing between saved configurations.
+    """
+    chain = np.zeros(len(energy), dtype=np.int64) if chain is None else np.asarray(chain)
+    order = np.argsort(chain, kind="stable")
+    counts = np.bincount(chain)
+    counts = counts[counts > 0]
+    T = int(counts.min())
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out: dict[str, float] = {}
+    for key, data in (("E", np.asarray(energy)), ("absm", np.abs(magnetization))):
+        if T < min_length:
+            out[f"tau_int_{key}"], out[f"tau_int_{key}_err"] = float("nan"), float("nan")
+            continue
+        d = data[order]
+        tau, err, _ = integrated_autocorrelation_time(np.stack([d[s : s + T] for s in starts]))
+        out[f"tau_int_{key}"], out[f"tau_int_{key}_err"] = tau, err
+    return out
