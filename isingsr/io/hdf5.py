@@ -193,9 +193,10 @@ def load_ensemble(path: str | os.PathLike, max_samples: int | None = None) -> En
     return Ensemble(spins=spins, attrs=attrs, chain=chain, path=str(p))
 
 
-def chunk_shape(L: int) -> tuple[int, int, int]:
-    """HDF5 chunk of about 256 KiB of configurations."""
-    return (max(1, (1 << 18) // (L * L)), L, L)
+def chunk_shape(L: int, n: int | None = None) -> tuple[int, int, int]:
+    """HDF5 chunk of about 256 KiB of configurations (at most ``n`` of them)."""
+    k = max(1, (1 << 18) // (L * L))
+    return (k if n is None else max(1, min(k, n)), L, L)
 
 
 def common_attrs() -> dict[str, Any]:
@@ -246,7 +247,7 @@ def write_ensemble(
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset(
-                "spins", data=spins.astype(np.int8), chunks=chunk_shape(spins.shape[-1]),
+                "spins", data=spins.astype(np.int8), chunks=chunk_shape(spins.shape[-1], spins.shape[0]),
                 compression="gzip", compression_opts=1, shuffle=False,
             )
             for name, arr in (extra or {}).items():

@@ -1,0 +1,68 @@
+"""Jackknife and autocorrelation-time estimators against exact answers."""
+
+import numpy as np
+import pytest
+
+from isingsr.analysis.errors import chain_autocorrelation, integrated_autocorrelation_time, jackknife
+
+
+def test_jackknife_of_mean_equals_standard_error(rng):
+    x = rng.normal(size=1003)
+    v, e = jackknife(lambda m: m, x, n_blocks=len(x))  # delete-one: exact identity
+    assert v == pytest.approx(x.mean(), abs=1e-14)
+    assert e == pytest.approx(x.std(ddof=1) / np.sqrt(len(x)), rel=1e-12)
+
+
+def test_jackknife_blocked_error_close_to_standard_error(rng):
+    x = rng.normal(size=20000)
+    _, e = jackknife(lambda m: m, x, n_blocks=100)
+    # the blocked estimate of the error itself fluctuates by ~1/sqrt(2*99) = 7%
+    assert e == pytest.approx(x.std(ddof=1) / np.sqrt(len(x)), rel=0.25)
+
+
+def test_jackknife_propagates_nonlinear_function(rng):
+    # Var of f(mean) by the delta method: f = mean^2 -> (2 mu)^2 sigma^2 / n
+    mu, sigma, n = 3.0, 1.0, 40000
+    x = rng.normal(mu, sigma, size=n)
+    v, e = jackknife(lambda m: m * m, x, n_blocks=200)
+    assert v == pytest.approx(x.mean() ** 2)
+    assert e == pytest.approx(2 * mu * sigma / np.sqrt(n), rel=0.25)
+
+
+def test_jackknife_vector_estimator_and_bad_input(rng):
+    x = rng.normal(size=(500, 3))
+    v, e = jackknife(lambda m: m, x)
+    assert v.shape == e.shape == (3,)
+    with pytest.raises(ValueError):
+        jackknife(lambda a, b: a, np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError):
+        jackknife(lambda a: a, np.zeros(1))
+
+
+def ar1(rng, phi, chains, T):
+    x = np.zeros((chains, T))
+    x[:, 0] = rng.normal(size=chains) / np.sqrt(1 - phi**2)
+    noise = rng.normal(size=(chains, T))
+    for t in range(1, T):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    return x
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.8])
+def test_tau_int_of_ar1_process(rng, phi):
+    # exact: tau_int = 1/2 + sum_{t>=1} phi^t = (1 + phi) / (2 (1 - phi))
+    tau, err, window = integrated_autocorrelation_time(ar1(rng, phi, 16, 5000))
+    exact = (1 + phi) / (2 * (1 - phi))
+    assert abs(tau - exact) < 4 * err + 0.02 * exact  # small windowing bias allowed
+    assert window >= 1
+
+
+def test_chain_autocorrelation_pools_chains_of_unequal_length(rng):
+    x = ar1(rng, 0.5, 4, 2001)
+    chain = np.repeat(np.arange(4), 2001)
+    keep = np.ones(chain.size, bool)
+    keep[-1] = False  # chain 3 one sample shorter
+    out = chain_autocorrelation(x.ravel()[keep], x.ravel()[keep], chain[keep])
+    assert abs(out["tau_int_E"] - 1.5) < 4 * out["tau_int_E_err"] + 0.03
+    short = chain_autocorrelation(np.arange(6.0), np.arange(6.0), None)
+    assert np.isnan(short["tau_int_E"])  # too short to say
