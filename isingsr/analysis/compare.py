@@ -1,0 +1,195 @@
+"""Truth vs candidate ensembles: correlation residuals, scalar differences, block consistency.
+
+A *measurement* (:func:`measure`) of an ensemble is a dict of G2 (r = 0..L/2,
+key ``r2``), square-corner G4c (key ``r``) and the scalar observables of
+:func:`isingsr.analysis.scalars.scalar_observables`, all with jackknife
+errors. :func:`compare` sets a candidate's measurement against the truth's:
+
+* per point ``residual = candidate - truth``, ``err = sqrt(e_c^2 + e_t^2)``
+  (independent ensembles), ``z = residual / err``;
+* ``chi2_dof = mean(z^2)`` over the points (a diagonal chi^2: the
+  correlations between distances are ignored, so it is a summary, not a
+  p-value). Points with ``err = 0`` are left out when the residual is 0 too
+  (e.g. G2(0) = 1 for every spin ensemble) and give ``z = +-inf`` otherwise;
+* ``max_abs_dev = max |residual|``, ``max_rel_dev = max |residual / truth|``;
+* for each scalar (energy, |m|, m^2, chi, Binder U4): difference, error, z.
+
+:func:`block_consistency` measures how well a super-resolved candidate
+respects the coarse configuration it was produced from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..coarse import TIE_ATOL, coarse_grain
+from ..exceptions import InputError
+from .correlations import g2, g4c_square
+from .errors import DEFAULT_BLOCKS
+from .scalars import SCALAR_KEYS, energy_magnetization, scalar_observables
+
+__all__ = ["measure", "compare_curves", "compare_scalars", "block_consistency", "compare"]
+
+
+def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCKS, progress: bool = False) -> dict:
+    """G2, square G4c and scalar observables of an ensemble, with jackknife errors.
+
+    Parameters
+    ----------
+    spins : ndarray, shape (N, L, L), int8 +-1
+    r : sequence of int, optional
+        G4c square sides (default 1 .. L/4).
+    order : ndarray of int, optional
+        Permutation into Monte Carlo time order (``Ensemble.time_order()``).
+    n_blocks : int
+        Jackknife blocks.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``n, L, r2, g2, g2_err`` (r2 = 0..L/2), ``r, g4c, g4c_err`` and
+        ``energy, abs_m, m2, chi, binder`` with ``_err``; arrays as ndarray.
+    """
+    s = np.asarray(spins)
+    L = int(s.shape[-1])
+    r2, v2, e2 = g2(s, order, n_blocks, progress)
+    r4, v4, e4 = g4c_square(s, r, order, n_blocks, progress)
+    e, m = energy_magnetization(s)
+    if order is not None:
+        e, m = e[order], m[order]
+    out = {"n": int(s.shape[0]), "L": L, "r2": r2, "g2": v2, "g2_err": e2, "r": r4, "g4c": v4, "g4c_err": e4}
+    out.update(scalar_observables(e, m, L, n_blocks=n_blocks))
+    return out
+
+
+def compare_curves(truth, truth_err, cand, cand_err) -> dict:
+    """Residuals of a candidate curve against the truth, point by point.
+
+    Parameters
+    ----------
+    truth, truth_err, cand, cand_err : array_like, shape (n,)
+        Values and standard errors on the same abscissa.
+
+    Returns
+    -------
+    dict
+        ``residual, err, z`` (ndarray, shape (n,)), ``chi2_dof``, ``n_dof``,
+        ``max_abs_dev``, ``max_rel_dev`` (floats; NaN when no point counts).
+
+    Examples
+    --------
+    >>> c = compare_curves([1.0, 0.5], [0.0, 0.1], [1.0, 0.8], [0.0, 0.1])
+    >>> c["n_dof"], round(c["chi2_dof"], 6), round(c["max_abs_dev"], 6)
+    (1, 4.5, 0.3)
+    """
+    t, c = np.asarray(truth, dtype=np.float64), np.asarray(cand, dtype=np.float64)
+    if t.shape != c.shape:
+        raise InputError(f"cannot compare curves of shapes {t.shape} and {c.shape}")
+    res = c - t
+    err = np.hypot(np.asarray(truth_err, dtype=np.float64), np.asarray(cand_err, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(err > 0, res / err, np.where(res == 0, 0.0, np.sign(res) * np.inf))
+        rel = np.abs(res / t)[t != 0]
+    used = (err > 0) | (res != 0)
+    n_dof = int(used.sum())
+    return {
+        "residual": res,
+        "err": err,
+        "z": z,
+        "n_dof": n_dof,
+        "chi2_dof": float(np.sum(z[used] ** 2) / n_dof) if n_dof else float("nan"),
+        "max_abs_dev": float(np.max(np.abs(res))) if res.size else float("nan"),
+        "max_rel_dev": float(np.max(rel)) if rel.size else float("nan"),
+    }
+
+
+def compare_scalars(truth: dict, cand: dict, keys=SCALAR_KEYS) -> dict:
+    """Differences candidate - truth of scalar observables with combined errors.
+
+    Parameters
+    ----------
+    truth, cand : dict
+        Outputs of :func:`measure` (or ``scalar_observables``) with ``key`` and ``key_err``.
+    keys : sequence of str
+
+    Returns
+    -------
+    dict
+        ``{key: {"diff", "err", "z"}}``.
+    """
+    out = {}
+    for k in keys:
+        d = cand[k] - truth[k]
+        e = float(np.hypot(cand[k + "_err"], truth[k + "_err"]))
+        out[k] = {"diff": float(d), "err": e, "z": float(d / e) if e > 0 else (0.0 if d == 0 else float(np.copysign(np.inf, d)))}
+    return out
+
+
+def block_consistency(candidate: np.ndarray, coarse: np.ndarray) -> float:
+    """Fraction of blocks of a candidate whose coarse-grained spin equals the coarse input.
+
+    The candidate is coarse-grained to the coarse size ``l`` with
+    :func:`isingsr.coarse.coarse_grain` at scale ``L / l`` and
+    ``rule='average'`` (block mean for an integer factor, spectral field
+    otherwise); a block is consistent when that value has the sign of the
+    coarse spin. A tie (block mean 0, ``|value| <= TIE_ATOL``) counts as
+    consistent: the majority rule may break it either way, so a tie never
+    contradicts the input. Hence the truth and the naive block-filled
+    baseline score exactly 1 against their own majority coarse-graining.
+
+    Parameters
+    ----------
+    candidate : ndarray, shape (N, L, L), int8 +-1
+        Super-resolved configurations, candidate[i] made from coarse[i].
+    coarse : ndarray, shape (N, l, l), int8 +-1
+        The coarse inputs.
+
+    Returns
+    -------
+    float
+        Consistent blocks / all blocks, in [0, 1].
+    """
+    cand, crs = np.asarray(candidate), np.asarray(coarse)
+    if cand.ndim != 3 or crs.ndim != 3 or cand.shape[0] != crs.shape[0]:
+        raise InputError(
+            f"block consistency needs (N, L, L) candidates and (N, l, l) coarse inputs, got {cand.shape} and {crs.shape}"
+        )
+    L, l = cand.shape[-1], crs.shape[-1]
+    field = coarse_grain(cand, L / l if L % l else L // l, rule="average")
+    if field.shape != crs.shape:
+        raise InputError(f"coarse size {l} is not reached from L = {L} (got {field.shape[-1]})")
+    ok = (field * crs > 0) | (np.abs(field) <= TIE_ATOL)
+    return float(ok.mean())
+
+
+def compare(truth: dict, cand: dict, consistency: float | None = None) -> dict:
+    """Full comparison of a candidate measurement with the truth's.
+
+    Parameters
+    ----------
+    truth, cand : dict
+        Outputs of :func:`measure` on the same L and the same r.
+    consistency : float, optional
+        Result of :func:`block_consistency`, passed through.
+
+    Returns
+    -------
+    dict
+        ``g2_chi2_dof, g4c_chi2_dof, g2_max_abs_dev, g4c_max_abs_dev,
+        g2_max_rel_dev, g4c_max_rel_dev, consistency``, per-point arrays
+        ``g2_residual, g2_residual_err, g2_z`` (and ``g4c_...``), and
+        ``scalars`` (see :func:`compare_scalars`).
+    """
+    if truth["L"] != cand["L"] or not np.array_equal(truth["r"], cand["r"]):
+        raise InputError(f"cannot compare ensembles with L = {truth['L']} and L = {cand['L']} (or different r)")
+    out: dict = {}
+    for key in ("g2", "g4c"):
+        c = compare_curves(truth[key], truth[key + "_err"], cand[key], cand[key + "_err"])
+        out.update({f"{key}_chi2_dof": c["chi2_dof"], f"{key}_max_abs_dev": c["max_abs_dev"],
+                    f"{key}_max_rel_dev": c["max_rel_dev"], f"{key}_residual": c["residual"],
+                    f"{key}_residual_err": c["err"], f"{key}_z": c["z"]})
+    out["consistency"] = consistency
+    out["scalars"] = compare_scalars(truth, cand)
+    return out
