@@ -1,0 +1,216 @@
+"""``isingsr correlate``: compare super-resolved ensembles with the Monte Carlo truth.
+
+:func:`run_correlate` loads the truth, coarse-grains it by ``scale``, builds
+the built-in ``naive`` baseline from the coarse configurations, loads any
+named candidate files, measures every ensemble (G2, square-corner G4c and the
+scalar observables, jackknife errors in each ensemble's Monte Carlo time
+order) and writes into ``out_dir``:
+
+``summary.json`` (a contract; NaN and infinities are written as ``null``)::
+
+    {
+      "L": int, "scale": float, "L_coarse": int, "seed": int, "n_blocks": int,
+      "truth_path": str,
+      "ensembles": {NAME: {
+          "n": int,
+          "r":  [...],  "g4c": [...], "g4c_err": [...],   # square sides r = 1..L/4 (or as asked)
+          "r2": [...],  "g2": [...],  "g2_err": [...],    # G2 distances r = 0..L/2
+          "energy", "energy_err", "abs_m", "abs_m_err", "m2", "m2_err",
+          "chi", "chi_err", "binder", "binder_err": float,
+          "provenance": {...}}},                           # protocol, method, source ...
+      "comparison": {NAME: {                               # every NAME except "truth"
+          "g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev",
+          "g2_max_rel_dev", "g4c_max_rel_dev": float,
+          "consistency": float or null,
+          "g2_residual", "g2_residual_err", "g2_z", "g4c_residual", ...: [...],
+          "scalars": {KEY: {"diff", "err", "z"}}}},
+      "theory": {"r2", "g2", "r", "g4c"},                  # torus CFT overlays
+      "files": [...]
+    }
+
+The truth is stored under the name ``truth``, the baseline under ``naive``.
+Note that ``r`` are the G4c square sides and G2 has its own distances
+``r2``. Definitions of every number: :mod:`isingsr.analysis.correlations`,
+:mod:`isingsr.analysis.compare`, :mod:`isingsr.analysis.scalars`.
+
+``correlations.csv``: one row per ensemble, observable (``g2``, ``g4c``) and
+r, columns ``ensemble, observable, r, value, err, residual, residual_err, z``
+(residuals against the truth; empty for the truth).
+
+Figures ``g2.{png,pdf}`` and ``g4c.{png,pdf}`` (:mod:`isingsr.analysis.figures`).
+
+Coarse inputs and consistency: the truth, in file order, is coarse-grained
+with ``coarse_grain(spins, scale, rule='majority', seed=seed)``. ``naive`` is
+``upsample(coarse, L)``: each block filled with its coarse spin for an
+integer scale dividing L, spectral zero-padding followed by the sign
+otherwise (ties from ``default_rng([seed, 1])``). A candidate's
+``consistency`` (:func:`isingsr.analysis.compare.block_consistency`) assumes
+that its configuration i was super-resolved from coarse configuration i made
+exactly this way; it is ``null`` when the candidate has a different number
+of configurations.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..coarse import coarse_grain, target_size, upsample
+from ..exceptions import InputError
+from ..io.hdf5 import load_ensemble
+from .compare import block_consistency, compare, measure
+from .errors import DEFAULT_BLOCKS
+from .figures import correlation_figure
+from .theory import g2_torus, g4c_torus_square
+
+__all__ = ["run_correlate", "PROVENANCE_KEYS"]
+
+#: File attributes copied into each ensemble's ``provenance``.
+PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
+                   "source", "seed", "beta", "basis", "isingsr_version")
+_RESERVED = ("truth", "naive")
+
+
+def _jsonable(x):
+    """numpy -> plain Python, non-finite floats -> None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (x.tolist() if isinstance(x, np.ndarray) else x)]
+    if isinstance(x, (np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    return x
+
+
+def _provenance(attrs: dict, **extra) -> dict:
+    out = {k: attrs[k] for k in PROVENANCE_KEYS if k in attrs}
+    out.update(extra)
+    return out
+
+
+def _write_csv(path: Path, measurements: dict, comparison: dict) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ensemble", "observable", "r", "value", "err", "residual", "residual_err", "z"])
+        for name, m in measurements.items():
+            cmp_ = comparison.get(name)
+            for key, rkey in (("g2", "r2"), ("g4c", "r")):
+                for i, r in enumerate(m[rkey]):
+                    row = [name, key, int(r), repr(float(m[key][i])), repr(float(m[key + "_err"][i]))]
+                    if cmp_ is not None:
+                        row += [repr(float(cmp_[f"{key}_{c}"][i])) for c in ("residual", "residual_err", "z")]
+                    else:
+                        row += ["", "", ""]
+                    w.writerow(row)
+
+
+def run_correlate(
+    truth_path,
+    scale,
+    out_dir,
+    candidates: dict[str, str] | None = None,
+    r=None,
+    n_blocks: int = DEFAULT_BLOCKS,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """Measure and compare the truth, the naive baseline and candidate ensembles.
+
+    Parameters
+    ----------
+    truth_path : path-like
+        Monte Carlo ensemble (``isingsr.io.hdf5`` format), shape (N, L, L).
+    scale : float
+        Coarse-graining factor ``s >= 1`` (integer dividing L: majority block
+        spin; otherwise spectral resampling to ``round(L / s)``).
+    out_dir : path-like
+        Output folder (created if missing).
+    candidates : dict of str -> path-like, optional
+        Named candidate ensembles (super-resolved by the same scale), each
+        with the truth's L. Names ``truth`` and ``naive`` are reserved.
+    r : sequence of int, optional
+        G4c square sides (default 1 .. L/4).
+    n_blocks : int
+        Jackknife blocks.
+    seed : int
+        Seed of the coarse-graining's tie breaking (see the module docstring).
+    progress : bool
+        Show progress bars (stderr).
+
+    Returns
+    -------
+    dict
+        The content of ``summary.json``.
+
+    Raises
+    ------
+    InputError
+        Unreadable or invalid ensemble files, a candidate whose L differs
+        from the truth's, a reserved or empty candidate name, a bad scale or r.
+    """
+    candidates = dict(candidates or {})
+    for name in candidates:
+        if not name or name in _RESERVED:
+            raise InputError(f"candidate name {name!r} is empty or reserved ({', '.join(_RESERVED)})")
+    truth = load_ensemble(truth_path)
+    L = truth.L
+    L_coarse = target_size(L, scale)
+    loaded = {}
+    for name, path in candidates.items():
+        ens = load_ensemble(path)
+        if ens.L != L:
+            raise InputError(f"{path}: candidate {name!r} has L = {ens.L}, the truth {truth_path} has L = {L}")
+        loaded[name] = ens
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create output folder ({exc.strerror or exc})") from None
+
+    coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
+    naive = upsample(coarse, L, seed=np.random.default_rng([seed, 1]))
+    route = "block fill" if L % L_coarse == 0 else "spectral zero-padding + sign"
+    ensembles = {
+        "truth": (truth.spins, truth.time_order(), _provenance(truth.attrs, path=str(truth_path))),
+        "naive": (naive, truth.time_order(), {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)}),
+    }
+    for name, ens in loaded.items():
+        ensembles[name] = (ens.spins, ens.time_order(), _provenance(ens.attrs, path=str(ens.path)))
+
+    measurements, provenance, consistency = {}, {}, {}
+    for name, (spins, order, prov) in tqdm(ensembles.items(), disable=not progress, desc="ensembles", unit="ens"):
+        measurements[name] = measure(spins, r=r, order=order, n_blocks=n_blocks, progress=progress)
+        provenance[name] = prov
+        if name != "truth":
+            consistency[name] = block_consistency(spins, coarse) if len(spins) == len(coarse) else None
+
+    comparison = {
+        name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
+    }
+    tm = measurements["truth"]
+    theory = {"r2": tm["r2"], "g2": g2_torus(tm["r2"], L), "r": tm["r"], "g4c": g4c_torus_square(tm["r"], L)}
+    files = [out / "summary.json", out / "correlations.csv"]
+    _write_csv(files[1], measurements, comparison)
+    title = f"L = {L}, scale {scale:g} (coarse L' = {L_coarse})"
+    files += correlation_figure(measurements, "g2", out / "g2", theory=(theory["r2"], theory["g2"], "CFT torus"), title=title)
+    files += correlation_figure(
+        measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"), title=title
+    )
+    summary = {
+        "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),
+        "truth_path": str(truth_path),
+        "ensembles": {name: {**m, "provenance": provenance[name]} for name, m in measurements.items()},
+        "comparison": comparison,
+        "theory": theory,
+        "files": [str(p) for p in files],
+    }
+    summary = _jsonable(summary)
+    files[0].write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")
+    return summary
