@@ -1,0 +1,227 @@
+"""A U-Net for fields on the torus: circular padding everywhere, scalar conditioning.
+
+Every convolution pads circularly, down-sampling is 2x2 average pooling and
+up-sampling is nearest-neighbour, so the network commutes with translations
+by multiples of 2^(levels - 1) lattice spacings (and, up to the pooling grid,
+with all translations) and never sees an edge the torus does not have. It is
+fully convolutional: a model trained at one L runs at any L divisible by
+2^(levels - 1). Global self-attention (optional, at the coarsest level) has
+no positional encoding and is therefore translation equivariant too.
+
+The network is conditioned on one real number per sample, ``cond``. The
+denoiser that wraps it passes the *physical* blur length log l(t) (in lattice
+units) rather than the raw time, so that "time" means the same at every L
+(``shared/SPEC.md`` §5).
+
+References
+----------
+O. Ronneberger, P. Fischer and T. Brox, "U-Net: convolutional networks for
+biomedical image segmentation", MICCAI (2015).
+J. Ho, A. Jain and P. Abbeel, "Denoising diffusion probabilistic models",
+NeurIPS (2020) (the residual blocks with time embedding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..exceptions import InputError
+
+__all__ = ["UNetConfig", "UNet", "PRESETS", "preset"]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a :class:`UNet` (stored in checkpoints as a dict).
+
+    Attributes
+    ----------
+    in_channels, out_channels : int
+        Field channels (1 for Ising; 2 in for a conditional baseline).
+    channels : int
+        Width of the first level.
+    mults : tuple of int
+        Width multiplier per level; len(mults) levels, each but the last
+        followed by a 2x down-sampling.
+    blocks : int
+        Residual blocks per level (encoder and decoder).
+    attention : bool
+        Global self-attention at the coarsest level.
+    dropout : float
+    emb_dim : int
+        Width of the conditioning embedding (default 4 * channels).
+    """
+
+    in_channels: int = 1
+    out_channels: int = 1
+    channels: int = 32
+    mults: tuple[int, ...] = (1, 2, 2)
+    blocks: int = 2
+    attention: bool = False
+    dropout: float = 0.0
+    emb_dim: int | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mults"] = list(self.mults)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UNetConfig":
+        d = dict(d)
+        d["mults"] = tuple(d["mults"])
+        return cls(**d)
+
+    @property
+    def multiple(self) -> int:
+        """L must be a multiple of this."""
+        return 2 ** (len(self.mults) - 1)
+
+
+#: Size presets: ``small`` trains on a laptop CPU, ``base`` is for a GPU.
+PRESETS = {
+    "small": UNetConfig(channels=32, mults=(1, 2, 2), blocks=2, attention=False),
+    "base": UNetConfig(channels=96, mults=(1, 2, 2, 4), blocks=2, attention=True, dropout=0.1),
+}
+
+
+def preset(name: str, **overrides) -> UNetConfig:
+    """A preset configuration, optionally with fields replaced."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return UNetConfig.from_dict({**PRESETS[name].to_dict(), **overrides})
+
+
+def _conv(c_in: int, c_out: int, k: int = 3) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, k, padding=k // 2, padding_mode="circular")
+
+
+def _norm(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, c // 4) if c >= 8 else 1, c)
+
+
+def sinusoidal_embedding(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of a real scalar per sample, shape (B,) -> (B, dim).
+
+    Frequencies are geometric from 1 to 1000 so that values of order 0.01-10
+    (e.g. log blur lengths) are resolved.
+    """
+    half = dim // 2
+    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), half, device=x.device, dtype=torch.float64))
+    args = x.double()[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv twice, with the embedding as a per-channel scale and shift."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.conv1 = _norm(c_in), _conv(c_in, c_out)
+        self.emb = nn.Linear(emb_dim, 2 * c_out)
+        self.norm2, self.conv2 = _norm(c_out), _conv(c_out, c_out)
+        self.drop = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(emb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(self.drop(F.silu(h)))
+        return self.skip(x) + h
+
+
+class Attention(nn.Module):
+    """Global multi-head self-attention over all sites (no positional encoding)."""
+
+    def __init__(self, c: int, heads: int = 4):
+        super().__init__()
+        self.norm = _norm(c)
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.out = nn.Conv2d(c, c, 1)
+        self.heads = heads
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
+        o = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.out(o.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    """Periodic U-Net ``f(x, cond)``: (B, in_channels, L, L), (B,) -> (B, out_channels, L, L).
+
+    Parameters
+    ----------
+    config : UNetConfig
+
+    Examples
+    --------
+    >>> net = UNet(preset("small"))
+    >>> net(torch.zeros(2, 1, 16, 16), torch.zeros(2)).shape
+    torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = cfg = config
+        emb_dim = cfg.emb_dim or 4 * cfg.channels
+        self.embed = nn.Sequential(nn.Linear(cfg.channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.stem = _conv(cfg.in_channels, cfg.channels)
+        widths = [cfg.channels * m for m in cfg.mults]
+        self.down = nn.ModuleList()
+        skips, c = [cfg.channels], cfg.channels
+        for level, w in enumerate(widths):
+            for _ in range(cfg.blocks):
+                self.down.append(ResBlock(c, w, emb_dim, cfg.dropout))
+                c = w
+                skips.append(c)
+            if level < len(widths) - 1:
+                self.down.append(nn.AvgPool2d(2))
+                skips.append(c)
+        self.mid1 = ResBlock(c, c, emb_dim, cfg.dropout)
+        self.attn = Attention(c) if cfg.attention else nn.Identity()
+        self.mid2 = ResBlock(c, c, emb_dim, cfg.dropout)
+        self.up = nn.ModuleList()
+        for level, w in reversed(list(enumerate(widths))):
+            for _ in range(cfg.blocks + 1):
+                self.up.append(ResBlock(c + skips.pop(), w, emb_dim, cfg.dropout))
+                c = w
+            if level > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.head = nn.Sequential(_norm(c), nn.SiLU(), _conv(c, cfg.out_channels))
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        L = x.shape[-1]
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[-2] != L:
+            raise InputError(f"expected input (B, {self.config.in_channels}, L, L), got {tuple(x.shape)}")
+        if L % self.config.multiple:
+            raise InputError(f"L = {L} must be a multiple of {self.config.multiple} for this network")
+        feats = sinusoidal_embedding(cond.reshape(-1).expand(x.shape[0]), self.config.channels)
+        emb = self.embed(feats.to(self.stem.weight.dtype))
+        h = self.stem(x)
+        hs = [h]
+        for layer in self.down:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+            hs.append(h)
+        h = self.mid2(self.attn(self.mid1(h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(torch.cat([h, hs.pop()], dim=1), emb)
+            else:
+                h = layer(h)
+        return self.head(h)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
