@@ -53,6 +53,7 @@ __all__ = [
     "upsample",
     "sign_random_ties",
     "target_size",
+    "is_block_scale",
 ]
 
 #: Block-spin rules of :func:`block_spin`.
@@ -283,6 +284,17 @@ def target_size(L: int, scale) -> int:
     return L_new
 
 
+def is_block_scale(L: int, scale) -> bool:
+    """Whether :func:`coarse_grain` by ``scale`` takes the block route: an integer dividing L.
+
+    Examples
+    --------
+    >>> is_block_scale(128, 4.0), is_block_scale(128, 3), is_block_scale(16, 2.1)
+    (True, False, False)
+    """
+    return float(scale).is_integer() and int(scale) >= 1 and L % int(scale) == 0
+
+
 def coarse_grain(spins: np.ndarray, scale, rule: str = "majority", seed=0) -> np.ndarray:
     """Coarse-grain by any real ``scale >= 1`` (integer: block spin; otherwise spectral).
 
@@ -314,7 +326,7 @@ def coarse_grain(spins: np.ndarray, scale, rule: str = "majority", seed=0) -> np
     a, _ = _as_stack(spins)
     L = a.shape[-1]
     L_new = target_size(L, scale)  # validates scale
-    if float(scale).is_integer() and L % int(scale) == 0:
+    if is_block_scale(L, scale):
         return block_spin(spins, int(scale), rule=rule, seed=seed)
     if rule not in ("majority", "average"):
         raise InputError(f"rule {rule!r} needs an integer scale dividing L = {L}, got {scale}")
@@ -322,12 +334,12 @@ def coarse_grain(spins: np.ndarray, scale, rule: str = "majority", seed=0) -> np
     return field if rule == "average" else sign_random_ties(field, seed)
 
 
-def upsample(coarse: np.ndarray, L_new: int, seed=0) -> np.ndarray:
+def upsample(coarse: np.ndarray, L_new: int, seed=0, spectral: bool | None = None) -> np.ndarray:
     """Naive upsampling of coarse spins to ``L_new x L_new`` spins.
 
-    If ``L_new`` is a multiple of the coarse size ``l``: :func:`block_fill`
-    (each block takes its coarse spin). Otherwise: :func:`spectral_resample`
-    (spectral zero-padding) to ``L_new`` followed by the sign with random ties.
+    Block route: :func:`block_fill` (each block takes its coarse spin).
+    Spectral route: :func:`spectral_resample` (spectral zero-padding) to
+    ``L_new`` followed by the sign with random ties.
 
     Parameters
     ----------
@@ -336,6 +348,10 @@ def upsample(coarse: np.ndarray, L_new: int, seed=0) -> np.ndarray:
         Fine size, ``L_new >= l``.
     seed : int, None or numpy.random.Generator
         Tie-breaking generator of the spectral route.
+    spectral : bool, optional
+        Force the route. Default: the block route when ``l`` divides
+        ``L_new``. To invert ``coarse_grain(spins, scale)`` with the same
+        route, pass ``spectral=not is_block_scale(L_new, scale)``.
 
     Returns
     -------
@@ -346,6 +362,10 @@ def upsample(coarse: np.ndarray, L_new: int, seed=0) -> np.ndarray:
     l = c.shape[-1]
     if L_new < l:
         raise InputError(f"upsample: L_new = {L_new} is smaller than the coarse size {l}")
-    if L_new % l == 0:
+    if spectral is None:
+        spectral = L_new % l != 0
+    if not spectral:
+        if L_new % l:
+            raise InputError(f"upsample: coarse size {l} does not divide L_new = {L_new}, block fill impossible")
         return block_fill(coarse, L_new // l).astype(np.int8)
     return sign_random_ties(spectral_resample(coarse, L_new), seed)

@@ -7,6 +7,7 @@ from isingsr.coarse import (
     block_fill,
     block_spin,
     coarse_grain,
+    is_block_scale,
     sign_random_ties,
     spectral_resample,
     target_size,
@@ -149,6 +150,19 @@ def test_upsample_routes():
     up = upsample(c, 5)
     assert up.shape == (5, 5) and up.dtype == np.int8
     assert np.all(upsample(np.ones((3, 4, 4), np.int8), 10) == 1)
+    forced = upsample(c, 6, spectral=True)  # the spectral route even where blocks would fit
+    np.testing.assert_array_equal(forced, np.sign(spectral_resample(c, 6)).astype(np.int8))
+    assert not np.array_equal(forced, block_fill(c, 3))
+    with pytest.raises(InputError, match="does not divide"):
+        upsample(c, 5, spectral=False)
+
+
+def test_is_block_scale_decides_the_route():
+    assert is_block_scale(32, 4) and is_block_scale(32, 4.0) and is_block_scale(32, 1)
+    assert not is_block_scale(32, 3) and not is_block_scale(16, 2.1)
+    s = np.random.default_rng(8).choice(np.array([-1, 1], dtype=np.int8), size=(2, 16, 16))
+    # 2.1 reaches L' = 8 like a factor 2, but by the spectral route
+    np.testing.assert_array_equal(coarse_grain(s, 2.1, rule="average"), spectral_resample(s, 8))
 
 
 @pytest.mark.parametrize(

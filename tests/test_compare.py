@@ -57,6 +57,9 @@ def test_block_consistency_non_integer_scale():
     assert coarse.shape == (10, 8, 8)
     assert block_consistency(s, coarse) == 1.0
     assert block_consistency(-s, coarse) < 0.05
+    coarse = coarse_grain(s, 2.1, seed=6)  # round(20 / 2.1) = 10 as for 2 x 2 blocks, but spectral
+    assert coarse.shape == (10, 10, 10)
+    assert block_consistency(s, coarse, scale=2.1) == 1.0
 
 
 def test_block_consistency_bad_input():

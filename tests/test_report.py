@@ -68,11 +68,14 @@ def test_run_correlate_end_to_end(files, tmp_path):
     assert float(row["residual"]) == pytest.approx(js["ensembles"]["naive"]["g4c"][i] - js["ensembles"]["truth"]["g4c"][i])
 
 
-def test_run_correlate_non_integer_scale(files, tmp_path):
-    js = run_correlate(files["truth"], 2.5, tmp_path / "o", r=[1, 3], n_blocks=10, progress=False)
-    assert js["L_coarse"] == 6
+@pytest.mark.parametrize("scale, L_coarse", [(2.5, 6), (2.1, 8), (3, 5)])
+def test_run_correlate_non_integer_scale(files, tmp_path, scale, L_coarse):
+    js = run_correlate(files["truth"], scale, tmp_path / "o", candidates={"copy": files["copy"]}, r=[1, 3],
+                       n_blocks=10, progress=False)
+    assert js["L_coarse"] == L_coarse
     assert js["ensembles"]["naive"]["provenance"]["method"] == "naive: spectral zero-padding + sign"
     assert js["ensembles"]["truth"]["r"] == [1, 3]
+    assert js["comparison"]["copy"]["consistency"] == 1.0  # the truth's own blocks, same (spectral) route
     assert 0.0 <= js["comparison"]["naive"]["consistency"] <= 1.0
 
 

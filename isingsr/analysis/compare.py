@@ -127,13 +127,14 @@ def compare_scalars(truth: dict, cand: dict, keys=SCALAR_KEYS) -> dict:
     return out
 
 
-def block_consistency(candidate: np.ndarray, coarse: np.ndarray) -> float:
+def block_consistency(candidate: np.ndarray, coarse: np.ndarray, scale=None) -> float:
     """Fraction of blocks of a candidate whose coarse-grained spin equals the coarse input.
 
     The candidate is coarse-grained to the coarse size ``l`` with
-    :func:`isingsr.coarse.coarse_grain` at scale ``L / l`` and
-    ``rule='average'`` (block mean for an integer factor, spectral field
-    otherwise); a block is consistent when that value has the sign of the
+    :func:`isingsr.coarse.coarse_grain` at ``scale`` (default ``L / l``) and
+    ``rule='average'`` (block mean on the block route, spectral field
+    otherwise: pass the scale the coarse inputs were made with, so that both
+    take the same route); a block is consistent when that value has the sign of the
     coarse spin. A tie (block mean 0, ``|value| <= TIE_ATOL``) counts as
     consistent: the majority rule may break it either way, so a tie never
     contradicts the input. Hence the truth and the naive block-filled
@@ -145,6 +146,8 @@ def block_consistency(candidate: np.ndarray, coarse: np.ndarray) -> float:
         Super-resolved configurations, candidate[i] made from coarse[i].
     coarse : ndarray, shape (N, l, l), int8 +-1
         The coarse inputs.
+    scale : float, optional
+        Scale of the coarse-graining that made ``coarse``.
 
     Returns
     -------
@@ -157,9 +160,11 @@ def block_consistency(candidate: np.ndarray, coarse: np.ndarray) -> float:
             f"block consistency needs (N, L, L) candidates and (N, l, l) coarse inputs, got {cand.shape} and {crs.shape}"
         )
     L, l = cand.shape[-1], crs.shape[-1]
-    field = coarse_grain(cand, L / l if L % l else L // l, rule="average")
+    if scale is None:
+        scale = L / l if L % l else L // l
+    field = coarse_grain(cand, scale, rule="average")
     if field.shape != crs.shape:
-        raise InputError(f"coarse size {l} is not reached from L = {L} (got {field.shape[-1]})")
+        raise InputError(f"coarse size {l} is not reached from L = {L} at scale {scale} (got {field.shape[-1]})")
     ok = (field * crs > 0) | (np.abs(field) <= TIE_ATOL)
     return float(ok.mean())
 

@@ -41,9 +41,9 @@ Figures ``g2.{png,pdf}`` and ``g4c.{png,pdf}`` (:mod:`isingsr.analysis.figures`)
 
 Coarse inputs and consistency: the truth, in file order, is coarse-grained
 with ``coarse_grain(spins, scale, rule='majority', seed=seed)``. ``naive`` is
-``upsample(coarse, L)``: each block filled with its coarse spin for an
-integer scale dividing L, spectral zero-padding followed by the sign
-otherwise (ties from ``default_rng([seed, 1])``). A candidate's
+``upsample(coarse, L)`` by the same route: each block filled with its coarse
+spin for an integer scale dividing L, spectral zero-padding followed by the
+sign otherwise (ties from ``default_rng([seed, 1])``). A candidate's
 ``consistency`` (:func:`isingsr.analysis.compare.block_consistency`) assumes
 that its configuration i was super-resolved from coarse configuration i made
 exactly this way; it is ``null`` when the candidate has a different number
@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..coarse import coarse_grain, target_size, upsample
+from ..coarse import coarse_grain, is_block_scale, target_size, upsample
 from ..exceptions import InputError
 from ..io.hdf5 import load_ensemble
 from .compare import block_consistency, compare, measure
@@ -175,8 +175,9 @@ def run_correlate(
         raise InputError(f"{out}: cannot create output folder ({exc.strerror or exc})") from None
 
     coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
-    naive = upsample(coarse, L, seed=np.random.default_rng([seed, 1]))
-    route = "block fill" if L % L_coarse == 0 else "spectral zero-padding + sign"
+    spectral = not is_block_scale(L, scale)
+    naive = upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral)
+    route = "spectral zero-padding + sign" if spectral else "block fill"
     ensembles = {
         "truth": (truth.spins, truth.time_order(), _provenance(truth.attrs, path=str(truth_path))),
         "naive": (naive, truth.time_order(), {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)}),
@@ -189,7 +190,7 @@ def run_correlate(
         measurements[name] = measure(spins, r=r, order=order, n_blocks=n_blocks, progress=progress)
         provenance[name] = prov
         if name != "truth":
-            consistency[name] = block_consistency(spins, coarse) if len(spins) == len(coarse) else None
+            consistency[name] = block_consistency(spins, coarse, scale) if len(spins) == len(coarse) else None
 
     comparison = {
         name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
