@@ -35,7 +35,7 @@ def ensemble(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("cmd", [[], ["generate"], ["info"]])
+@pytest.mark.parametrize("cmd", [[], ["generate"], ["info"], ["correlate"]])
 def test_help_has_examples(cmd):
     r = invoke(*cmd, "--help")
     assert r.exit_code == 0 and "Examples:" in r.output
@@ -133,3 +133,37 @@ def test_fmt_err():
     assert fmt_err(-1.419435, 0.00046) == "-1.41944 ± 0.00046"
     assert fmt_err(5359.8, 29.7) == "5360 ± 30"
     assert fmt_err(None, None) == "n/a"
+
+
+def test_correlate_end_to_end(tmp_path, ensemble):
+    out = tmp_path / "figs"
+    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2,4")
+    assert r.exit_code == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["ensembles"]) == {"truth", "naive"} and s["ensembles"]["truth"]["r"] == [1, 2, 4]
+    assert "naive" in r.output and (out / "g4c.pdf").exists()
+
+
+@pytest.mark.parametrize("extra,fragment", [
+    (["--candidate", "oops"], "NAME=FILE"),
+    (["--candidate", "truth=x.h5"], "reserved"),
+    (["--r", "a,b"], "--r"),
+    (["--r", "0,1"], ">= 1"),
+    (["--scale", 0.5], "--scale"),
+    (["--scale", 64], "scale"),  # coarser than the lattice
+])
+def test_correlate_bad_input_one_line(tmp_path, ensemble, extra, fragment):
+    args = ["correlate", "--truth", ensemble, "--out", tmp_path / "f", "--quiet"]
+    if "--scale" not in extra:
+        args += ["--scale", 2]
+    assert_one_line_error(invoke(*args, *extra), fragment)
+
+
+def test_correlate_mismatched_sizes_and_missing_files(tmp_path, ensemble):
+    other = tmp_path / "L8.h5"
+    assert invoke("generate", "--L", 8, "-n", 50, "--out", other, "-q").exit_code == 0
+    base = ["correlate", "--truth", ensemble, "--scale", 2, "--out", tmp_path / "f", "--quiet"]
+    assert_one_line_error(invoke(*base, "--candidate", f"x={other}"), "L")
+    assert_one_line_error(invoke(*base, "--candidate", f"x={tmp_path / 'none.h5'}"), "no such file")
+    assert_one_line_error(invoke("correlate", "--truth", tmp_path / "none.h5", "--scale", 2, "--out",
+                                 tmp_path / "f"), "no such file")
