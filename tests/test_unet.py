@@ -53,6 +53,17 @@ def test_fresh_network_outputs_zero():
     assert torch.count_nonzero(net(torch.randn(1, 1, 16, 16), torch.zeros(1))) == 0
 
 
+def test_circular_conv_equals_torch_circular_padding():
+    from isingsr.diffusion.unet import CircularConv2d
+
+    torch.manual_seed(0)
+    ours = CircularConv2d(3, 5).double()
+    ref = torch.nn.Conv2d(3, 5, 3, padding=1, padding_mode="circular").double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 3, 7, 9, dtype=torch.float64)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-12, atol=1e-12)
+
+
 def test_presets_sizes():
     small, base = UNet(PRESETS["small"]).n_parameters(), UNet(PRESETS["base"]).n_parameters()
     assert 1e6 < small < 5e6  # CPU preset: a few M parameters
@@ -69,3 +80,14 @@ def test_config_round_trip_and_bad_input():
         net(torch.zeros(1, 1, 10, 10), torch.zeros(1))
     with pytest.raises(InputError, match="expected input"):
         net(torch.zeros(1, 2, 8, 8), torch.zeros(1))
+
+
+def test_several_conditioning_scalars():
+    net = randomised(UNetConfig(channels=8, mults=(1, 2), blocks=1, cond_dim=2), seed=3)
+    x = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    c = torch.tensor([[0.1, 1.0], [0.1, 0.0]], dtype=torch.float64)
+    y = net(x, c)
+    assert y.shape == (2, 1, 8, 8)
+    c2 = c.clone()
+    c2[:, 1] += 0.5  # the second scalar is used
+    assert not torch.allclose(net(x, c2), y)
