@@ -1,0 +1,223 @@
+"""Samplers, start states and the alignment diagnostic (isingsr.diffusion.sampler).
+
+The process and samplers are proven right with no network: for Gaussian data
+with spectrum S the Wiener filter is the exact denoiser, and the reverse
+process must reproduce S (generation) or the conditional law (super-resolution).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from isingsr.diffusion.process import SpectralProcess
+from isingsr.diffusion.sampler import (
+    alignment,
+    ancestral_sample,
+    coarse_start,
+    ddim_sample,
+    embed_coarse,
+    forward_start,
+    gaussian_field,
+    generators,
+    measure_gain,
+    select_t_start,
+    time_grid,
+    wiener_denoiser,
+)
+from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bins, shell_sums
+from isingsr.exceptions import InputError
+from isingsr.mc import sample_configurations
+from test_process import make
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors: intra-op threads only add overhead (30x under load on a shared 2-core machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def radial_z(P, expected, N, basis, L):
+    """Per-shell z-scores of an empirical per-mode power P (N Gaussian samples) against its expectation."""
+    bins, nb = radial_bins(basis, L)
+    var = shell_sums(2 * expected**2 / N, bins, nb)  # Var of a mean of N squares of independent Gaussians
+    return (shell_sums(P, bins, nb) - shell_sums(expected, bins, nb)) / torch.sqrt(var)
+
+
+def variance_factors(p, times):
+    """Closed-form per-mode output/input variance of the Wiener-oracle samplers (whitened units)."""
+    anc = torch.ones(p.L, p.L, dtype=torch.float64)
+    ddim = anc.clone()
+    for t, tp in zip(times[:-1].tolist(), times[1:].tolist()):
+        c_t, c_0, v = p.posterior_coefficients(t, tp)
+        a_t, a_p = p.a(t), p.a(tp)
+        anc = (c_t + c_0 * a_t) ** 2 * anc + v
+        om_t, om_p = p.sigma2(t) / p.S, p.sigma2(tp) / p.S
+        coef = torch.where(om_t > 0, a_p * a_t + torch.sqrt(om_p * om_t), 1.0)  # eps_hat = sqrt(om_t) Z_t
+        ddim = coef**2 * ddim
+    return anc, ddim
+
+
+def test_time_grid():
+    g = time_grid(4, 0.5)
+    assert g.dtype == torch.float64 and g.tolist() == [0.5, 0.375, 0.25, 0.125, 0.0]
+    p = make(L=16)
+    g = time_grid(30, 1.0, p)
+    assert len(g) == 31 and float(g[0]) == 1.0 and float(g[-1]) == 0.0 and bool(torch.all(g[1:] < g[:-1]))
+    assert float(g[-2]) == pytest.approx(float(p.time_at_blur(0.02)), rel=1e-6)
+    inner = torch.log(p.blur_length(g[1:-1]))[g[1:-1] < p.t_env]  # uniform in ln l below the envelope
+    steps = inner[:-1] - inner[1:]
+    assert torch.allclose(steps, steps.mean().expand_as(steps), rtol=1e-3)
+    assert time_grid(1, 0.3, p).tolist() == [0.3, 0.0]
+    for bad in (0, 2.5, True):
+        with pytest.raises(InputError, match="n_steps"):
+            time_grid(bad)
+    with pytest.raises(InputError, match="t_start"):
+        time_grid(5, 1.2)
+
+
+@pytest.mark.parametrize("basis", ["fourier", "dct"])
+def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis):
+    """Ancestral sampling from t = 1 with the exact denoiser: sample spectrum = S within errors."""
+    L, N = 8, 4000
+    p = make(L=L, basis=basis)
+    g = torch.Generator().manual_seed(11)
+    x = ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), time_grid(40, 1.0, p), g)
+    z = radial_z(mode_power(x, basis), p.S, N, basis, L)
+    assert float(z.abs().max()) < 4.0
+    assert float((z**2).mean()) < 3.0
+
+
+def test_posterior_variance_and_ddim_follow_their_closed_forms():
+    """Small-variance ancestral and DDIM samplers lose O(1/n) of the variance, exactly as predicted."""
+    L, N = 8, 3000
+    p = make(L=L)
+    times = time_grid(25, 1.0, p)
+    anc, ddim = variance_factors(p, times)
+    assert float(anc.min()) < 0.9 and float(ddim.min()) < 0.9  # the effect is visible at this n ...
+    g = torch.Generator().manual_seed(12)
+    x = ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times, g, variance="posterior")
+    z = radial_z(mode_power(x), anc * p.S, N, "fourier", L)
+    assert float(z.abs().max()) < 4.0
+    x = ddim_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times)
+    z = radial_z(mode_power(x), ddim * p.S, N, "fourier", L)
+    assert float(z.abs().max()) < 4.0
+    # ... and shrinks like 1/n
+    anc4, ddim4 = variance_factors(p, time_grid(100, 1.0, p))
+    assert float((1 - anc4).max()) < 0.35 * float((1 - anc).max())
+    assert float((1 - ddim4).max()) < 0.35 * float((1 - ddim).max())
+    assert float(anc4[0, 0]) > 0.85 and float(ddim4[0, 0]) > 0.85  # the zero mode (magnetisation) too
+
+
+def test_ddim_with_eta_one_is_the_ancestral_posterior_sampler():
+    p = make()
+    x_start = gaussian_field(p, 3, torch.Generator().manual_seed(0))
+    times = time_grid(12, 1.0, p)
+    den = lambda x, t: 0.7 * x  # noqa: E731
+    a = ancestral_sample(den, p, x_start, times, generators([1, 2, 3]), variance="posterior")
+    b = ddim_sample(den, p, x_start, times, eta=1.0, generator=generators([1, 2, 3]))
+    assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_super_resolution_with_the_oracle_keeps_low_modes_and_restores_high_ones():
+    L, N, scale = 16, 2000, 2
+    p = make(L=L, blur_per_block=0.5)  # an early start, so that several modes keep a ~ 1
+    g = torch.Generator().manual_seed(13)
+    truth = gaussian_field(p, N, g)
+    t_s = p.t_start(scale)
+    x = ancestral_sample(wiener_denoiser(p), p, forward_start(p, truth, t_s, g), time_grid(30, t_s, p), g)
+    B = p.basis
+    X, T = B.forward(x)[:, 0], B.forward(truth)[:, 0]
+    corr = (X * T).mean(0) / p.S  # exact law: X0 | X_ts ~ N(a X_ts, (1 - a^2) S), so corr = a^2
+    a2 = p.a(t_s) ** 2
+    assert float((corr - a2).abs().max()) < 5 * math.sqrt(2 / N)
+    low = a2 > 0.85
+    assert int(low.sum()) >= 5 and float(corr[low].min()) > 0.8
+    z = radial_z(mode_power(x), p.S, N, "fourier", L)  # and the variance is S in every shell
+    assert float(z.abs().max()) < 4.0
+
+
+def test_per_sample_generators_make_samples_independent_of_the_batch():
+    p = make()
+    times = time_grid(6, 1.0, p)
+    den = lambda x, t: 0.5 * x  # noqa: E731
+    big = ancestral_sample(den, p, gaussian_field(p, 4, generators(range(4))), times, generators(range(10, 14)))
+    one = ancestral_sample(den, p, gaussian_field(p, 1, generators([2])), times, generators([12]))
+    assert torch.equal(big[2], one[0])
+
+
+def test_frozen_sampling_loop():
+    """Guards against silent changes of the process, schedule, grid or samplers: if this number moves,
+    the schedule must get a new name (process.SCHEDULES), not a quiet edit."""
+    p = make(L=8)  # default schedule gauss-loguniform-v1 with its default parameters
+    den = lambda x, t: 0.5 * x  # noqa: E731
+    x_start = gaussian_field(p, 3, generators([0, 1, 2]))
+    anc = ancestral_sample(den, p, x_start, time_grid(10, 1.0, p), generators([3, 4, 5]))
+    ddim = ddim_sample(den, p, x_start, time_grid(10, 1.0, p))
+    assert float((anc**2).sum()) == pytest.approx(ANCESTRAL_SUM_SQ, rel=1e-10)
+    assert float((ddim**2).sum()) == pytest.approx(DDIM_SUM_SQ, rel=1e-10)
+
+
+ANCESTRAL_SUM_SQ = 9.981288408976603  # computed once (gauss-loguniform-v1, l_min = 0.9); do not update silently
+DDIM_SUM_SQ = 8.81384247283126
+
+
+def test_coarse_start_embeds_in_the_pass_band():
+    L, scale = 16, 4
+    p = make(L=L)
+    spins = sample_configurations(L, 200, seed=3)
+    gain = measure_gain(spins, scale)
+    k = p.basis.axis_wavenumber(L)
+    band = torch.maximum(k[:, None], k[None, :]) <= math.pi / scale + 1e-12
+    assert bool(torch.all(gain[~band] == 0)) and bool(torch.all(gain[band] > 0))
+    y = spins[:5, ::scale, ::scale]
+    Y = p.basis.forward(embed_coarse(p, y, gain))
+    assert Y.shape == (5, 1, L, L) and float(Y[..., ~band].abs().max()) < 1e-12
+    x = coarse_start(p, y, p.t_start(scale), gain, generators(range(5)))
+    x_again = p.q_sample(embed_coarse(p, y, gain), p.t_start(scale), generator=generators(range(5)))[0]
+    assert torch.equal(x, x_again)  # one code path: the forward marginal of the embedding
+    with pytest.raises(InputError, match="y_coarse"):
+        embed_coarse(p, np.zeros((2, 32, 32)))
+
+
+def test_alignment_on_ising_data_picks_a_scale_invariant_constant():
+    """The measurement that sets BLUR_PER_BLOCK, in miniature: c is the same at scales 2 and 4."""
+    L = 32
+    spins = sample_configurations(L, 900, seed=4)
+    train, test = spins[:600], spins[600:]
+    p = SpectralProcess(L, "fourier", estimate_spectrum(train, "fourier"))
+    times = np.linspace(0.01, 0.95, 95)
+    cs = []
+    for scale in (2, 4):
+        al = alignment(p, test, scale, times, gain=measure_gain(train, scale))
+        assert np.all(np.diff(al.kl) < 0) and np.all(al.kl_cond <= al.kl)  # KL given y <= KL given x0
+        t_star, c = select_t_start(al, 0.03)
+        i = np.searchsorted(al.t, t_star)
+        assert np.abs(al.ratio[i] - 1).max() < 0.1  # spectra of the two start states agree there
+        cs.append(c)
+    assert 0.75 < cs[0] < 1.05 and 0.75 < cs[1] < 1.05 and abs(cs[0] - cs[1]) < 0.1
+    with pytest.raises(InputError, match="never falls below"):
+        select_t_start(al, 1e-30)
+
+
+def test_sampler_bad_input():
+    p = make()
+    den = wiener_denoiser(p)
+    x = torch.zeros(2, 1, 8, 8)
+    with pytest.raises(InputError, match="x_start"):
+        ancestral_sample(den, p, torch.zeros(2, 8, 8), time_grid(3))
+    for bad in ([1.0, 0.5], [0.5, 0.7, 0.0], [1.0], [[1.0, 0.0]], [1.5, 0.0]):
+        with pytest.raises(InputError, match="times"):
+            ddim_sample(den, p, x, bad)
+    with pytest.raises(InputError, match="eta"):
+        ddim_sample(den, p, x, time_grid(3), eta=2.0)
+    with pytest.raises(InputError, match="unknown variance"):
+        ancestral_sample(den, p, x, time_grid(3), variance="large")
+    with pytest.raises(InputError, match="generators for a batch"):
+        ancestral_sample(den, p, x, time_grid(3), generators([1, 2, 3]))
+    with pytest.raises(InputError, match="times"):
+        alignment(p, np.ones((4, 8, 8), np.int8), 2, [0.0, 0.5])
