@@ -64,6 +64,8 @@ def cli():
       isingsr generate --L 128 -n 10000 --out data/L128.h5
       isingsr info data/L128.h5
       isingsr correlate --truth data/L128.h5 --scale 4 --out figs/
+      isingsr train --data data/L32.h5 --out runs/L32
+      isingsr superres --ckpt runs/L32/checkpoint.pt --input coarse.h5 --scale 4 --out sr.h5
     """
 
 
@@ -261,6 +263,214 @@ def correlate(truth, scale, out_dir, candidates, r_text, blocks, seed, quiet):
                      f"{cmp['g4c_max_abs_dev']:>12.4f}{'' if cons is None else f'{cons:.4f}':>13}")
     click.echo("\n".join(lines))
     click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
+
+
+def _bar(quiet: bool, desc: str, unit: str):
+    """A progress callback ``(done, total)`` drawing a tqdm bar on stderr, and a closer."""
+    from tqdm import tqdm
+
+    state = {}
+
+    def update(done, total, *_):
+        if quiet:
+            return
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=0.5)
+        state["bar"].update(done - state["bar"].n)
+
+    def close():
+        if "bar" in state:
+            state["bar"].close()
+
+    return update, close
+
+
+@cli.command()
+@click.option("--input", "input_path", required=True, help="Fine ensemble (HDF5) to coarse-grain.")
+@click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
+              help="Factor: an integer dividing L uses the block rule, anything else spectral resampling + sign.")
+@click.option("--rule", type=click.Choice(["majority", "decimation"]), default="majority", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for majority ties.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT.")
+def coarsen(input_path, scale, rule, seed, out, overwrite):
+    """Coarse-grain an ensemble by --scale (the degradation super-resolution inverts).
+
+    \b
+    Examples:
+      isingsr coarsen --input data/L128.h5 --scale 4 --out data/L32_from128.h5
+      isingsr coarsen --input data/L64.h5 --scale 2.5 --out data/coarse.h5
+    """
+    from .coarse import coarse_grain, is_block_scale
+    from .io.hdf5 import load_ensemble, write_ensemble
+
+    ens = load_ensemble(input_path)
+    route = rule if is_block_scale(ens.L, scale) else "spectral+sign"
+    coarse = coarse_grain(ens.spins, scale, rule=rule, seed=seed)
+    write_ensemble(out, coarse, {"source": str(input_path), "rule": route, "scale": float(scale), "seed": seed,
+                                 "beta_source": ens.beta, "L_source": ens.L}, overwrite=overwrite)
+    click.echo(f"wrote {out}: {coarse.shape[0]} configurations of {coarse.shape[-1]}x{coarse.shape[-1]} "
+               f"({route}, scale {scale:g})", err=True)
+
+
+@cli.command()
+@click.option("--data", required=True, help="Training ensemble (HDF5).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (created).")
+@click.option("--preset", type=click.Choice(["small", "base"]), default="small", show_default=True,
+              help="Network size: small for CPU, base for GPU.")
+@click.option("--steps", type=click.IntRange(min=1), default=20000, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=500, show_default=True, help="Linear LR warm-up steps.")
+@click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), default=0.999, show_default=True)
+@click.option("--basis", type=click.Choice(["fourier", "dct"]), default="fourier", show_default=True,
+              help="Spectral basis (fourier diagonalises the torus; dct is the paper's).")
+@click.option("--target", type=click.Choice(["eps", "x0", "v"]), default="eps", show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--ckpt-every", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Use only the first N configurations.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (up to --steps).")
+@click.option("-q", "--quiet", is_flag=True)
+def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed, ckpt_every, device, max_samples,
+          resume, quiet):
+    """Train the SKILD model: one unconditional network for generation and super-resolution at every scale.
+
+    Writes OUT/config.json, log.txt, loss.csv, loss.png and checkpoint.pt (self-describing;
+    resumable with --resume). Multi-GPU: torchrun --nproc_per_node N -m isingsr.cli train ...
+
+    \b
+    Examples:
+      isingsr train --data data/L32.h5 --out runs/L32 --steps 6000
+      isingsr train --data data/L128.h5 --out runs/L128 --preset base --device cuda
+      isingsr train --data data/L32.h5 --out runs/L32 --steps 12000 --resume
+    """
+    from .diffusion.train import TrainConfig, train as run
+
+    cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
+                      basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
+                      max_samples=max_samples)
+    update, close = _bar(quiet, "training", "step")
+    try:
+        run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
+    finally:
+        close()
+
+
+def _sampling_options(f):
+    f = click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="Reverse steps over the whole grid (fewer with --sampler ddim).")(f)
+    f = click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True,
+                     help="ancestral (DDPM) or the deterministic few-step DDIM.")(f)
+    f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Sample i uses seed + i, whatever the batch.")(f)
+    f = click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)(f)
+    f = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(f)
+    f = click.option("--save-fields", is_flag=True, help="Also store the continuous fields (dataset 'fields').")(f)
+    f = click.option("--overwrite", is_flag=True, help="Replace OUT.")(f)
+    f = click.option("-q", "--quiet", is_flag=True)(f)
+    return f
+
+
+def _load_model(ckpt, device):
+    from .diffusion.train import _device, build_from_checkpoint
+    from .io.checkpoint import load_checkpoint
+
+    dev = _device(device)
+    ck = load_checkpoint(ckpt)
+    return build_from_checkpoint(ck, device=dev), ck
+
+
+def _write_samples(out, fields, attrs, save_fields, overwrite):
+    import numpy as np
+
+    from .io.hdf5 import write_ensemble
+
+    spins = np.where(fields >= 0, 1, -1).astype(np.int8)
+    write_ensemble(out, spins, attrs, overwrite=overwrite, extra={"fields": fields} if save_fields else None)
+    click.echo(f"wrote {out}: {spins.shape[0]} configurations of {spins.shape[-1]}x{spins.shape[-1]}", err=True)
+
+
+def _model_attrs(ckpt, ck, sampler, steps, seed):
+    return {"checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "sampler": sampler, "steps": steps,
+            "seed": seed, "basis": ck["process"]["basis"], "schedule": ck["process"]["schedule"],
+            "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path")}
+
+
+@cli.command()
+@click.option("--ckpt", required=True, help="Checkpoint (checkpoint.pt of a training run).")
+@click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Configurations to generate.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@_sampling_options
+def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overwrite, quiet):
+    """Generate configurations from noise (t = 1) with a SKILD checkpoint.
+
+    \b
+    Examples:
+      isingsr sample --ckpt runs/L32/checkpoint.pt -n 1000 --out gen.h5
+      isingsr sample --ckpt runs/L32/checkpoint.pt -n 1000 --sampler ddim --steps 20 --out gen.h5
+    """
+    from pathlib import Path
+
+    from .diffusion.pipeline import generate_fields
+
+    if Path(out).exists() and not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it")
+    den, ck = _load_model(ckpt, device)
+    update, close = _bar(quiet, "sampling", "cfg")
+    try:
+        fields = generate_fields(den, n, steps=steps, sampler=sampler, seed=seed, batch=batch, progress=update)
+    finally:
+        close()
+    _write_samples(out, fields, {"kind": "skild-generation", **_model_attrs(ckpt, ck, sampler, steps, seed)},
+                   save_fields, overwrite)
+
+
+@cli.command()
+@click.option("--ckpt", required=True, help="Checkpoint (checkpoint.pt of a training run).")
+@click.option("--input", "input_path", required=True, help="Coarse ensemble (HDF5), L' x L'.")
+@click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
+              help="Factor S: the output is round(L' S) (must be the checkpoint's L).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
+@click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
+              help="coarse: start state built from the coarse input alone (honest). forward: exact forward "
+                   "marginal of the true fine configuration (published protocol; leaks; needs --fine).")
+@click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
+@click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
+@_sampling_options
+def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed, batch, device, save_fields, overwrite,
+             quiet):
+    """Super-resolve coarse configurations by any factor S with a SKILD checkpoint.
+
+    The same network as for generation, started at t_start(S) instead of t = 1.
+
+    \b
+    Examples:
+      isingsr coarsen --input data/L32.h5 --scale 4 --out data/L8.h5
+      isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L8.h5 --scale 4 --out sr4.h5
+      isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L8.h5 --scale 4 --start forward \\
+          --fine data/L32.h5 --out sr4_forward.h5
+    """
+    from pathlib import Path
+
+    from .diffusion.pipeline import superresolve_fields
+    from .io.hdf5 import load_ensemble
+
+    if Path(out).exists() and not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it")
+    coarse = load_ensemble(input_path, max_samples=n)
+    fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
+    den, ck = _load_model(ckpt, device)
+    update, close = _bar(quiet, "super-resolving", "cfg")
+    try:
+        fields, t_s = superresolve_fields(den, ck, coarse.spins, scale, start=start, fine=fine_spins, steps=steps,
+                                          sampler=sampler, seed=seed, batch=batch, progress=update)
+    finally:
+        close()
+    attrs = {"kind": "skild-superres", "source": str(input_path), "scale": float(scale), "protocol": start,
+             "t_start": t_s, "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"), "fine_source": fine,
+             **_model_attrs(ckpt, ck, sampler, steps, seed)}
+    _write_samples(out, fields, attrs, save_fields, overwrite)
 
 
 def _json_default(o):

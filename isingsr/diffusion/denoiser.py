@@ -1,0 +1,81 @@
+"""The denoiser contract ``D(x_t, t) -> x0_hat`` around a network, and the training loss.
+
+The network never sees the raw time. It is conditioned on the *physical*
+state of the process: the log of the cutoff length w(t) in lattice units
+and the envelope e(t) that removes the zero mode near t = 1. A model trained
+at one L therefore means the same thing at another L.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from .process import SpectralProcess
+
+__all__ = ["conditioning", "Denoiser", "training_loss", "COND_DIM"]
+
+#: Number of conditioning scalars :func:`conditioning` produces.
+COND_DIM = 2
+
+
+def conditioning(process: SpectralProcess, t, batch: int) -> torch.Tensor:
+    """Network conditioning ``[ln w(t), e(t)]``, shape (batch, 2), float32."""
+    t = torch.as_tensor(t, dtype=torch.float64, device=process.S.device).reshape(-1).expand(batch)
+    return torch.stack([torch.log(process.cutoff_length(t)), process.envelope(t)], dim=1).float()
+
+
+class Denoiser:
+    """``D(x_t, t) -> x0_hat`` from a network predicting ``target`` ('eps', 'x0' or 'v').
+
+    Parameters
+    ----------
+    net : nn.Module
+        ``net(x, cond) -> prediction``, shapes (B, 1, L, L) and (B, 2).
+    process : SpectralProcess
+    target : str
+    autocast : bool
+        Run the network under bf16 autocast (CUDA).
+
+    Examples
+    --------
+    Any callable with this contract can drive the samplers in
+    :mod:`isingsr.diffusion.sampler`.
+    """
+
+    def __init__(self, net: nn.Module, process: SpectralProcess, target: str = "eps", autocast: bool = False):
+        self.net, self.process, self.target, self.autocast = net, process, target, autocast
+
+    def predict(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """Raw network output for ``x_t`` at time ``t`` (float or (B,))."""
+        cond = conditioning(self.process, t, x_t.shape[0]).to(x_t.device)
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+        with ctx:
+            return self.net(x_t.float(), cond).float()
+
+    @torch.no_grad()
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        pred = self.predict(x_t, t).to(x_t.dtype)
+        return self.process.x0_from_target(self.target, pred, x_t, t)
+
+
+def training_loss(denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the network's target prediction (over modes = over sites, by Parseval).
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    x0 : tensor (B, 1, L, L)
+        Clean fields.
+    t : tensor (B,)
+        Times in [0, 1].
+    eps : tensor (B, 1, L, L)
+        White noise (real space).
+    """
+    p = denoiser.process
+    x_t, _ = p.q_sample(x0, t, eps=eps)
+    target = p.target(denoiser.target, x0, eps, t)
+    pred = denoiser.predict(x_t, t)
+    return torch.mean((pred - target.float()) ** 2)

@@ -1,0 +1,117 @@
+"""SKILD training: symmetry augmentation, checkpoints, exact resume, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from isingsr.diffusion.data import SymmetricBatches, apply_symmetry
+from isingsr.diffusion.train import TrainConfig, build_from_checkpoint, train
+from isingsr.exceptions import InputError
+from isingsr.io.checkpoint import load_checkpoint, save_checkpoint
+from isingsr.io.hdf5 import write_ensemble
+from isingsr.mc import sample_configurations
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("train") / "L8.h5"
+    write_ensemble(path, sample_configurations(8, 200, seed=4), {"beta": 0.4406867935, "source": "test"})
+    return path
+
+
+def test_symmetries_match_numpy():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(8, 1, 6, 6)))
+    rot = torch.arange(8) % 4
+    flip = torch.arange(8) >= 4
+    shift = torch.from_numpy(rng.integers(0, 6, size=(8, 2)))
+    sign = torch.tensor([1, -1] * 4)
+    y = apply_symmetry(x, rot, flip, shift, sign).numpy()
+    for i in range(8):
+        ref = x[i, 0].numpy()
+        if flip[i]:
+            ref = ref[:, ::-1]
+        ref = np.rot90(ref, int(rot[i]))
+        ref = np.roll(ref, (-int(shift[i, 0]), -int(shift[i, 1])), axis=(0, 1)) * int(sign[i])
+        np.testing.assert_array_equal(y[i, 0], ref)
+
+
+def test_batches_cover_the_symmetry_group_and_resume():
+    spins = np.ones((3, 4, 4), np.int8)
+    spins[:, 0, 0] = -1  # a marked site shows where translations and rotations took it
+    b = SymmetricBatches(spins, batch=512, seed=1)
+    x = next(b)
+    assert x.shape == (512, 1, 4, 4) and x.dtype == torch.float32
+    marked = (x[:, 0] * x[:, 0].sum(dim=(1, 2), keepdim=True).sign() < 0)  # minority site after flips
+    assert marked.float().mean(0).min() > 0.03  # every site visited: translations act
+    assert (x.sum(dim=(1, 2, 3)) < 0).float().mean().item() == pytest.approx(0.5, abs=0.07)  # spin flips
+    state = b.state_dict()
+    again = next(b)
+    b.load_state_dict(state)
+    assert torch.equal(next(b), again)
+
+
+def test_checkpoint_round_trip_and_bad_files(tmp_path):
+    save_checkpoint(tmp_path / "c.pt", {"kind": "skild", "w": torch.arange(3.0), "config": {"a": 1}})
+    ck = load_checkpoint(tmp_path / "c.pt")
+    assert ck["config"] == {"a": 1} and torch.equal(ck["w"], torch.arange(3.0)) and "created" in ck
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+    torch.save({"x": 1}, tmp_path / "other.pt")
+    with pytest.raises(InputError, match="not an isingsr checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(InputError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+def cfg(data, out, **kw):
+    base = dict(data=str(data), out=str(out), steps=4, batch=8, warmup=2, ckpt_every=2, log_every=1, seed=3)
+    return TrainConfig(**(base | kw))
+
+
+def test_exact_resume_equals_uninterrupted(tmp_path, data):
+    full = load_checkpoint(train(cfg(data, tmp_path / "full"), log=lambda s: None))
+    train(cfg(data, tmp_path / "part", steps=2), log=lambda s: None)
+    resumed = load_checkpoint(train(cfg(data, tmp_path / "part", steps=4), resume=True, log=lambda s: None))
+    assert full["step"] == resumed["step"] == 4
+    for key in ("model", "ema"):
+        for name, w in full[key].items():
+            assert torch.equal(w, resumed[key][name]), (key, name)
+    lines = (tmp_path / "part" / "loss.csv").read_text().splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["step", "1", "2", "3", "4"]
+
+
+def test_checkpoint_describes_itself(tmp_path, data):
+    ck = load_checkpoint(train(cfg(data, tmp_path / "r", steps=2), log=lambda s: None))
+    for key in ("config", "unet", "process", "spectrum", "gains", "data", "model", "ema", "optimizer", "step"):
+        assert key in ck, key
+    assert ck["process"]["L"] == 8 and ck["data"]["n"] == 200 and "2" in ck["gains"]
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["preset"] == "small"
+    den = build_from_checkpoint(ck)  # needs nothing but the checkpoint
+    x0 = den(torch.zeros(2, 1, 8, 8, dtype=torch.float64), torch.tensor([0.5, 0.9], dtype=torch.float64))
+    assert x0.shape == (2, 1, 8, 8) and torch.isfinite(x0).all()
+    for f in ("log.txt", "loss.csv", "loss.png"):
+        assert (tmp_path / "r" / f).exists()
+
+
+def test_training_reduces_the_loss(tmp_path, data):
+    train(cfg(data, tmp_path / "r", steps=60, lr=1e-3, warmup=5, ckpt_every=60), log=lambda s: None)
+    loss = np.loadtxt(tmp_path / "r" / "loss.csv", delimiter=",", skiprows=1)[:, 1]
+    assert loss[-15:].mean() < 0.95 * loss[:5].mean()
+
+
+def test_bad_training_input(tmp_path, data):
+    with pytest.raises(InputError, match="already holds a run"):
+        train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
+        train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
+    with pytest.raises(InputError, match="no checkpoint.pt"):
+        train(cfg(data, tmp_path / "new"), resume=True, log=lambda s: None)
+    with pytest.raises(InputError, match="different lr"):
+        train(cfg(data, tmp_path / "r", steps=2, lr=1.0), resume=True, log=lambda s: None)
+    with pytest.raises(InputError, match="unknown target"):
+        train(cfg(data, tmp_path / "x", target="score"), log=lambda s: None)
+    with pytest.raises(InputError, match="no such file"):
+        train(cfg(tmp_path / "none.h5", tmp_path / "y"), log=lambda s: None)
