@@ -215,52 +215,97 @@ def _parse_r(text):
 
 
 @cli.command()
-@click.option("--truth", type=str, required=True, help="Monte Carlo ensemble (HDF5) taken as the truth.")
 @click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
-              help="Coarse-graining factor S (integer: majority rule; otherwise spectral resampling).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Coarse-graining factor S (integer dividing L: majority rule; otherwise spectral resampling).")
+@click.option("--truth", type=str, default=None,
+              help="Monte Carlo ensemble (HDF5) taken as the truth [default: generated at the shipped model's L "
+                   "and cached].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="figs", show_default=True,
               help="Directory for summary.json, correlations.csv, g2.{png,pdf}, g4c.{png,pdf}.")
 @click.option("--candidate", "candidates", multiple=True, metavar="NAME=FILE.h5",
-              help="Super-resolved ensemble to compare (repeatable).")
+              help="Further super-resolved ensemble to compare (repeatable).")
+@click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one, if it matches the truth's L].")
+@click.option("--no-skild", is_flag=True, help="Do not super-resolve with SKILD.")
+@click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
+              help="SKILD start protocol (forward: published, leaks the fine configuration; comparison only).")
+@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True, help="SKILD reverse steps.")
+@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True)
+@click.option("--L", "L", type=click.IntRange(min=8), default=32, show_default=True,
+              help="Lattice size of the generated truth (when --truth is not given).")
+@click.option("-n", "--n", "n", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Configurations of the generated truth (when --truth is not given).")
 @click.option("--r", "r_text", default=None, metavar="R1,R2,...", help="Square sides for G4c [default: 1..L/4].")
 @click.option("--blocks", type=click.IntRange(min=2), default=100, show_default=True, help="Jackknife blocks.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed for random tie-breaking in coarse-graining.")
+              help="Seed for coarse-graining ties and SKILD sampling.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def correlate(truth, scale, out_dir, candidates, r_text, blocks, seed, quiet):
-    """Connected two- and four-point correlations: candidates vs Monte Carlo truth.
+def correlate(scale, truth, out_dir, candidates, ckpt, no_skild, start, steps, sampler, L, n, r_text, blocks, seed,
+              device, quiet):
+    """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
-    Coarse-grains the truth by --scale, builds the naive block-filled
-    upsampling as a built-in baseline, and compares G2(r), the connected
-    square four-point function G4c(r) and the scalar observables of every
-    ensemble with the truth (jackknife errors, z-scores, chi^2/dof), as a
-    table (summary.json, correlations.csv) and two-panel figures.
+    Coarse-grains the truth by --scale, super-resolves it with SKILD (the shipped
+    checkpoint unless --ckpt), builds the naive block-filled baseline, and compares
+    G2(r), the connected square four-point function G4c(r) and the scalar
+    observables of every ensemble with the truth (jackknife errors, z-scores,
+    chi^2/dof), as a table (summary.json, correlations.csv) and two-panel figures.
+    With no other argument it runs end to end on shipped defaults.
 
     \b
     Examples:
-      isingsr correlate --truth data/L128.h5 --scale 4 --out figs/
-      isingsr correlate --truth data/L64.h5 --scale 2 --out figs/ --candidate skild=sr.h5
+      isingsr correlate --scale 4
+      isingsr correlate --scale 2 --start forward --out figs/forward
+      isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --candidate sr3=sr3.h5
     """
     from pathlib import Path
 
     from .analysis.report import run_correlate
+    from .workflow import cached_truth, skild_candidate
 
+    log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    cands = _parse_candidates(candidates)
+    r = _parse_r(r_text)
     out = Path(out_dir)
     if not out.exists():
         if not out.parent.exists():
             raise InputError(f"{out.parent}: no such directory")
         out.mkdir()
-    summary = run_correlate(truth, scale, out, candidates=_parse_candidates(candidates), r=_parse_r(r_text),
-                            n_blocks=blocks, seed=seed, progress=not quiet)
-    lines = [f"{'ensemble':<12}{'n':>8}{'G2 chi2/dof':>14}{'G4c chi2/dof':>14}{'max|dG4c|':>12}{'consistency':>13}"]
+    if truth is None:
+        truth = cached_truth(L, n, log=log)
+    if not no_skild:
+        from .io.hdf5 import load_ensemble
+
+        L_truth = load_ensemble(truth, max_samples=1).L
+        if ckpt is None:
+            from .models import SHIPPED, shipped_checkpoint
+
+            ckpt = shipped_checkpoint(L_truth) if L_truth in SHIPPED and SHIPPED[L_truth].exists() else None
+            if ckpt is None:
+                log(f"no shipped SKILD checkpoint for L = {L_truth}: comparing baselines only (pass --ckpt)")
+        if ckpt is not None:
+            if "skild" in cands:
+                raise InputError("--candidate name 'skild' is used by the SKILD run; choose another")
+            update, close = _bar(quiet, f"SKILD {scale:g}x ({start} start)", "cfg")
+            try:
+                cands["skild"] = str(skild_candidate(truth, ckpt, scale, out / "skild.h5", start=start, steps=steps,
+                                                     sampler=sampler, seed=seed, device=device, progress=update))
+            finally:
+                close()
+    summary = run_correlate(truth, scale, out, candidates=cands, r=r, n_blocks=blocks, seed=seed,
+                            progress=not quiet)
+    lines = [f"{'ensemble':<12}{'n':>7}{'G2 chi2/dof':>13}{'G4c chi2/dof':>14}{'max|dG4c|':>11}"
+             f"{'dE (z)':>10}{'dU4 (z)':>10}{'consistency':>13}"]
     for name, ens in summary["ensembles"].items():
         cmp = summary["comparison"].get(name)
         if cmp is None:
-            lines.append(f"{name:<12}{ens['n']:>8}{'(truth)':>14}")
+            lines.append(f"{name:<12}{ens['n']:>7}{'(truth)':>13}")
             continue
         cons = cmp.get("consistency")
-        lines.append(f"{name:<12}{ens['n']:>8}{cmp['g2_chi2_dof']:>14.3g}{cmp['g4c_chi2_dof']:>14.3g}"
-                     f"{cmp['g4c_max_abs_dev']:>12.4f}{'' if cons is None else f'{cons:.4f}':>13}")
+        sc = cmp.get("scalars", {})
+        z = [sc.get(k, {}).get("z") for k in ("energy", "binder")]
+        zs = ["" if v is None else f"{v:+.1f}" for v in z]
+        lines.append(f"{name:<12}{ens['n']:>7}{cmp['g2_chi2_dof']:>13.3g}{cmp['g4c_chi2_dof']:>14.3g}"
+                     f"{cmp['g4c_max_abs_dev']:>11.4f}{zs[0]:>10}{zs[1]:>10}{'' if cons is None else f'{cons:.4f}':>13}")
     click.echo("\n".join(lines))
     click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
 

@@ -104,6 +104,8 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True) -> Denoi
     from .unet import UNetConfig
 
     net = UNet(UNetConfig.from_dict(ck["unet"]))
+    if not use_ema and "model" not in ck:
+        raise InputError("this (slim) checkpoint holds only the EMA weights")
     net.load_state_dict(ck["ema" if use_ema else "model"])
     net.to(device).eval()
     return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
@@ -160,6 +162,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     out = _setup_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
     ck = load_checkpoint(out / "checkpoint.pt") if resume else None
+    if ck is not None and ck.get("slim"):
+        raise InputError(f"{out / 'checkpoint.pt'} is a slim release checkpoint and cannot be resumed")
     if ck is not None:
         old = TrainConfig.from_dict(ck["config"])
         changed = [f.name for f in fields(cfg) if f.name not in ("steps", "out", "device", "ckpt_every", "log_every")

@@ -30,7 +30,7 @@ import torch
 
 from ..exceptions import InputError
 
-__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "slim_checkpoint"]
 
 FORMAT = "isingsr-checkpoint"
 FORMAT_VERSION = 1
@@ -69,3 +69,17 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if int(ck.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(f"{p}: checkpoint format {ck['format_version']} is newer than this isingsr")
     return ck
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """A release copy: the EMA weights and everything that describes the model, no training state.
+
+    Drops the raw weights, the optimizer and the generator states (a slim
+    checkpoint samples and super-resolves but cannot be resumed), and records
+    ``slim = True``. Halves to quarters the size.
+    """
+    ck = load_checkpoint(src)
+    keep = {k: v for k, v in ck.items() if k not in ("model", "optimizer", "rng", "format", "format_version",
+                                                      "isingsr_version", "created")}
+    keep.update({"slim": True, "trained_with": ck.get("isingsr_version"), "trained_on": ck.get("created")})
+    return save_checkpoint(dst, keep)
