@@ -43,8 +43,8 @@ def main() -> None:
                        gain=ck["gains"][f"{args.scale:g}"].double())
         kls[name] = (float(al.kl[0]), float(al.ratio[0].max()), float(al.ratio[0].min()))
     s = run_correlate(truth_path, args.scale, out, candidates=cands, progress=False)
-    print(f"| basis | max abs dG4c | G4c chi2/dof | max abs dG2 | G2 chi2/dof | dE (z) | dU4 (z) | consistency | "
-          f"KL at t_start | start spectrum ratio min-max |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("| basis | max abs dG4c | G4c chi2/dof | max abs dG2 | G2 chi2/dof | dE (z) | dU4 (z) | consistency | "
+          "KL at t_start | start spectrum ratio min-max |\n|---|---|---|---|---|---|---|---|---|---|")
     for name in cands:
         c = s["comparison"][name]
         sc = c["scalars"]

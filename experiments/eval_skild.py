@@ -23,7 +23,7 @@ import torch
 
 from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.report import run_correlate
-from isingsr.diffusion.pipeline import generate_fields
+from isingsr.diffusion.pipeline import generate_fields, to_spins
 from isingsr.diffusion.sampler import alignment
 from isingsr.diffusion.train import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -88,7 +88,7 @@ def main() -> None:
     t0 = time.perf_counter()
     fields = generate_fields(den, args.n_gen, steps=args.gen_steps, sampler=args.sampler, seed=0)
     gen_time = time.perf_counter() - t0
-    spins = np.where(fields >= 0, 1, -1).astype(np.int8)
+    spins = to_spins(fields)
     write_ensemble(out / "generated.h5", spins, {"kind": "skild-generation", "checkpoint": args.ckpt,
                                                  "steps": args.gen_steps, "sampler": args.sampler}, overwrite=True)
     cmp = compare(measure(truth.spins, order=truth.time_order()), measure(spins))
@@ -96,7 +96,7 @@ def main() -> None:
     lines.append(row(f"generation ({args.gen_steps} steps)", cmp))
     print(header + "\n" + "\n".join(lines))
     (out / "results.json").write_text(json.dumps(results, indent=2, default=lambda o: np.asarray(o).tolist()))
-    print(f"timings (s): " + ", ".join(f"{k} {v['seconds']}" for k, v in results["scales"].items())
+    print("timings (s): " + ", ".join(f"{k} {v['seconds']}" for k, v in results["scales"].items())
           + f", generation {gen_time:.0f}")
 
 

@@ -418,20 +418,19 @@ def _sampling_options(f):
 
 
 def _load_model(ckpt, device):
-    from .diffusion.train import _device, build_from_checkpoint
+    from .diffusion.train import build_from_checkpoint, resolve_device
     from .io.checkpoint import load_checkpoint
 
-    dev = _device(device)
+    dev = resolve_device(device)
     ck = load_checkpoint(ckpt)
     return build_from_checkpoint(ck, device=dev), ck
 
 
 def _write_samples(out, fields, attrs, save_fields, overwrite):
-    import numpy as np
-
+    from .diffusion.pipeline import to_spins
     from .io.hdf5 import write_ensemble
 
-    spins = np.where(fields >= 0, 1, -1).astype(np.int8)
+    spins = to_spins(fields)
     write_ensemble(out, spins, attrs, overwrite=overwrite, extra={"fields": fields} if save_fields else None)
     click.echo(f"wrote {out}: {spins.shape[0]} configurations of {spins.shape[-1]}x{spins.shape[-1]}", err=True)
 

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from .coarse import coarse_grain
 from .io.hdf5 import load_ensemble, write_ensemble
@@ -54,17 +53,17 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     the same call :func:`~isingsr.analysis.report.run_correlate` uses, so the
     block-consistency it reports refers to the actual inputs.
     """
-    from .diffusion.pipeline import superresolve_fields
-    from .diffusion.train import _device, build_from_checkpoint
+    from .diffusion.pipeline import superresolve_fields, to_spins
+    from .diffusion.train import build_from_checkpoint, resolve_device
     from .io.checkpoint import load_checkpoint
 
     truth = load_ensemble(truth_path)
     coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
     ck = load_checkpoint(ckpt)
-    den = build_from_checkpoint(ck, device=_device(device))
+    den = build_from_checkpoint(ck, device=resolve_device(device))
     fields, t_s = superresolve_fields(den, ck, coarse, scale, start=start, fine=truth.spins, steps=steps,
                                       sampler=sampler, seed=seed, batch=batch, progress=progress)
-    spins = np.where(fields >= 0, 1, -1).astype(np.int8)
+    spins = to_spins(fields)
     write_ensemble(out_path, spins, {
         "kind": "skild-superres", "source": str(truth_path), "scale": float(scale), "protocol": start,
         "t_start": t_s, "rule": "majority", "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]),

@@ -100,6 +100,5 @@ def test_data_parallel_training_with_gloo(model, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     ck = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert ck["step"] == 2
-    assert "world size 2" not in r.stderr or True
     cfg = (tmp_path / "ddp" / "config.json").read_text()
     assert '"world_size": 2' in cfg

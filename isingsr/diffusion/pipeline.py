@@ -24,10 +24,15 @@ from .denoiser import Denoiser
 from .sampler import (ancestral_sample, coarse_start, ddim_sample, forward_start, gaussian_field, generators,
                       time_grid)
 
-__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for"]
+__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "to_spins"]
 
 SAMPLERS = ("ancestral", "ddim")
 START_PROTOCOLS = ("coarse", "forward")
+
+
+def to_spins(fields: np.ndarray) -> np.ndarray:
+    """Spins from continuous output fields: the sign, with 0 mapped to +1; int8 (N, L, L)."""
+    return np.where(np.asarray(fields) >= 0, 1, -1).astype(np.int8)
 
 
 def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens) -> torch.Tensor:

@@ -35,7 +35,7 @@ from .sampler import measure_gain
 from .spectral import Spectrum, estimate_spectrum
 from .unet import UNet, preset
 
-__all__ = ["TrainConfig", "train", "build_from_checkpoint", "GAIN_SCALES"]
+__all__ = ["TrainConfig", "train", "build_from_checkpoint", "resolve_device", "GAIN_SCALES"]
 
 #: Scales whose pass-band gain is measured on the training data and stored (those with L/s >= 4).
 GAIN_SCALES = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
@@ -80,7 +80,8 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def _device(name: str) -> torch.device:
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda if available else cpu; a clear error if cuda is asked for and absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -157,7 +158,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     if rank != 0:
         log = lambda s: None  # noqa: E731
         progress = None
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     out = _setup_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)

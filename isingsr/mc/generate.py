@@ -158,7 +158,7 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
         raise InputError(f"{out}: exists; pass --overwrite to replace it or --append to add to it")
 
     if partial.exists():
-        resumed = _resume_check(partial, out, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append)
+        resumed = _resume_check(partial, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append)
         log(f"continuing the interrupted run in {partial} ({resumed} samples already done)")
     elif append:
         _prepare_append(out, partial, L, n, beta)
@@ -198,7 +198,7 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
     return final
 
 
-def _resume_check(partial, out, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append) -> int:
+def _resume_check(partial, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append) -> int:
     """Validate that an existing ``.partial`` belongs to this command; return its sample count."""
     try:
         with h5py.File(partial, "r") as f:
