@@ -1,4 +1,4 @@
-"""Monte Carlo ground truth: Wolff cluster sampler and exact results."""
+"""Monte Carlo ground truth: Wolff cluster sampler, exact results, the constrained posterior p(fine | coarse)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 
 from ..constants import BETA_C
 from ..exceptions import InputError
+from .constrained import constrained_sample, exact_posterior, posterior_autocorrelation, posterior_trace
 from .wolff import WolffChains, default_chains, default_workers
 
-__all__ = ["WolffChains", "sample_configurations", "default_workers"]
+__all__ = ["WolffChains", "sample_configurations", "default_workers", "constrained_sample", "exact_posterior",
+           "posterior_autocorrelation", "posterior_trace"]
 
 
 def sample_configurations(L: int, n: int, *, beta: float = BETA_C, seed: int = 0, chains: int | None = None,
