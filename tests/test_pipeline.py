@@ -6,6 +6,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from isingsr.cli import cli
@@ -89,16 +90,28 @@ def test_bad_checkpoint_one_line(tmp_path):
     assert r.exit_code == 2 and "not a readable checkpoint" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_data_parallel_training_with_gloo(model, tmp_path):
-    """torchrun with 2 CPU processes (gloo): trains and writes one checkpoint."""
-    d, _, _ = model
+def _torchrun(d, out, steps, *extra):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "isingsr.cli", "train", "--data", str(d / "fine.h5"), "--out", str(tmp_path / "ddp"),
-           "--steps", "2", "--batch", "8", "--warmup", "1", "-q"]
+           "-m", "isingsr.cli", "train", "--data", str(d / "fine.h5"), "--out", str(out),
+           "--steps", str(steps), "--batch", "8", "--warmup", "1", "--ckpt-every", "2", "-q", *extra]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
                                                                                 "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
-    ck = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
-    assert ck["step"] == 2
-    cfg = (tmp_path / "ddp" / "config.json").read_text()
-    assert '"world_size": 2' in cfg
+
+
+def test_data_parallel_training_with_gloo_resumes_exactly(model, tmp_path):
+    """torchrun with 2 CPU processes (gloo): 2 steps + resume + 2 steps == 4 steps, bit for bit."""
+    d, _, _ = model
+    _torchrun(d, tmp_path / "a", 4)
+    _torchrun(d, tmp_path / "b", 2)
+    ck = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert ck["step"] == 2 and len(ck["rng"]["ranks"]) == 2
+    assert '"world_size": 2' in (tmp_path / "b" / "config.json").read_text()
+    _torchrun(d, tmp_path / "b", 4, "--resume")
+    wa = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]
+    wb = load_checkpoint(tmp_path / "b" / "checkpoint.pt")["model"]
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    r = invoke("train", "--data", d / "fine.h5", "--out", tmp_path / "b", "--steps", 6, "--batch", 8, "--warmup", 1,
+               "--ckpt-every", 2, "--resume", "-q")
+    assert r.exit_code == 2 and "same number" in r.output

@@ -1,4 +1,8 @@
-"""Training SKILD: one unconditional network for every scale.
+"""Training SKILD (one unconditional network for every scale) and the conditional baselines.
+
+``method`` picks what is trained: ``skild`` (default), ``sr3`` or ``cnn``
+(:mod:`isingsr.baselines`, one network per ``scale``). Everything else --
+the loop below, checkpoints, resume, logging, DDP -- is shared.
 
 AdamW with linear warm-up, EMA weights, gradient clipping, bf16 autocast on
 CUDA, augmentation by the exact lattice symmetries, periodic self-describing
@@ -20,6 +24,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -62,8 +67,18 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     max_samples: int | None = None
+    method: str = "skild"
+    scale: float | None = None
 
     def check(self) -> "TrainConfig":
+        from ..baselines import METHODS
+
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.method == "skild" and self.scale is not None:
+            raise InputError("SKILD is one network for every scale: --scale applies to --method sr3 or cnn only")
+        if self.method != "skild" and (self.scale is None or not self.scale > 1):
+            raise InputError(f"--method {self.method} is trained per scale factor: pass --scale S > 1")
         if self.steps < 1 or self.batch < 1 or self.ckpt_every < 1 or self.log_every < 1:
             raise InputError("steps, batch, ckpt_every and log_every must be >= 1")
         if not (self.lr > 0 and 0 <= self.ema < 1 and self.grad_clip > 0 and self.warmup >= 0):
@@ -100,6 +115,8 @@ def _dist():
 
 def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True) -> Denoiser:
     """The denoiser stored in a checkpoint (EMA weights by default), ready to sample."""
+    if ck.get("kind", "skild") != "skild":
+        raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
     spectrum = Spectrum.from_state_dict(ck["spectrum"])
     process = SpectralProcess.from_config(ck["process"], spectrum, device=device)
     from .unet import UNetConfig
@@ -110,6 +127,72 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True) -> Denoi
     net.load_state_dict(ck["ema" if use_ema else "model"])
     net.to(device).eval()
     return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
+
+
+@dataclass
+class _Setup:
+    """What a method contributes to the shared loop: a network, its loss and the checkpoint's description."""
+
+    net: nn.Module
+    loss: Callable  # loss(model, x0 (B, 1, L, L), generator) -> scalar tensor
+    meta: dict
+    describe: str
+
+
+def _skild_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
+    L = ens.L
+    ucfg = preset(cfg.preset, cond_dim=COND_DIM)
+    if L % ucfg.multiple:
+        raise InputError(f"L = {L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
+    if ck is None:
+        log(f"estimating the data spectrum and pass-band gains on {ens.n} configurations ({cfg.basis} basis)")
+        spectrum = estimate_spectrum(ens.spins, cfg.basis)
+        gains = {f"{s:g}": measure_gain(ens.spins, s, basis=cfg.basis, seed=cfg.seed).float()
+                 for s in GAIN_SCALES if L / s >= 4}
+    else:
+        spectrum, gains = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"]
+    process = SpectralProcess(L, cfg.basis, spectrum, device=device)
+    autocast = device.type == "cuda"
+
+    def loss(model, x0, gen):
+        t = torch.rand(x0.shape[0], generator=gen, dtype=torch.float64).to(device)
+        eps = torch.randn(x0.shape, generator=gen).to(device)
+        return training_loss(Denoiser(model, process, cfg.target, autocast=autocast), x0, t, eps)
+
+    meta = {"kind": "skild", "unet": ucfg.to_dict(), "process": process.config(), "spectrum": spectrum.state_dict(),
+            "gains": gains}
+    return _Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} U-Net")
+
+
+def _sr3_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
+    from ..baselines.sr3 import LOGSNR_MAX, sr3_loss
+    from ..coarse import target_size
+
+    target_size(ens.L, cfg.scale)  # validates the scale against L
+    ucfg = preset(cfg.preset, in_channels=2, cond_dim=1)
+    if ens.L % ucfg.multiple:
+        raise InputError(f"L = {ens.L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
+    autocast = device.type == "cuda"
+    meta = {"kind": "sr3", "unet": ucfg.to_dict(), "schedule": f"cosine-logsnr-{LOGSNR_MAX:g}, white noise"}
+    return _Setup(UNet(ucfg).to(device), lambda model, x0, gen: sr3_loss(model, x0, cfg.scale, gen, autocast),
+                  meta, f"SR3 {cfg.preset} U-Net (2 input channels), scale {cfg.scale:g}")
+
+
+#: Width and depth of the CNN baseline per preset.
+CNN_PRESETS = {"small": (64, 5), "base": (128, 8)}
+
+
+def _cnn_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
+    from ..baselines.cnn import CNNConfig, PeriodicCNN, _check_scale, cnn_loss
+
+    scale = _check_scale(ens.L, cfg.scale)
+    width, depth = CNN_PRESETS[cfg.preset]
+    ccfg = CNNConfig(scale=scale, width=width, depth=depth)
+    return _Setup(PeriodicCNN(ccfg).to(device), lambda model, x0, gen: cnn_loss(model, x0, scale, gen),
+                  {"kind": "cnn", "cnn": ccfg.to_dict()}, f"probabilistic CNN ({depth} x {width}), scale {scale}")
+
+
+_SETUPS = {"skild": _skild_setup, "sr3": _sr3_setup, "cnn": _cnn_setup}
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -175,51 +258,49 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)
     L = ens.L
     torch.manual_seed(cfg.seed)
-    ucfg = preset(cfg.preset, cond_dim=COND_DIM)
-    if L % ucfg.multiple:
-        raise InputError(f"L = {L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
-    if ck is None:
-        log(f"estimating the data spectrum and pass-band gains on {ens.n} configurations ({cfg.basis} basis)")
-        spectrum = estimate_spectrum(ens.spins, cfg.basis)
-        gains = {f"{s:g}": measure_gain(ens.spins, s, basis=cfg.basis, seed=cfg.seed).float()
-                 for s in GAIN_SCALES if L / s >= 4}
-    else:
-        spectrum, gains = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"]
-    process = SpectralProcess(L, cfg.basis, spectrum, device=device)
-    net = UNet(ucfg).to(device)
+    setup = _SETUPS[cfg.method](cfg, ens, device, ck, log)
+    net = setup.net
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = SymmetricBatches(ens.spins, max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank)
-    gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times and noise
+    gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times, noise, tie-breaking
     step = 0
     if ck is not None:
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
         step = int(ck["step"])
-        batches.load_state_dict(ck["rng"]["batches"])
-        gen.set_state(ck["rng"]["noise"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        states = ck["rng"].get("ranks", [ck["rng"]])
+        if len(states) != world:
+            raise InputError(f"--resume: the run was trained with {len(states)} process(es), this is {world}; "
+                             "resume with the same number for an exact continuation")
+        batches.load_state_dict(states[rank]["batches"])
+        gen.set_state(states[rank]["noise"])
+        torch.set_rng_state(states[rank]["torch"])
         log(f"resuming {out} at step {step}")
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    den = Denoiser(model, process, cfg.target, autocast=device.type == "cuda")
-    meta = {"config": asdict(cfg), "unet": ucfg.to_dict(), "process": process.config(),
-            "spectrum": spectrum.state_dict(), "gains": gains,
+    meta = {"config": asdict(cfg), **setup.meta,
             "data": {"path": str(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
-                     "algorithm": ens.attrs.get("algorithm")}, "kind": "skild"}
+                     "algorithm": ens.attrs.get("algorithm")}}
     if rank == 0 and ck is None:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "unet": ucfg.to_dict(),
-                                                     "process": process.config(), "world_size": world}, indent=2))
-        log(f"{cfg.preset} U-Net, {net.n_parameters() / 1e6:.2f} M parameters, L = {L}, device {device}, "
-            f"world size {world}")
+        described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), **described, "world_size": world}, indent=2))
+        log(f"{setup.describe}, {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, L = {L}, "
+            f"device {device}, world size {world}")
 
     def checkpoint():
-        payload = {**meta, "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                   "step": step, "rng": {"batches": batches.state_dict(), "noise": gen.get_state(),
-                                         "torch": torch.get_rng_state()}}
-        save_checkpoint(out / "checkpoint.pt", payload)
+        """Collective under DDP: every rank's generator states are gathered, so a resume is exact."""
+        rng = {"batches": batches.state_dict(), "noise": gen.get_state(), "torch": torch.get_rng_state()}
+        if world > 1:
+            ranks = [None] * world
+            torch.distributed.all_gather_object(ranks, rng)
+            rng = {**ranks[0], "ranks": ranks}
+        if rank == 0:
+            payload = {**meta, "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                       "step": step, "rng": rng}
+            save_checkpoint(out / "checkpoint.pt", payload)
 
     if rank == 0 and ck is not None and (out / "loss.csv").exists():  # drop rows past the checkpoint
         rows = (out / "loss.csv").read_text().splitlines()
@@ -236,11 +317,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         while step < cfg.steps:
             x0 = next(batches).to(device)
             B = x0.shape[0]
-            t = torch.rand(B, generator=gen, dtype=torch.float64).to(device)
-            eps = torch.randn(x0.shape, generator=gen).to(device)
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
-            loss = training_loss(den, x0, t, eps)
+            loss = setup.loss(model, x0, gen)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -264,8 +343,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
                     lossf.flush()
                 if progress:
                     progress(step, cfg.steps, running)
-                if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                    checkpoint()
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                checkpoint()
     finally:
         if logf:
             logf.close()
