@@ -214,6 +214,20 @@ def _parse_r(text):
     return r
 
 
+#: Methods of ``isingsr correlate --methods`` (``truth`` is always there).
+CORRELATE_METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
+
+
+def _parse_methods(text):
+    if text is None:
+        return list(CORRELATE_METHODS), False
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in names if x not in CORRELATE_METHODS]
+    if bad or not names:
+        raise InputError(f"--methods: unknown {', '.join(bad) or 'empty list'}; choose from {','.join(CORRELATE_METHODS)}")
+    return list(dict.fromkeys(names)), True
+
+
 @cli.command()
 @click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
               help="Coarse-graining factor S (integer dividing L: majority rule; otherwise spectral resampling).")
@@ -222,14 +236,21 @@ def _parse_r(text):
                    "and cached].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="figs", show_default=True,
               help="Directory for summary.json, correlations.csv, g2.{png,pdf}, g4c.{png,pdf}.")
+@click.option("--methods", "methods_text", default=None, metavar="M1,M2,...",
+              help="Any of skild,sr3,cnn,naive,posterior [default: all; those without a checkpoint for this L "
+                   "and scale, and posterior at a non-integer scale, are skipped with a message].")
 @click.option("--candidate", "candidates", multiple=True, metavar="NAME=FILE.h5",
               help="Further super-resolved ensemble to compare (repeatable).")
 @click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one, if it matches the truth's L].")
-@click.option("--no-skild", is_flag=True, help="Do not super-resolve with SKILD.")
+@click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this L and scale].")
+@click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: the shipped one for this L and scale].")
 @click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
               help="SKILD start protocol (forward: published, leaks the fine configuration; comparison only).")
-@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True, help="SKILD reverse steps.")
+@click.option("--steps", type=click.IntRange(min=1), default=40, show_default=True,
+              help="Reverse steps of SKILD and SR3 (equal network evaluations).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True)
+@click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Exact posterior draws per input behind the conditional scores.")
 @click.option("--L", "L", type=click.IntRange(min=8), default=32, show_default=True,
               help="Lattice size of the generated truth (when --truth is not given).")
 @click.option("-n", "--n", "n", type=click.IntRange(min=2), default=1000, show_default=True,
@@ -237,33 +258,44 @@ def _parse_r(text):
 @click.option("--r", "r_text", default=None, metavar="R1,R2,...", help="Square sides for G4c [default: 1..L/4].")
 @click.option("--blocks", type=click.IntRange(min=2), default=100, show_default=True, help="Jackknife blocks.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed for coarse-graining ties and SKILD sampling.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD).")
+              help="Seed for coarse-graining ties and all sampling.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD, SR3, CNN).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def correlate(scale, truth, out_dir, candidates, ckpt, no_skild, start, steps, sampler, L, n, r_text, blocks, seed,
-              device, quiet):
+def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, sampler,
+              posterior_draws, L, n, r_text, blocks, seed, device, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
-    Coarse-grains the truth by --scale, super-resolves it with SKILD (the shipped
-    checkpoint unless --ckpt), builds the naive block-filled baseline, and compares
-    G2(r), the connected square four-point function G4c(r) and the scalar
-    observables of every ensemble with the truth (jackknife errors, z-scores,
-    chi^2/dof), as a table (summary.json, correlations.csv) and two-panel figures.
-    With no other argument it runs end to end on shipped defaults.
+    Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
+    (one checkpoint for every scale), the SR3 conditional diffusion and the probabilistic
+    CNN (one checkpoint per scale), the naive block fill, and draws from the exact
+    posterior p(fine | coarse) by constrained Monte Carlo. Compares G2(r), the connected
+    square four-point function G4c(r) and the scalar observables of every ensemble with
+    the truth (jackknife errors, z-scores, chi^2/dof), and scores each method input by
+    input against the exact posterior (conditional energy and block magnetisation), as
+    a table (summary.json, correlations.csv) and two-panel figures. With no other
+    argument it runs end to end on shipped defaults.
 
     \b
     Examples:
       isingsr correlate --scale 4
-      isingsr correlate --scale 2 --start forward --out figs/forward
-      isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --candidate sr3=sr3.h5
+      isingsr correlate --scale 2 --methods skild,naive --start forward --out figs/forward
+      isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --ckpt runs/L128/checkpoint.pt \\
+          --sr3-ckpt runs/sr3_s4/checkpoint.pt --methods skild,sr3,naive,posterior
     """
     from pathlib import Path
 
     from .analysis.report import run_correlate
-    from .workflow import cached_truth, skild_candidate
+    from .coarse import is_block_scale
+    from .io.hdf5 import load_ensemble
+    from .models import SHIPPED, shipped_baseline
+    from .workflow import baseline_candidate, cached_truth, posterior_candidate, skild_candidate
 
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    methods, explicit = _parse_methods(methods_text)
     cands = _parse_candidates(candidates)
+    clash = [m for m in methods if m in cands or (m == "naive" and "naive" in cands)]
+    if clash:
+        raise InputError(f"--candidate name {clash[0]!r} is also a method; choose another name")
     r = _parse_r(r_text)
     out = Path(out_dir)
     if not out.exists():
@@ -272,42 +304,82 @@ def correlate(scale, truth, out_dir, candidates, ckpt, no_skild, start, steps, s
         out.mkdir()
     if truth is None:
         truth = cached_truth(L, n, log=log)
-    if not no_skild:
-        from .io.hdf5 import load_ensemble
+    L_truth = load_ensemble(truth, max_samples=1).L
 
-        L_truth = load_ensemble(truth, max_samples=1).L
-        if ckpt is None:
-            from .models import SHIPPED, shipped_checkpoint
+    def unavailable(what: str) -> None:
+        if explicit:
+            raise InputError(what)
+        log(f"{what}: skipped")
 
-            ckpt = shipped_checkpoint(L_truth) if L_truth in SHIPPED and SHIPPED[L_truth].exists() else None
-            if ckpt is None:
-                log(f"no shipped SKILD checkpoint for L = {L_truth}: comparing baselines only (pass --ckpt)")
-        if ckpt is not None:
-            if "skild" in cands:
-                raise InputError("--candidate name 'skild' is used by the SKILD run; choose another")
-            update, close = _bar(quiet, f"SKILD {scale:g}x ({start} start)", "cfg")
+    ckpts = {"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}
+    if ckpts["skild"] is None and L_truth in SHIPPED and SHIPPED[L_truth].exists():
+        ckpts["skild"] = str(SHIPPED[L_truth])
+    for m in ("sr3", "cnn"):
+        if ckpts[m] is None and (p := shipped_baseline(m, L_truth, scale)) is not None:
+            ckpts[m] = str(p)
+    reference = None
+    for m in methods:
+        if m == "naive":
+            continue
+        if m == "posterior":
+            if not is_block_scale(L_truth, scale):
+                unavailable(f"posterior: the exact posterior needs an integer scale dividing L = {L_truth}")
+                continue
+            update, close = _bar(quiet, f"exact posterior {scale:g}x ({posterior_draws + 1} draws)", "input")
             try:
-                cands["skild"] = str(skild_candidate(truth, ckpt, scale, out / "skild.h5", start=start, steps=steps,
-                                                     sampler=sampler, seed=seed, device=device, progress=update))
+                path, reference = posterior_candidate(truth, scale, out / "posterior.h5", draws=posterior_draws,
+                                                      seed=seed, progress=update)
             finally:
                 close()
+            cands["posterior"] = str(path)
+            continue
+        if ckpts[m] is None:
+            unavailable(f"{m}: no checkpoint for L = {L_truth}, scale {scale:g} (pass --{'ckpt' if m == 'skild' else m + '-ckpt'})")
+            continue
+        update, close = _bar(quiet, f"{m} {scale:g}x", "cfg")
+        try:
+            if m == "skild":
+                path = skild_candidate(truth, ckpts[m], scale, out / "skild.h5", start=start, steps=steps,
+                                       sampler=sampler, seed=seed, device=device, progress=update)
+            else:
+                path = baseline_candidate(truth, ckpts[m], scale, out / f"{m}.h5", steps=steps, sampler=sampler,
+                                          seed=seed, device=device, progress=update)
+        finally:
+            close()
+        cands[m] = str(path)
     summary = run_correlate(truth, scale, out, candidates=cands, r=r, n_blocks=blocks, seed=seed,
-                            progress=not quiet)
-    lines = [f"{'ensemble':<12}{'n':>7}{'G2 chi2/dof':>13}{'G4c chi2/dof':>14}{'max|dG4c|':>11}"
-             f"{'dE (z)':>10}{'dU4 (z)':>10}{'consistency':>13}"]
+                            progress=not quiet, naive="naive" in methods, posterior_reference=reference)
+    click.echo(_correlate_table(summary))
+    click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
+
+
+def _correlate_table(summary: dict) -> str:
+    cond = (summary.get("conditional") or {}).get("scores", {})
+    head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G4c chi2/dof':>13}{'max|dG4c|':>10}"
+            f"{'dE (z)':>8}{'dU4 (z)':>8}{'consist.':>9}")
+    if cond:
+        head += f"{'E|c ratio':>11}{'mB|c ratio':>11}"
+    lines = [head]
     for name, ens in summary["ensembles"].items():
         cmp = summary["comparison"].get(name)
         if cmp is None:
-            lines.append(f"{name:<12}{ens['n']:>7}{'(truth)':>13}")
-            continue
-        cons = cmp.get("consistency")
-        sc = cmp.get("scalars", {})
-        z = [sc.get(k, {}).get("z") for k in ("energy", "binder")]
-        zs = ["" if v is None else f"{v:+.1f}" for v in z]
-        lines.append(f"{name:<12}{ens['n']:>7}{cmp['g2_chi2_dof']:>13.3g}{cmp['g4c_chi2_dof']:>14.3g}"
-                     f"{cmp['g4c_max_abs_dev']:>11.4f}{zs[0]:>10}{zs[1]:>10}{'' if cons is None else f'{cons:.4f}':>13}")
-    click.echo("\n".join(lines))
-    click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
+            row = f"{name:<11}{ens['n']:>6}{'(truth)':>12}{'':>13}{'':>10}{'':>8}{'':>8}{'':>9}"
+        else:
+            cons = cmp.get("consistency")
+            sc = cmp.get("scalars", {})
+            zs = ["" if (v := sc.get(k, {}).get("z")) is None else f"{v:+.1f}" for k in ("energy", "binder")]
+            row = (f"{name:<11}{ens['n']:>6}{cmp['g2_chi2_dof']:>12.3g}{cmp['g4c_chi2_dof']:>13.3g}"
+                   f"{cmp['g4c_max_abs_dev']:>10.4f}{zs[0]:>8}{zs[1]:>8}{'' if cons is None else f'{cons:.4f}':>9}")
+        if cond:
+            c = cond.get(name)
+            for key in ("energy", "block_m"):
+                v = None if c is None else c[key]["mse_ratio"]
+                row += f"{'' if v is None else f'{v:.3f}':>11}"
+        lines.append(row)
+    if cond:
+        lines.append("E|c, mB|c ratio: squared deviation from the exact conditional mean over the exact posterior's "
+                     "own variance (1 = as good as an exact draw for that input)")
+    return "\n".join(lines)
 
 
 def _bar(quiet: bool, desc: str, unit: str):
@@ -376,25 +448,33 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Use only the first N configurations.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (up to --steps).")
+@click.option("--method", type=click.Choice(["skild", "sr3", "cnn"]), default="skild", show_default=True,
+              help="skild: one unconditional model for all scales; sr3 (conditional diffusion) and cnn "
+                   "(probabilistic CNN): baselines trained per --scale.")
+@click.option("--scale", type=click.FloatRange(min=1, min_open=True), default=None,
+              help="Scale factor of a baseline (sr3: any S > 1; cnn: an integer dividing L).")
 @click.option("-q", "--quiet", is_flag=True)
 def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed, ckpt_every, device, max_samples,
-          resume, quiet):
-    """Train the SKILD model: one unconditional network for generation and super-resolution at every scale.
+          resume, method, scale, quiet):
+    """Train SKILD (one unconditional network for generation and super-resolution at every scale) or a baseline.
 
     Writes OUT/config.json, log.txt, loss.csv, loss.png and checkpoint.pt (self-describing;
     resumable with --resume). Multi-GPU: torchrun --nproc_per_node N -m isingsr.cli train ...
+    --basis and --target apply to SKILD only.
 
     \b
     Examples:
       isingsr train --data data/L32.h5 --out runs/L32 --steps 6000
       isingsr train --data data/L128.h5 --out runs/L128 --preset base --device cuda
       isingsr train --data data/L32.h5 --out runs/L32 --steps 12000 --resume
+      isingsr train --method sr3 --scale 4 --data data/L32.h5 --out runs/sr3_s4 --steps 3000
+      isingsr train --method cnn --scale 4 --data data/L32.h5 --out runs/cnn_s4 --steps 1500
     """
     from .diffusion.train import TrainConfig, train as run
 
     cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
                       basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
-                      max_samples=max_samples)
+                      max_samples=max_samples, method=method, scale=scale)
     update, close = _bar(quiet, "training", "step")
     try:
         run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
@@ -484,9 +564,11 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
 @_sampling_options
 def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed, batch, device, save_fields, overwrite,
              quiet):
-    """Super-resolve coarse configurations by any factor S with a SKILD checkpoint.
+    """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
-    The same network as for generation, started at t_start(S) instead of t = 1.
+    SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
+    An sr3 or cnn checkpoint (isingsr train --method sr3|cnn) super-resolves at its
+    own training scale only, always from the coarse input.
 
     \b
     Examples:
@@ -498,11 +580,16 @@ def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed,
     from pathlib import Path
 
     from .diffusion.pipeline import superresolve_fields
+    from .io.checkpoint import load_checkpoint
     from .io.hdf5 import load_ensemble
 
     if Path(out).exists() and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     coarse = load_ensemble(input_path, max_samples=n)
+    ck = load_checkpoint(ckpt)
+    if ck.get("kind", "skild") != "skild":
+        return _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch,
+                                  device, save_fields, overwrite, quiet)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
     den, ck = _load_model(ckpt, device)
     update, close = _bar(quiet, "super-resolving", "cfg")
@@ -514,6 +601,31 @@ def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed,
     attrs = {"kind": "skild-superres", "source": str(input_path), "scale": float(scale), "protocol": start,
              "t_start": t_s, "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"), "fine_source": fine,
              **_model_attrs(ckpt, ck, sampler, steps, seed)}
+    _write_samples(out, fields, attrs, save_fields, overwrite)
+
+
+def _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch, device,
+                       save_fields, overwrite, quiet):
+    from .baselines import load_superresolver
+    from .diffusion.train import resolve_device
+
+    model = load_superresolver(ck, device=resolve_device(device))
+    if start != "coarse":
+        raise InputError(f"--start {start}: a {ck['kind']} baseline starts from the coarse input only")
+    if abs(model.scale - float(scale)) > 1e-9:
+        raise InputError(f"{ckpt}: this {ck['kind']} model was trained for scale {model.scale:g}, not {float(scale):g}")
+    update, close = _bar(quiet, f"{ck['kind']} super-resolving", "cfg")
+    try:
+        fields = model.superresolve(coarse.spins, steps=steps, sampler=sampler, seed=seed, batch=batch,
+                                    progress=update)
+    finally:
+        close()
+    attrs = {"kind": f"{ck['kind']}-superres", "method": ck["kind"], "source": str(input_path),
+             "scale": float(scale), "protocol": "coarse", "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"),
+             "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "seed": seed,
+             "training_data": ck["data"].get("path")}
+    if ck["kind"] == "sr3":
+        attrs.update(sampler=sampler, steps=steps)
     _write_samples(out, fields, attrs, save_fields, overwrite)
 
 

@@ -138,7 +138,7 @@ def test_fmt_err():
 
 def test_correlate_end_to_end(tmp_path, ensemble):
     out = tmp_path / "figs"
-    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2,4", "--no-skild")
+    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2,4", "--methods", "naive")
     assert r.exit_code == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert set(s["ensembles"]) == {"truth", "naive"} and s["ensembles"]["truth"]["r"] == [1, 2, 4]
@@ -154,7 +154,7 @@ def test_correlate_end_to_end(tmp_path, ensemble):
     (["--scale", 64], "scale"),  # coarser than the lattice
 ])
 def test_correlate_bad_input_one_line(tmp_path, ensemble, extra, fragment):
-    args = ["correlate", "--truth", ensemble, "--out", tmp_path / "f", "--quiet", "--no-skild"]
+    args = ["correlate", "--truth", ensemble, "--out", tmp_path / "f", "--quiet", "--methods", "naive"]
     if "--scale" not in extra:
         args += ["--scale", 2]
     assert_one_line_error(invoke(*args, *extra), fragment)
@@ -163,7 +163,7 @@ def test_correlate_bad_input_one_line(tmp_path, ensemble, extra, fragment):
 def test_correlate_mismatched_sizes_and_missing_files(tmp_path, ensemble):
     other = tmp_path / "L8.h5"
     assert invoke("generate", "--L", 8, "-n", 50, "--out", other, "-q").exit_code == 0
-    base = ["correlate", "--truth", ensemble, "--scale", 2, "--out", tmp_path / "f", "--quiet", "--no-skild"]
+    base = ["correlate", "--truth", ensemble, "--scale", 2, "--out", tmp_path / "f", "--quiet", "--methods", "naive"]
     assert_one_line_error(invoke(*base, "--candidate", f"x={other}"), "L")
     assert_one_line_error(invoke(*base, "--candidate", f"x={tmp_path / 'none.h5'}"), "no such file")
     assert_one_line_error(invoke("correlate", "--truth", tmp_path / "none.h5", "--scale", 2, "--out",
@@ -177,8 +177,12 @@ def test_correlate_default_runs_end_to_end_with_the_shipped_model(tmp_path, monk
     r = invoke("correlate", "--scale", 4, "-n", 40, "--steps", 3, "--r", "1,2", "--out", out, "-q")
     assert r.exit_code == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
-    assert set(s["ensembles"]) == {"truth", "naive", "skild"} and s["L"] == 32
+    from isingsr.models import shipped_baseline
+
+    shipped = {m for m in ("sr3", "cnn") if shipped_baseline(m, 32, 4) is not None}
+    assert set(s["ensembles"]) == {"truth", "naive", "skild", "posterior"} | shipped and s["L"] == 32
+    assert set(s["conditional"]["scores"]) == set(s["ensembles"])
     assert 0.5 < s["comparison"]["skild"]["consistency"] <= 1.0
     assert (tmp_path / "cache" / "truth_L32_n40_seed12345.h5").exists()  # cached for the next run
-    r2 = invoke("correlate", "--scale", 4, "-n", 40, "--no-skild", "--r", "1", "--out", out, "-q")
+    r2 = invoke("correlate", "--scale", 4, "-n", 40, "--methods", "naive", "--r", "1", "--out", out, "-q")
     assert r2.exit_code == 0 and "from cache" not in r2.stderr  # quiet

@@ -3,7 +3,9 @@
 Two panels sharing a logarithmic r axis: on top, the values of every
 ensemble with jackknife error bars and an optional theory curve; below, the
 residual ``candidate - truth`` of each candidate with its error bars, over the
-truth's own +-1 sigma band. Figures are drawn on a :class:`matplotlib.figure.Figure`
+truth's own +-1 sigma band, on a symmetric-log axis that is linear within
+three truth sigmas (so a method missing by 0.5 does not flatten one missing
+by 0.005). Figures are drawn on a :class:`matplotlib.figure.Figure`
 (Agg for PNG, the PDF backend for PDF), never through pyplot, so no global
 backend state is touched and nothing needs a display.
 """
@@ -80,6 +82,8 @@ def correlation_figure(
     te = np.asarray(ref[key + "_err"])[pos]
     bot.fill_between(r[pos], -te, te, color="0.8", label=rf"{truth} $\pm 1\sigma$", zorder=0)
     bot.axhline(0.0, color="k", lw=0.8)
+    if te.size and np.isfinite(te).all() and te.max() > 0:  # small residuals stay readable beside large ones
+        bot.set_yscale("symlog", linthresh=float(3 * te.max()), linscale=1.5)
     top.set_xscale("log")
     if logy:
         top.set_yscale("log")

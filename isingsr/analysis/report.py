@@ -24,11 +24,17 @@ order) and writes into ``out_dir``:
           "consistency": float or null,
           "g2_residual", "g2_residual_err", "g2_z", "g4c_residual", ...: [...],
           "scalars": {KEY: {"diff", "err", "z"}}}},
+      "conditional": null or {"b": int, "draws": int,      # with exact posterior draws
+          "scores": {NAME: {"energy" | "block_m": {"bias", "bias_err", "mse_ratio", "mse_ratio_err"}}}},
       "theory": {"r2", "g2", "r", "g4c"},                  # torus CFT overlays
       "files": [...]
     }
 
-The truth is stored under the name ``truth``, the baseline under ``naive``.
+The truth is stored under the name ``truth``, the baseline under ``naive``
+(unless ``naive=False``). ``conditional`` scores each configuration against
+the exact posterior of its own coarse input
+(:mod:`isingsr.analysis.conditional`; the truth itself is an exact draw and
+scores mse_ratio 1 within errors).
 Note that ``r`` are the G4c square sides and G2 has its own distances
 ``r2``. Definitions of every number: :mod:`isingsr.analysis.correlations`,
 :mod:`isingsr.analysis.compare`, :mod:`isingsr.analysis.scalars`.
@@ -64,6 +70,7 @@ from ..coarse import coarse_grain, is_block_scale, target_size, upsample
 from ..exceptions import InputError
 from ..io.hdf5 import load_ensemble
 from .compare import block_consistency, compare, measure
+from .conditional import conditional_scores
 from .errors import DEFAULT_BLOCKS
 from .figures import correlation_figure
 from .theory import g2_torus, g4c_torus_square
@@ -120,6 +127,8 @@ def run_correlate(
     n_blocks: int = DEFAULT_BLOCKS,
     seed: int = 0,
     progress: bool = True,
+    naive: bool = True,
+    posterior_reference: dict | None = None,
 ) -> dict:
     """Measure and compare the truth, the naive baseline and candidate ensembles.
 
@@ -143,6 +152,13 @@ def run_correlate(
         Seed of the coarse-graining's tie breaking (see the module docstring).
     progress : bool
         Show progress bars (stderr).
+    naive : bool
+        Include the built-in naive baseline.
+    posterior_reference : dict, optional
+        :func:`isingsr.analysis.conditional.conditional_moments` of exact
+        posterior draws for these coarse inputs (integer scale dividing L);
+        adds the ``conditional`` scores of the truth and of every candidate
+        with one configuration per input.
 
     Returns
     -------
@@ -176,12 +192,12 @@ def run_correlate(
 
     coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
     spectral = not is_block_scale(L, scale)
-    naive = upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral)
     route = "spectral zero-padding + sign" if spectral else "block fill"
-    ensembles = {
-        "truth": (truth.spins, truth.time_order(), _provenance(truth.attrs, path=str(truth_path))),
-        "naive": (naive, truth.time_order(), {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)}),
-    }
+    ensembles = {"truth": (truth.spins, truth.time_order(), _provenance(truth.attrs, path=str(truth_path)))}
+    if naive:
+        ensembles["naive"] = (upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral),
+                              truth.time_order(),
+                              {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)})
     for name, ens in loaded.items():
         ensembles[name] = (ens.spins, ens.time_order(), _provenance(ens.attrs, path=str(ens.path)))
 
@@ -195,6 +211,15 @@ def run_correlate(
     comparison = {
         name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
     }
+    conditional = None
+    if posterior_reference is not None:
+        if spectral:
+            raise InputError("conditional scores need an integer scale dividing L (majority-rule posterior)")
+        b = int(scale)
+        k = posterior_reference["n_samples"]
+        scores = {name: conditional_scores(spins, posterior_reference, b, n_blocks=n_blocks)
+                  for name, (spins, _, _) in ensembles.items() if len(spins) == len(coarse)}
+        conditional = {"b": b, "draws": int(k), "scores": scores}
     tm = measurements["truth"]
     theory = {"r2": tm["r2"], "g2": g2_torus(tm["r2"], L), "r": tm["r"], "g4c": g4c_torus_square(tm["r"], L)}
     files = [out / "summary.json", out / "correlations.csv"]
@@ -209,6 +234,7 @@ def run_correlate(
         "truth_path": str(truth_path),
         "ensembles": {name: {**m, "provenance": provenance[name]} for name, m in measurements.items()},
         "comparison": comparison,
+        "conditional": conditional,
         "theory": theory,
         "files": [str(p) for p in files],
     }

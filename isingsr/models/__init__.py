@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["SHIPPED", "shipped_checkpoint"]
+__all__ = ["SHIPPED", "shipped_checkpoint", "shipped_baseline"]
 
 _HERE = Path(__file__).parent
 
@@ -21,3 +21,9 @@ def shipped_checkpoint(L: int = 32) -> Path:
         have = ", ".join(str(k) for k, v in SHIPPED.items() if v.exists()) or "none"
         raise InputError(f"no shipped SKILD checkpoint for L = {L} (shipped: {have}); pass --ckpt")
     return p
+
+
+def shipped_baseline(method: str, L: int, scale: float) -> Path | None:
+    """The shipped ``sr3`` or ``cnn`` checkpoint for (L, scale), named ``{method}_L{L}_s{scale:g}.pt``; None if absent."""
+    p = _HERE / f"{method}_L{int(L)}_s{float(scale):g}.pt"
+    return p if p.exists() else None

@@ -1,0 +1,99 @@
+"""The headline comparison: SKILD vs SR3 vs CNN vs naive vs the exact posterior, at scales 2, 4 and 8.
+
+Runs ``isingsr correlate --scale S`` (shipped checkpoints, default cached
+Monte Carlo truth at L = 32, n = 1000) for each scale into ``OUT/sS/``, then
+prints the README's results table from the ``summary.json`` files:
+marginal accuracy (G4c and G2 against the truth, energy and U4 z-scores,
+block consistency) and conditional accuracy against the exact posterior
+(mse ratio of the energy and of the block magnetisations; 1 = as good as an
+exact draw for each input). Also prints SKILD's max |G4c residual| over each
+baseline's.
+
+Usage (CPU, about 5 min per scale on 2 cores):
+  python experiments/compare_methods.py --out results/methods
+L = 128 on a GPU, with checkpoints trained there (see the README):
+  python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
+      --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
+      --cnn-ckpt 'runs/cnn_L128_s{S}/checkpoint.pt'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def fmt(v, e=None, digits=3):
+    if v is None:
+        return "—"
+    return f"{v:.{digits}f}" if e is None else f"{v:.{digits}f} ± {e:.{digits}f}"
+
+
+def table(summary: dict) -> list[str]:
+    cond = (summary.get("conditional") or {}).get("scores", {})
+    rows = []
+    for name, ens in summary["ensembles"].items():
+        c = summary["comparison"].get(name)
+        k = cond.get(name, {})
+        ce = k.get("energy", {})
+        cm = k.get("block_m", {})
+        if c is None:
+            marg = "(truth) | | | | | |"
+        else:
+            sc = c["scalars"]
+            zmax = max(abs(z) for z in c["g4c_z"] if z is not None)
+            marg = (f"{c['g4c_max_abs_dev']:.4f} | {zmax:.1f} | {c['g4c_chi2_dof']:.3g} | {c['g2_chi2_dof']:.3g} | "
+                    f"{sc['energy']['z']:+.1f} | {sc['binder']['z']:+.1f} | "
+                    f"{'—' if c.get('consistency') is None else format(c['consistency'], '.3f')}")
+        rows.append(f"| {summary['scale']:g} | {name} | {marg} | {fmt(ce.get('mse_ratio'), ce.get('mse_ratio_err'), 2)} | "
+                    f"{fmt(cm.get('mse_ratio'), cm.get('mse_ratio_err'), 2)} |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="results/methods")
+    ap.add_argument("--scales", default="2,4,8")
+    ap.add_argument("--truth", default=None, help="truth ensemble [default: cached L = 32, n = 1000]")
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
+    ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
+    ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["| S | method | max abs dG4c | max abs z | G4c chi2/dof | G2 chi2/dof | dE (z) | dU4 (z) | consistency "
+             "| E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 12]
+    ratios = []
+    for S in [float(x) for x in args.scales.split(",")]:
+        cmd = [sys.executable, "-m", "isingsr.cli", "correlate", "--scale", f"{S:g}", "--out", str(out / f"s{S:g}"),
+               "--steps", str(args.steps), "--device", args.device, "-q"]
+        for opt, val in (("--truth", args.truth), ("--ckpt", args.ckpt),
+                         ("--sr3-ckpt", args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}")),
+                         ("--cnn-ckpt", args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}"))):
+            if val:
+                cmd += [opt, val]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        print(f"scale {S:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
+        lines += table(summary)
+        cmp = summary["comparison"]
+        if "skild" in cmp:
+            for m in ("sr3", "cnn", "naive"):
+                if m in cmp:
+                    ratios.append(f"S = {S:g}: max|dG4c| skild / {m} = "
+                                  f"{cmp['skild']['g4c_max_abs_dev'] / cmp[m]['g4c_max_abs_dev']:.3f}")
+    print("\n".join(lines))
+    print()
+    print("\n".join(ratios))
+    (out / "table.md").write_text("\n".join(lines) + "\n\n" + "\n".join(ratios) + "\n")
+
+
+if __name__ == "__main__":
+    main()
