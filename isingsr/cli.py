@@ -293,7 +293,7 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     methods, explicit = _parse_methods(methods_text)
     cands = _parse_candidates(candidates)
-    clash = [m for m in methods if m in cands or (m == "naive" and "naive" in cands)]
+    clash = [m for m in methods if m in cands]
     if clash:
         raise InputError(f"--candidate name {clash[0]!r} is also a method; choose another name")
     r = _parse_r(r_text)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 __all__ = ["correlation_figure", "OBSERVABLES"]
 
@@ -85,6 +86,10 @@ def correlation_figure(
     if te.size and np.isfinite(te).all() and te.max() > 0:  # small residuals stay readable beside large ones
         bot.set_yscale("symlog", linthresh=float(3 * te.max()), linscale=1.5)
     top.set_xscale("log")
+    ticks = [2.0**k for k in range(0, 12) if r[pos].min() <= 2.0**k <= r[pos].max()]
+    if ticks:  # plain lattice distances 1, 2, 4, ... rather than 2 x 10^0
+        bot.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        bot.xaxis.set_minor_formatter(NullFormatter())
     if logy:
         top.set_yscale("log")
     top.set_ylabel(ylabel)
