@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--table-only", action="store_true", help="only rebuild the table from OUT/sS/summary.json")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,9 +79,10 @@ def main() -> None:
                          ("--cnn-ckpt", args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}"))):
             if val:
                 cmd += [opt, val]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True)
-        print(f"scale {S:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        if not args.table_only:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            print(f"scale {S:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
         lines += table(summary)
         cmp = summary["comparison"]

@@ -18,6 +18,7 @@ end, ``loss.png``.
 from __future__ import annotations
 
 import copy
+import operator
 import json
 import math
 import os
@@ -250,8 +251,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         raise InputError(f"{out / 'checkpoint.pt'} is a slim release checkpoint and cannot be resumed")
     if ck is not None:
         old = TrainConfig.from_dict(ck["config"])
+        same = {"data": lambda a, b: Path(a).resolve() == Path(b).resolve()}
         changed = [f.name for f in fields(cfg) if f.name not in ("steps", "out", "device", "ckpt_every", "log_every")
-                   and getattr(old, f.name) != getattr(cfg, f.name)]
+                   and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
         if changed:
             raise InputError(f"--resume with different {', '.join(changed)} than the stored run")
 
