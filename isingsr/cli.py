@@ -241,7 +241,8 @@ def _parse_methods(text):
                    "and scale, and posterior at a non-integer scale, are skipped with a message].")
 @click.option("--candidate", "candidates", multiple=True, metavar="NAME=FILE.h5",
               help="Further super-resolved ensemble to compare (repeatable).")
-@click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one, if it matches the truth's L].")
+@click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one, if it matches the truth's L]; "
+                                           "one trained at another L runs at the truth's L by critical scaling.")
 @click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this L and scale].")
 @click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: the shipped one for this L and scale].")
 @click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
@@ -497,13 +498,13 @@ def _sampling_options(f):
     return f
 
 
-def _load_model(ckpt, device):
+def _load_model(ckpt, device, L=None):
     from .diffusion.train import build_from_checkpoint, resolve_device
     from .io.checkpoint import load_checkpoint
 
     dev = resolve_device(device)
     ck = load_checkpoint(ckpt)
-    return build_from_checkpoint(ck, device=dev), ck
+    return build_from_checkpoint(ck, device=dev, L=L), ck
 
 
 def _write_samples(out, fields, attrs, save_fields, overwrite):
@@ -518,7 +519,8 @@ def _write_samples(out, fields, attrs, save_fields, overwrite):
 def _model_attrs(ckpt, ck, sampler, steps, seed):
     return {"checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "sampler": sampler, "steps": steps,
             "seed": seed, "basis": ck["process"]["basis"], "schedule": ck["process"]["schedule"],
-            "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path")}
+            "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
+            "trained_L": int(ck["process"]["L"])}
 
 
 @cli.command()
@@ -554,16 +556,19 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
 @click.option("--ckpt", required=True, help="Checkpoint (checkpoint.pt of a training run).")
 @click.option("--input", "input_path", required=True, help="Coarse ensemble (HDF5), L' x L'.")
 @click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
-              help="Factor S: the output is round(L' S) (must be the checkpoint's L).")
+              help="Factor S: the output is round(L' S) x round(L' S) (or --L).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
 @click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
               help="coarse: start state built from the coarse input alone (honest). forward: exact forward "
                    "marginal of the true fine configuration (published protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
+@click.option("--L", "L", type=click.IntRange(min=4), default=None,
+              help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
+                   "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
 @_sampling_options
-def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed, batch, device, save_fields, overwrite,
-             quiet):
+def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, seed, batch, device, save_fields,
+             overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
     SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
@@ -576,6 +581,7 @@ def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed,
       isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L8.h5 --scale 4 --out sr4.h5
       isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L8.h5 --scale 4 --start forward \\
           --fine data/L32.h5 --out sr4_forward.h5
+      isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L16.h5 --scale 4 --out sr4_L64.h5
     """
     from pathlib import Path
 
@@ -587,11 +593,15 @@ def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed,
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     coarse = load_ensemble(input_path, max_samples=n)
     ck = load_checkpoint(ckpt)
+    L_fine = round(coarse.L * scale) if L is None else L
+    if abs(L_fine - coarse.L * scale) > scale:
+        raise InputError(f"--L {L_fine} does not match L' = {coarse.L} times scale {scale:g} "
+                         f"(= {coarse.L * scale:g}) to within one coarse block")
     if ck.get("kind", "skild") != "skild":
         return _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch,
-                                  device, save_fields, overwrite, quiet)
+                                  device, save_fields, overwrite, quiet, L_fine)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
-    den, ck = _load_model(ckpt, device)
+    den, ck = _load_model(ckpt, device, L=L_fine)
     update, close = _bar(quiet, "super-resolving", "cfg")
     try:
         fields, t_s = superresolve_fields(den, ck, coarse.spins, scale, start=start, fine=fine_spins, steps=steps,
@@ -605,11 +615,11 @@ def superres(ckpt, input_path, scale, out, start, fine, n, steps, sampler, seed,
 
 
 def _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch, device,
-                       save_fields, overwrite, quiet):
+                       save_fields, overwrite, quiet, L_fine):
     from .baselines import load_superresolver
     from .diffusion.train import resolve_device
 
-    model = load_superresolver(ck, device=resolve_device(device))
+    model = load_superresolver(ck, device=resolve_device(device), L=L_fine)
     if start != "coarse":
         raise InputError(f"--start {start}: a {ck['kind']} baseline starts from the coarse input only")
     if abs(model.scale - float(scale)) > 1e-9:
@@ -623,7 +633,7 @@ def _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, s
     attrs = {"kind": f"{ck['kind']}-superres", "method": ck["kind"], "source": str(input_path),
              "scale": float(scale), "protocol": "coarse", "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"),
              "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "seed": seed,
-             "training_data": ck["data"].get("path")}
+             "training_data": ck["data"].get("path"), "trained_L": int(ck["data"]["L"])}
     if ck["kind"] == "sr3":
         attrs.update(sampler=sampler, steps=steps)
     _write_samples(out, fields, attrs, save_fields, overwrite)

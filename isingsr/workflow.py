@@ -71,14 +71,15 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     truth = load_ensemble(truth_path)
     coarse = coarse_inputs(truth.spins, scale, seed)
     ck = load_checkpoint(ckpt)
-    den = build_from_checkpoint(ck, device=resolve_device(device))
+    den = build_from_checkpoint(ck, device=resolve_device(device), L=truth.L)
     fields, t_s = superresolve_fields(den, ck, coarse, scale, start=start, fine=truth.spins, steps=steps,
                                       sampler=sampler, seed=seed, batch=batch, progress=progress)
     spins = to_spins(fields)
     write_ensemble(out_path, spins, {
         "kind": "skild-superres", "source": str(truth_path), "scale": float(scale), "protocol": start,
         "t_start": t_s, "rule": "majority", "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]),
-        "sampler": sampler, "steps": steps, "seed": seed, "basis": ck["process"]["basis"]}, overwrite=True)
+        "sampler": sampler, "steps": steps, "seed": seed, "basis": ck["process"]["basis"],
+        "trained_L": int(ck["process"]["L"])}, overwrite=True)
     return Path(out_path)
 
 
@@ -94,15 +95,15 @@ def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int =
 
     truth = load_ensemble(truth_path)
     ck = load_checkpoint(ckpt)
-    model = load_superresolver(ck, device=resolve_device(device))
-    if abs(model.scale - float(scale)) > 1e-9 or model.L != truth.L:
-        raise InputError(f"{ckpt}: a {ck['kind']} model for L = {model.L}, scale {model.scale:g}; "
-                         f"this comparison needs L = {truth.L}, scale {float(scale):g}")
+    model = load_superresolver(ck, device=resolve_device(device), L=truth.L)
+    if abs(model.scale - float(scale)) > 1e-9:
+        raise InputError(f"{ckpt}: a {ck['kind']} model for scale {model.scale:g}; "
+                         f"this comparison needs scale {float(scale):g}")
     coarse = coarse_inputs(truth.spins, scale, seed)
     fields = model.superresolve(coarse, steps=steps, sampler=sampler, seed=seed, batch=batch, progress=progress)
     attrs = {"kind": f"{ck['kind']}-superres", "method": ck["kind"], "source": str(truth_path),
              "scale": float(scale), "protocol": "coarse", "rule": "majority", "checkpoint": str(ckpt),
-             "checkpoint_step": int(ck["step"]), "seed": seed}
+             "checkpoint_step": int(ck["step"]), "seed": seed, "trained_L": int(ck["data"]["L"])}
     if ck["kind"] == "sr3":
         attrs.update(sampler=sampler, steps=steps)
     write_ensemble(out_path, to_spins(fields), attrs, overwrite=True)

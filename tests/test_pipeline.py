@@ -10,6 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from isingsr.cli import cli
+from isingsr.constants import BETA_C
 from isingsr.diffusion.pipeline import generate_fields, superresolve_fields
 from isingsr.diffusion.train import TrainConfig, build_from_checkpoint, train
 from isingsr.io.checkpoint import load_checkpoint
@@ -21,7 +22,7 @@ from isingsr.mc import sample_configurations
 def model(tmp_path_factory):
     d = tmp_path_factory.mktemp("pipe")
     fine = sample_configurations(8, 64, seed=5)
-    write_ensemble(d / "fine.h5", fine, {"source": "test"})
+    write_ensemble(d / "fine.h5", fine, {"source": "test", "beta": BETA_C})
     ck = train(TrainConfig(data=str(d / "fine.h5"), out=str(d / "run"), steps=3, batch=8, warmup=1, seed=1),
                log=lambda s: None)
     return d, ck, fine
@@ -73,8 +74,21 @@ def test_cli_sample_and_superres(model):
     assert r.exit_code == 0 and load_ensemble(d / "srf.h5").attrs["protocol"] == "forward"
 
 
+def test_superres_at_another_size(model):
+    """A checkpoint trained at L = 8 super-resolves 8x8 inputs by 2 to 16x16 (critical scaling of its process)."""
+    d, ck, _ = model
+    r = invoke("superres", "--ckpt", ck, "--input", d / "fine.h5", "--scale", 2, "--out", d / "sr16.h5", "-n", 4,
+               "--steps", 3, "--save-fields", "-q")
+    assert r.exit_code == 0, r.stderr
+    e = load_ensemble(d / "sr16.h5")
+    assert e.L == 16 and e.n == 4 and e.attrs["trained_L"] == 8 and e.attrs["t_start"] == pytest.approx(0.25)
+    with h5py.File(d / "sr16.h5") as f:
+        assert np.isfinite(f["fields"][...]).all()
+
+
 @pytest.mark.parametrize("args,fragment", [
-    (["--scale", 3], "trained at L = 8"),
+    (["--scale", 3], "no pass-band gain for scale 3"),
+    (["--scale", 2, "--L", 12], "does not match"),
     (["--scale", 2, "--start", "forward"], "--fine"),
 ])
 def test_superres_bad_input_one_line(model, args, fragment):

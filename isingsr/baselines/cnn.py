@@ -105,11 +105,12 @@ class ProbabilisticCNN:
         self.device = torch.device(device)
 
     @classmethod
-    def from_checkpoint(cls, ck: dict, device="cpu") -> "ProbabilisticCNN":
+    def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None) -> "ProbabilisticCNN":
+        """The EMA network of ``ck``, run at ``L`` (default: the training size)."""
         net = PeriodicCNN(CNNConfig.from_dict(ck["cnn"]))
         net.load_state_dict(ck["ema"])
         net.to(device).eval()
-        return cls(net, ck["data"]["L"], device)
+        return cls(net, int(ck["data"]["L"]) if L is None else int(L), device)
 
     @torch.no_grad()
     def probabilities(self, coarse: np.ndarray) -> np.ndarray:

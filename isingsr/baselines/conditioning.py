@@ -62,19 +62,22 @@ def check_coarse(coarse: np.ndarray, L: int, scale: float) -> np.ndarray:
     return coarse
 
 
-def load_superresolver(ck: dict, device="cpu"):
+def load_superresolver(ck: dict, device="cpu", L: int | None = None):
     """The baseline stored in a checkpoint (``kind`` ``sr3`` or ``cnn``), ready to super-resolve.
 
     Returns an object with ``L``, ``scale`` and
     ``superresolve(coarse, steps=..., sampler=..., seed=..., batch=..., progress=...) -> fields``.
+    Both networks are fully convolutional on the torus and use no statistics of the
+    training L, so ``L`` (default: the training size) may be any size they fit.
     """
     kind = ck.get("kind")
+    L = int(ck["data"]["L"]) if L is None else int(L)
     if kind == "sr3":
         from .sr3 import SR3
 
-        return SR3.from_checkpoint(ck, device)
+        return SR3.from_checkpoint(ck, device, L)
     if kind == "cnn":
         from .cnn import ProbabilisticCNN
 
-        return ProbabilisticCNN.from_checkpoint(ck, device)
+        return ProbabilisticCNN.from_checkpoint(ck, device, L)
     raise InputError(f"checkpoint kind {kind!r} is not a baseline (sr3, cnn)")

@@ -21,6 +21,7 @@ import torch
 
 from ..exceptions import InputError
 from .denoiser import Denoiser
+from .transfer import gain_at
 from .sampler import (ancestral_sample, coarse_start, ddim_sample, forward_start, gaussian_field, generators,
                       time_grid)
 
@@ -66,21 +67,31 @@ def generate_fields(den: Denoiser, n: int, *, steps: int = 100, sampler: str = "
     return out
 
 
-def gain_for(ck: dict, scale: float) -> torch.Tensor:
-    """The pass-band gain stored in a checkpoint for ``scale`` (measured on its training data)."""
+def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None) -> torch.Tensor:
+    """The pass-band gain stored in a checkpoint for ``scale`` (measured on its training data).
+
+    At a fine size ``L`` other than the training size it is carried over to
+    ``(L, L)`` for coarse inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`).
+    """
     key = f"{float(scale):g}"
     if key not in ck["gains"]:
         have = ", ".join(sorted(ck["gains"], key=float))
         raise InputError(f"the checkpoint has no pass-band gain for scale {key} (it has {have}); "
                          "choose one of those scales")
-    return ck["gains"][key]
+    g = ck["gains"][key]
+    if L is None or L == g.shape[-1]:
+        return g
+    return gain_at(g, ck["process"]["basis"], L, L_coarse)
 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "coarse",
                         fine: np.ndarray | None = None, steps: int = 100, sampler: str = "ancestral",
                         seed: int = 0, batch: int = 64,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
-    """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the model's L.
+    """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
+
+    ``L' scale`` must be the denoiser's lattice size to within one coarse block: build it there
+    (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size.
 
     Returns
     -------
@@ -94,9 +105,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         raise InputError(f"coarse input: expected (N, L', L'), got {coarse.shape}")
     if not scale >= 1:
         raise InputError(f"scale must be >= 1, got {scale}")
-    if round(coarse.shape[-1] * scale) != p.L:
+    if abs(coarse.shape[-1] * scale - p.L) > scale or coarse.shape[-1] >= p.L:
         raise InputError(f"coarse L' = {coarse.shape[-1]} times scale {scale:g} gives "
-                         f"{coarse.shape[-1] * scale:g}, but the checkpoint was trained at L = {p.L}")
+                         f"{coarse.shape[-1] * scale:g}, but the model runs at L = {p.L}")
     if start not in START_PROTOCOLS:
         raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
     if start == "forward":
@@ -107,7 +118,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     t_s = float(p.t_start(scale))
     if not t_s > 0:
         raise InputError(f"scale {scale:g} is no coarse-graining (t_start = 0)")
-    gain = gain_for(ck, scale).to(p.S.device) if start == "coarse" else None
+    gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "coarse" else None
     times = time_grid(steps, t_s, process=p)
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)

@@ -38,6 +38,7 @@ from .data import SymmetricBatches
 from .denoiser import COND_DIM, Denoiser, training_loss
 from .process import TARGETS, SpectralProcess
 from .sampler import measure_gain
+from .transfer import check_transferable, process_at
 from .spectral import Spectrum, estimate_spectrum
 from .unet import UNet, preset
 
@@ -114,12 +115,17 @@ def _dist():
     return (torch.distributed.get_rank() if world > 1 else 0), world
 
 
-def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True) -> Denoiser:
-    """The denoiser stored in a checkpoint (EMA weights by default), ready to sample."""
+def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None) -> Denoiser:
+    """The denoiser stored in a checkpoint (EMA weights by default), ready to sample.
+
+    ``L``: run at this lattice size instead of the training size (critical
+    checkpoints only; :mod:`isingsr.diffusion.transfer`).
+    """
     if ck.get("kind", "skild") != "skild":
         raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
-    spectrum = Spectrum.from_state_dict(ck["spectrum"])
-    process = SpectralProcess.from_config(ck["process"], spectrum, device=device)
+    L = int(ck["process"]["L"]) if L is None else int(L)
+    check_transferable(ck, L)
+    process = process_at(ck["process"], Spectrum.from_state_dict(ck["spectrum"]), L, device=device)
     from .unet import UNetConfig
 
     net = UNet(UNetConfig.from_dict(ck["unet"]))
