@@ -69,7 +69,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["| S | method | max abs dG4c | max abs z | G4c chi2/dof | G2 chi2/dof | dE (z) | dU4 (z) | consistency "
-             "| E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 12]
+             "| E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 11]
     ratios = []
     for S in [float(x) for x in args.scales.split(",")]:
         cmd = [sys.executable, "-m", "isingsr.cli", "correlate", "--scale", f"{S:g}", "--out", str(out / f"s{S:g}"),
