@@ -9,7 +9,7 @@ block consistency) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, about 5 min per scale on 2 cores):
+Usage (CPU, about 18 min per scale on 2 cores at the default 100 steps; 7.5 min with --steps 40):
   python experiments/compare_methods.py --out results/methods
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
@@ -62,7 +62,7 @@ def main() -> None:
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from OUT/sS/summary.json")
     args = ap.parse_args()
