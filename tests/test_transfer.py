@@ -41,13 +41,14 @@ def test_spectrum_at_twice_the_size_matches_monte_carlo(ensembles):
     statistical tolerances (statistical errors: < 1% per shell, ~3% for the zero mode).
     """
     small, big = ensembles
-    carried, mc = spectrum_at(estimate_spectrum(small), 32), estimate_spectrum(big)
+    sp = estimate_spectrum(small)
+    carried, mc = spectrum_at(sp, 32), estimate_spectrum(big)
     np.testing.assert_allclose(carried.k.numpy(), mc.k.numpy())
     ratio = (carried.S_bins / mc.S_bins).numpy()
     assert np.all(np.abs(ratio - 1) < 0.10), ratio
     assert abs(ratio[0] - 1) < 0.08  # zero mode: N <m^2> scaled by (32/16)^(7/4)
     # the process built there is the checkpoint's schedule with l_max scaled: t_start(s) = ln s / ln 32
-    p = process_at(SpectralProcess(16, "fourier", estimate_spectrum(small)).config(), estimate_spectrum(small), 32)
+    p = process_at(SpectralProcess(16, "fourier", sp).config(), sp, 32)
     assert p.L == 32 and p.t_start(4.0) == pytest.approx(math.log(4) / math.log(32))
 
 

@@ -71,7 +71,6 @@ def load_superresolver(ck: dict, device="cpu", L: int | None = None):
     training L, so ``L`` (default: the training size) may be any size they fit.
     """
     kind = ck.get("kind")
-    L = int(ck["data"]["L"]) if L is None else int(L)
     if kind == "sr3":
         from .sr3 import SR3
 

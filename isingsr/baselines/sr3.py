@@ -146,15 +146,11 @@ class SR3:
 
     @classmethod
     def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None) -> "SR3":
-        """The EMA network of ``ck``, run at ``L`` (default: the training size)."""
-        cfg = UNetConfig.from_dict(ck["unet"])
-        L = int(ck["data"]["L"]) if L is None else int(L)
-        if L % cfg.multiple:
-            raise InputError(f"L = {L} must be a multiple of {cfg.multiple} for this SR3 network")
-        net = UNet(cfg)
+        """The EMA network of ``ck``, run at ``L`` (default: the training size; the U-Net checks it fits)."""
+        net = UNet(UNetConfig.from_dict(ck["unet"]))
         net.load_state_dict(ck["ema"])
         net.to(device).eval()
-        return cls(net, L, ck["config"]["scale"], device)
+        return cls(net, int(ck["data"]["L"]) if L is None else int(L), ck["config"]["scale"], device)
 
     def superresolve(self, coarse: np.ndarray, *, steps: int = 100, sampler: str = "ancestral", seed: int = 0,
                      batch: int = 64, progress: Callable[[int, int], None] | None = None) -> np.ndarray:

@@ -21,9 +21,9 @@ import torch
 
 from ..exceptions import InputError
 from .denoiser import Denoiser
-from .transfer import gain_at
 from .sampler import (ancestral_sample, coarse_start, ddim_sample, forward_start, gaussian_field, generators,
                       time_grid)
+from .transfer import gain_at
 
 __all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "to_spins"]
 

@@ -35,7 +35,7 @@ import torch
 from ..coarse import coarse_grain, spectral_resample
 from ..exceptions import InputError
 from .process import SpectralProcess, randn
-from .spectral import get_basis, mode_power, radial_bins, shell_sums
+from .spectral import get_basis, mode_power, radial_bins, shell_sums, shell_wavenumbers
 
 __all__ = ["generators", "time_grid", "gaussian_field", "wiener_denoiser", "ancestral_sample", "ddim_sample",
            "embed_coarse", "coarse_start", "forward_start", "measure_gain", "Alignment", "alignment",
@@ -366,7 +366,7 @@ def alignment(process: SpectralProcess, fine_spins, scale, times, gain=None, rul
     bins, nb = radial_bins(B, L, device=S.device)
     sq = (len(t), L, L)
     ratio = shell_sums((a2 * PY + s2).reshape(sq), bins, nb) / shell_sums((a2 * PX + s2).reshape(sq), bins, nb)
-    k = shell_sums(B.wavenumber(L, S.device), bins, nb) / shell_sums(torch.ones_like(S), bins, nb)
+    k = shell_wavenumbers(B, L, bins, nb)
     mismatch = float(torch.sqrt(((Y[:, 0] - X0[:, 0]) ** 2).mean() / S[0, 0]))
     to_np = lambda v: v.cpu().numpy()  # noqa: E731
     return Alignment(float(scale), L, int(coarse.shape[-1]), to_np(t), to_np(process.blur_length(t)),

@@ -43,8 +43,8 @@ import torch
 
 from ..exceptions import InputError
 
-__all__ = ["BASES", "Basis", "get_basis", "as_fields", "mode_power", "radial_bins", "shell_sums", "Spectrum",
-           "estimate_spectrum"]
+__all__ = ["BASES", "Basis", "get_basis", "as_fields", "mode_power", "radial_bins", "shell_sums",
+           "shell_wavenumbers", "Spectrum", "estimate_spectrum"]
 
 #: Names accepted by :func:`get_basis`.
 BASES = ("fourier", "dct")
@@ -231,6 +231,12 @@ def shell_sums(values: torch.Tensor, bins: torch.Tensor, n_bins: int) -> torch.T
     return out.index_add_(v.ndim - 1, bins.to(v.device).reshape(-1), v)
 
 
+def shell_wavenumbers(basis, L: int, bins: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """Mean ``|k|`` of the modes in each shell of ``bins`` (:func:`radial_bins`), shape ``(n_bins,)`` float64."""
+    k = get_basis(basis).wavenumber(L, bins.device)
+    return shell_sums(k, bins, n_bins) / shell_sums(torch.ones_like(k), bins, n_bins)
+
+
 @dataclass(frozen=True)
 class Spectrum:
     """A radially averaged, floored data spectrum (stored in checkpoints).
@@ -313,9 +319,8 @@ def estimate_spectrum(data, basis="fourier", n_bins: int | None = None, floor: f
     P = mode_power(x, B, device=device)
     L = P.shape[-1]
     bins, nb = radial_bins(B, L, n_bins, device=P.device)
-    count = shell_sums(torch.ones_like(P), bins, nb)
-    S = shell_sums(P, bins, nb) / count
-    k = shell_sums(B.wavenumber(L, P.device), bins, nb) / count
+    S = shell_sums(P, bins, nb) / shell_sums(torch.ones_like(P), bins, nb)
+    k = shell_wavenumbers(B, L, bins, nb)
     p_mean = float(P.mean())
     if not p_mean > 0:
         raise InputError("data: all configurations are zero, the spectrum is undefined")

@@ -38,8 +38,8 @@ from .data import SymmetricBatches
 from .denoiser import COND_DIM, Denoiser, training_loss
 from .process import TARGETS, SpectralProcess
 from .sampler import measure_gain
-from .transfer import check_transferable, process_at
 from .spectral import Spectrum, estimate_spectrum
+from .transfer import check_transferable, process_at
 from .unet import UNet, preset
 
 __all__ = ["TrainConfig", "train", "build_from_checkpoint", "resolve_device", "GAIN_SCALES"]

@@ -38,7 +38,7 @@ import torch
 from ..constants import BETA_C
 from ..exceptions import InputError
 from .process import SpectralProcess
-from .spectral import Spectrum, get_basis, radial_bins, shell_sums
+from .spectral import Spectrum, get_basis, radial_bins, shell_wavenumbers
 
 __all__ = ["ETA", "check_transferable", "spectrum_at", "gain_at", "process_at"]
 
@@ -55,8 +55,6 @@ def check_transferable(ck: dict, L_new: int) -> None:
     if beta is None or not math.isclose(float(beta), BETA_C, rel_tol=1e-9):
         raise InputError(f"this checkpoint was trained at L = {L} on data at beta = {beta}; running it at "
                          f"L = {L_new} uses the critical finite-size scaling of S(k), which needs beta_c")
-    if L_new < 4:
-        raise InputError(f"target lattice size must be >= 4, got {L_new}")
 
 
 def spectrum_at(sp: Spectrum, L_new: int) -> Spectrum:
@@ -67,8 +65,7 @@ def spectrum_at(sp: Spectrum, L_new: int) -> Spectrum:
     lk, lS = np.log(k_tr[nz]), np.log(S_tr[nz])
     k1 = float(k_tr[nz].min())
     bins, nb = radial_bins(B, L_new)
-    count = shell_sums(torch.ones(L_new, L_new, dtype=torch.float64), bins, nb)
-    k_new = (shell_sums(B.wavenumber(L_new), bins, nb) / count).numpy()
+    k_new = shell_wavenumbers(B, L_new, bins, nb).numpy()
     r = L_new / sp.L
     fss = r ** (2 - ETA)
 
