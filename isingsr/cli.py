@@ -272,7 +272,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     CNN (one checkpoint per scale), the naive block fill, and draws from the exact
     posterior p(fine | coarse) by constrained Monte Carlo. Compares G2(r), the connected
     square four-point function G4c(r) and the scalar observables of every ensemble with
-    the truth (jackknife errors, z-scores, chi^2/dof), and scores each method input by
+    the truth (jackknife errors; each residual's error paired with the truth configuration
+    its input came from; z-scores, chi^2/dof), and scores each method input by
     input against the exact posterior (conditional energy and block magnetisation), as
     a table (summary.json, correlations.csv) and two-panel figures. With no other
     argument it runs end to end on shipped defaults.

@@ -8,6 +8,8 @@ from isingsr.analysis.correlations import g2, g4c_square
 from isingsr.coarse import block_fill, block_spin, coarse_grain
 from isingsr.exceptions import InputError
 
+Z = 4.0  # tolerance in standard errors
+
 
 def random_spins(n, L, seed):
     return np.random.default_rng(seed).choice(np.array([-1, 1], dtype=np.int8), size=(n, L, L))
@@ -101,3 +103,30 @@ def test_naive_baseline_fails_and_an_independent_truth_passes():
     assert naive_cmp["g4c_chi2_dof"] > 100 and naive_cmp["g2_chi2_dof"] > 100
     assert np.max(np.abs(naive_cmp["g4c_z"])) > 10
     assert naive_cmp["scalars"]["energy"]["z"] < -10  # blocks of aligned spins: far too low an energy
+
+
+def test_exact_posterior_draws_pass_the_paired_comparison_with_tighter_errors():
+    """truth ~ p(s) at beta_c (L = 16), c = majority blocks (b = 2), candidate ~ p(s | c) exactly: the
+    candidate has the truth's marginal, so every paired z is a standard normal draw (|z| < 4), and
+    because each draw shares its truth configuration's large scales the paired errors are well below
+    the quadrature sum of the two ensembles' errors."""
+    from isingsr.mc import constrained_sample
+
+    chains, n = 4, 400  # sample_configurations saves in (save, chain) order
+    fine = mc.sample_configurations(16, n, seed=3, workers=2)
+    order = np.arange(n).reshape(-1, chains).T.ravel()  # chain-major: Monte Carlo time order
+    post = constrained_sample(block_spin(fine, 2, seed=4), 2, seed=5, workers=2)[:, 0]
+    mt, mp = (measure(x, order=order, n_blocks=20, keep_samples=True) for x in (fine, post))
+    paired = compare(mt, mp)
+    mt.pop("samples"), mp.pop("samples")
+    indep = compare(mt, mp)
+    assert (paired["errors"], indep["errors"]) == ("paired", "independent")
+    for key in ("g2", "g4c"):
+        np.testing.assert_allclose(paired[f"{key}_residual"], indep[f"{key}_residual"])
+        z = paired[f"{key}_z"][1:] if key == "g2" else paired[f"{key}_z"]  # G2(0) = 1 exactly
+        assert np.all(np.abs(z) < Z), (key, z)
+        gain = indep[f"{key}_residual_err"][-3:] / paired[f"{key}_residual_err"][-3:]
+        assert np.all(gain > 2), (key, gain)  # the largest distances, 3.2-5.4 here: the shared large scales
+    for k, v in paired["scalars"].items():
+        assert abs(v["z"]) < Z, (k, v)
+    assert paired["scalars"]["energy"]["err"] < indep["scalars"]["energy"]["err"]

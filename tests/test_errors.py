@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from isingsr.analysis.errors import chain_autocorrelation, integrated_autocorrelation_time, jackknife
+from isingsr.analysis.errors import (chain_autocorrelation, integrated_autocorrelation_time, jackknife,
+                                     jackknife_difference)
 
 
 def test_jackknife_of_mean_equals_standard_error(rng):
@@ -66,3 +67,46 @@ def test_chain_autocorrelation_pools_chains_of_unequal_length(rng):
     assert abs(out["tau_int_E"] - 1.5) < 4 * out["tau_int_E_err"] + 0.03
     short = chain_autocorrelation(np.arange(6.0), np.arange(6.0), None)
     assert np.isnan(short["tau_int_E"])  # too short to say
+
+
+# --------------------------------------------------------------------------- paired differences
+def test_jackknife_difference_of_means_equals_paired_standard_error(rng):
+    x = rng.normal(size=801)
+    y = x + 0.2 * rng.normal(size=801)
+    d, e = jackknife_difference(lambda m: m, [x], [y], n_blocks=len(x))  # delete-one: exact identity
+    assert d == pytest.approx(y.mean() - x.mean(), abs=1e-14)
+    assert e == pytest.approx((y - x).std(ddof=1) / np.sqrt(len(x)), rel=1e-12)
+
+
+def test_jackknife_difference_of_independent_samples_is_the_quadrature_sum(rng):
+    x, y = rng.normal(size=(2, 20000))
+    _, e = jackknife_difference(lambda m: m, [x], [y], n_blocks=100)
+    assert e == pytest.approx(np.hypot(jackknife(lambda m: m, x)[1], jackknife(lambda m: m, y)[1]), rel=0.25)
+
+
+def test_paired_z_scores_are_standard_normal_and_quadrature_ones_are_not(rng):
+    """Replicas of a candidate with the reference's distribution that shares its fluctuations (correlation
+    0.95), non-linear estimator (a Binder-like ratio of two means): the paired z is standard normal; adding
+    the two errors in quadrature gives a spread of about sqrt(1 - 0.95) = 0.22."""
+    est = lambda a, b: b / (a * a)  # noqa: E731
+    z_pair, z_quad = [], []
+    for _ in range(300):
+        x = rng.normal(2.0, 1.0, size=400)
+        y = 2.0 + 0.95 * (x - 2.0) + np.sqrt(1 - 0.95**2) * rng.normal(size=400)
+        ref, cand = [x, x * x], [y, y * y]
+        d, e = jackknife_difference(est, ref, cand, n_blocks=40)
+        e_q = np.hypot(jackknife(est, *ref, n_blocks=40)[1], jackknife(est, *cand, n_blocks=40)[1])
+        z_pair.append(d / e)
+        z_quad.append(d / e_q)
+    # the mean of 300 standard normal z's is 0 +- 0.06, their sample sd 1 +- 0.04
+    assert abs(np.mean(z_pair)) < 0.25
+    assert np.std(z_pair) == pytest.approx(1.0, abs=0.15)
+    assert np.std(z_quad) < 0.5
+
+
+def test_jackknife_difference_bad_input(rng):
+    x = rng.normal(size=10)
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        jackknife_difference(lambda m: m, [x], [x, x])
+    with pytest.raises(ValueError, match="equal lengths"):
+        jackknife_difference(lambda m: m, [x], [x[:5]])

@@ -13,7 +13,7 @@ from isingsr.io.hdf5 import write_ensemble
 
 ENSEMBLE_KEYS = {"n", "r", "r2", "g2", "g2_err", "g4c", "g4c_err", "energy", "energy_err", "abs_m", "abs_m_err",
                  "binder", "binder_err", "chi", "chi_err"}
-COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency"}
+COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency", "errors"}
 
 
 def spins(n, L, seed):
@@ -52,8 +52,14 @@ def test_run_correlate_end_to_end(files, tmp_path):
     assert js["ensembles"]["copy"]["provenance"]["method"] == "identity"
     for name, c in js["comparison"].items():
         assert COMPARISON_KEYS <= set(c), name
-    # the same configurations: no residual, perfectly consistent; naive: consistent by construction
-    assert js["comparison"]["copy"]["g4c_max_abs_dev"] == 0.0 and js["comparison"]["copy"]["g2_chi2_dof"] == 0.0
+    # the same configurations: no residual, and paired, no error either (chi^2 undefined, written as null)
+    assert js["comparison"]["copy"]["g4c_max_abs_dev"] == 0.0 and js["comparison"]["copy"]["g2_chi2_dof"] is None
+    assert set(js["comparison"]["copy"]["g4c_residual_err"]) == {0.0}
+    assert js["comparison"]["copy"]["scalars"]["energy"] == {"diff": 0.0, "err": 0.0, "z": 0.0}
+    # one configuration per truth configuration: paired; another length: independent
+    assert {n: c["errors"] for n, c in js["comparison"].items()} == {"naive": "paired", "copy": "paired",
+                                                                      "other": "independent"}
+    # naive: consistent by construction
     assert js["comparison"]["copy"]["consistency"] == 1.0
     assert js["comparison"]["naive"]["consistency"] == 1.0
     assert js["comparison"]["naive"]["g4c_chi2_dof"] > 10  # block-filled random spins are far from random spins

@@ -71,6 +71,7 @@ __all__ = [
     "collinear_samples",
     "g2",
     "g4c_square",
+    "g4c_square_estimator",
     "g4c_collinear",
     "power_spectrum",
     "correlations_across_scales",
@@ -319,10 +320,13 @@ def g4c_square(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BL
     r, value, err : ndarray, shape (n_r,)
     """
     smp = square_samples(spins, r, progress)
-    value, err = jackknife(
-        lambda p, s, d: p - 2.0 * s * s - d * d, *_ordered(smp[1:], order), n_blocks=n_blocks
-    )
+    value, err = jackknife(g4c_square_estimator, *_ordered(smp[1:], order), n_blocks=n_blocks)
     return smp.r, value, err
+
+
+def g4c_square_estimator(plaquette, side, diagonal):
+    """``G4c = <P> - 2 <S>^2 - <D>^2`` from the means of :class:`SquareSamples` (module docstring)."""
+    return plaquette - 2.0 * side * side - diagonal * diagonal
 
 
 def g4c_collinear(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCKS, progress: bool = False):

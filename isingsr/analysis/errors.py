@@ -15,11 +15,11 @@ new algorithms", Cargese lectures (1996), Sec. 3 (automatic windowing).
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["jackknife", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
+__all__ = ["jackknife", "jackknife_difference", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
 
 #: Number of jackknife blocks used when the caller does not choose.
 DEFAULT_BLOCKS = 100
@@ -86,6 +86,62 @@ def jackknife(
     jk_mean = b * value - np.sum((1 - 1 / h) * loo, axis=0)
     var = np.sum((pseudo - jk_mean) ** 2 / (h - 1), axis=0) / b
     return value, np.sqrt(var)
+
+
+def jackknife_difference(
+    estimator: Callable[..., np.ndarray | float],
+    reference: Sequence[np.ndarray],
+    candidate: Sequence[np.ndarray],
+    n_blocks: int = DEFAULT_BLOCKS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paired jackknife of ``estimator(candidate) - estimator(reference)``.
+
+    Configuration i of the candidate is paired with configuration i of the
+    reference (e.g. super-resolved from the coarse-graining of reference
+    configuration i), and the same blocks of pairs are deleted from both.
+    The error then includes the covariance between the two estimates: when
+    the candidate inherits the reference's large scales, the difference is
+    far better determined than ``hypot(err_ref, err_cand)`` says. For
+    independent ensembles of equal length it estimates that same hypot
+    (a fixed pairing of independent draws is still a sample of i.i.d. pairs),
+    so pairing never makes an error bar wrong, only tighter where it should be.
+
+    Parameters
+    ----------
+    estimator : callable
+        As for :func:`jackknife`, applied to each side.
+    reference, candidate : sequence of ndarray
+        The per-configuration samples of each side (the same number of
+        arrays, each of length n along axis 0), both in the reference's
+        Monte Carlo time order.
+    n_blocks : int
+        Jackknife blocks.
+
+    Returns
+    -------
+    diff, error : ndarray
+        ``estimator(candidate means) - estimator(reference means)`` and its
+        jackknife standard error.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=10_000)
+    >>> y = x + 0.1 * rng.normal(size=10_000)       # a candidate that shares x's fluctuations
+    >>> d, e = jackknife_difference(lambda m: m, [x], [y])
+    >>> bool(abs(e - (y - x).std(ddof=1) / 100) < 1e-4)
+    True
+    """
+    k = len(reference)
+    if k == 0 or len(candidate) != k:
+        raise ValueError("reference and candidate need the same, non-zero number of sample arrays")
+    if len(reference[0]) != len(candidate[0]):
+        raise ValueError(f"paired samples need equal lengths, got {len(reference[0])} and {len(candidate[0])}")
+
+    def diff(*means):
+        return np.asarray(estimator(*means[k:]), dtype=np.float64) - np.asarray(estimator(*means[:k]), dtype=np.float64)
+
+    return jackknife(diff, *reference, *candidate, n_blocks=n_blocks)
 
 
 def integrated_autocorrelation_time(series: np.ndarray, c: float = 6.0) -> tuple[float, float, int]:

@@ -2,7 +2,8 @@
 
 Two panels sharing a logarithmic r axis: on top, the values of every
 ensemble with jackknife error bars and an optional theory curve; below, the
-residual ``candidate - truth`` of each candidate with its error bars, over the
+residual ``candidate - truth`` of each candidate with the error of the
+residual (paired where :mod:`isingsr.analysis.compare` paired it), over the
 truth's own +-1 sigma band, on a symmetric-log axis that is linear within
 three truth sigmas (so a method missing by 0.5 does not flatten one missing
 by 0.005). Figures are drawn on a :class:`matplotlib.figure.Figure`
@@ -36,6 +37,7 @@ def correlation_figure(
     truth: str = "truth",
     theory: tuple[np.ndarray, np.ndarray, str] | None = None,
     title: str | None = None,
+    residual_err: dict[str, np.ndarray] | None = None,
 ) -> list[Path]:
     """Draw and save the two-panel figure of one observable.
 
@@ -56,6 +58,10 @@ def correlation_figure(
         A theory curve for the top panel (NaN/inf points are skipped).
     title : str, optional
         Figure title.
+    residual_err : dict of str -> ndarray, optional
+        Error bars of each candidate's residual (``<key>_residual_err`` of
+        :func:`isingsr.analysis.compare.compare`); a candidate not in it
+        gets its own error bars.
 
     Returns
     -------
@@ -75,7 +81,8 @@ def correlation_figure(
             style.update(color="k", zorder=5)
         top.errorbar(r[pos], y[pos], yerr=e[pos], **style)
         if name != truth:
-            bot.errorbar(r[pos], (y - ref[key])[pos], yerr=e[pos], **style)
+            de = np.asarray((residual_err or {}).get(name, e))
+            bot.errorbar(r[pos], (y - ref[key])[pos], yerr=de[pos], **style)
     if theory is not None:
         tr, ty, label = (np.asarray(theory[0], dtype=np.float64), np.asarray(theory[1]), theory[2])
         ok = np.isfinite(ty) & (tr > 0)

@@ -19,6 +19,7 @@ order) and writes into ``out_dir``:
           "chi", "chi_err", "binder", "binder_err": float,
           "provenance": {...}}},                           # protocol, method, source ...
       "comparison": {NAME: {                               # every NAME except "truth"
+          "errors": "paired" | "independent",              # how residual errors were taken
           "g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev",
           "g2_max_rel_dev", "g4c_max_rel_dev": float,
           "consistency": float or null,
@@ -35,6 +36,16 @@ The truth is stored under the name ``truth``, the baseline under ``naive``
 the exact posterior of its own coarse input
 (:mod:`isingsr.analysis.conditional`; the truth itself is an exact draw and
 scores mse_ratio 1 within errors).
+Residual errors are *paired* (``errors: "paired"``,
+:func:`isingsr.analysis.compare.paired_errors`) for every candidate with one
+configuration per truth configuration and no Monte Carlo chains of its own
+(the naive baseline, super-resolved files, exact posterior draws): candidate
+i is paired with truth configuration i, both in the truth's Monte Carlo
+time order, and the jackknife deletes the same blocks of pairs from both.
+A super-resolved configuration inherits the large scales of the truth
+configuration it came from, so the residual is known far better than the
+two ensembles' errors added in quadrature. Other candidates (different
+length, or a Monte Carlo file with chains) get ``errors: "independent"``.
 Note that ``r`` are the G4c square sides and G2 has its own distances
 ``r2``. Definitions of every number: :mod:`isingsr.analysis.correlations`,
 :mod:`isingsr.analysis.compare`, :mod:`isingsr.analysis.scalars`.
@@ -193,17 +204,23 @@ def run_correlate(
     coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
     spectral = not is_block_scale(L, scale)
     route = "spectral zero-padding + sign" if spectral else "block fill"
-    ensembles = {"truth": (truth.spins, truth.time_order(), _provenance(truth.attrs, path=str(truth_path)))}
+    t_order = truth.time_order()
+    # (spins, time order, paired with the truth, provenance); see the module docstring for the pairing rule
+    ensembles = {"truth": (truth.spins, t_order, True, _provenance(truth.attrs, path=str(truth_path)))}
     if naive:
         ensembles["naive"] = (upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral),
-                              truth.time_order(),
+                              t_order, True,
                               {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)})
     for name, ens in loaded.items():
-        ensembles[name] = (ens.spins, ens.time_order(), _provenance(ens.attrs, path=str(ens.path)))
+        paired = ens.n == truth.n and ens.chain is None
+        ensembles[name] = (ens.spins, t_order if paired else ens.time_order(), paired,
+                           _provenance(ens.attrs, path=str(ens.path)))
 
     measurements, provenance, consistency = {}, {}, {}
-    for name, (spins, order, prov) in tqdm(ensembles.items(), disable=not progress, desc="ensembles", unit="ens"):
-        measurements[name] = measure(spins, r=r, order=order, n_blocks=n_blocks, progress=progress)
+    for name, (spins, order, paired, prov) in tqdm(ensembles.items(), disable=not progress, desc="ensembles",
+                                                   unit="ens"):
+        measurements[name] = measure(spins, r=r, order=order, n_blocks=n_blocks, progress=progress,
+                                     keep_samples=paired)
         provenance[name] = prov
         if name != "truth":
             consistency[name] = block_consistency(spins, coarse, scale) if len(spins) == len(coarse) else None
@@ -211,6 +228,9 @@ def run_correlate(
     comparison = {
         name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
     }
+    for m in measurements.values():
+        m.pop("samples", None)
+    residual_err = {name: {k: c[f"{k}_residual_err"] for k in ("g2", "g4c")} for name, c in comparison.items()}
     conditional = None
     if posterior_reference is not None:
         if spectral:
@@ -218,16 +238,18 @@ def run_correlate(
         b = int(scale)
         k = posterior_reference["n_samples"]
         scores = {name: conditional_scores(spins, posterior_reference, b, n_blocks=n_blocks)
-                  for name, (spins, _, _) in ensembles.items() if len(spins) == len(coarse)}
+                  for name, (spins, _, _, _) in ensembles.items() if len(spins) == len(coarse)}
         conditional = {"b": b, "draws": int(k), "scores": scores}
     tm = measurements["truth"]
     theory = {"r2": tm["r2"], "g2": g2_torus(tm["r2"], L), "r": tm["r"], "g4c": g4c_torus_square(tm["r"], L)}
     files = [out / "summary.json", out / "correlations.csv"]
     _write_csv(files[1], measurements, comparison)
     title = f"L = {L}, scale {scale:g} (coarse L' = {L_coarse})"
-    files += correlation_figure(measurements, "g2", out / "g2", theory=(theory["r2"], theory["g2"], "CFT torus"), title=title)
+    files += correlation_figure(measurements, "g2", out / "g2", theory=(theory["r2"], theory["g2"], "CFT torus"),
+                                title=title, residual_err={n: e["g2"] for n, e in residual_err.items()})
     files += correlation_figure(
-        measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"), title=title
+        measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"),
+        title=title, residual_err={n: e["g4c"] for n, e in residual_err.items()},
     )
     summary = {
         "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import DEFAULT_BLOCKS, jackknife
 
-__all__ = ["energy_magnetization", "scalar_observables", "SCALAR_KEYS"]
+__all__ = ["energy_magnetization", "scalar_observables", "scalar_terms", "SCALAR_KEYS"]
 
 #: Keys of :func:`scalar_observables` (each also has ``<key>_err``).
 SCALAR_KEYS = ("energy", "abs_m", "m2", "chi", "binder")
@@ -95,22 +95,51 @@ def scalar_observables(
         ``energy, abs_m, m2, chi, binder`` (and ``specific_heat``), each with
         ``<key>_err`` (jackknife standard error), plus ``n``.
     """
+    out: dict[str, float] = {"n": int(len(energy))}
+    for key, (est, samples) in scalar_terms(energy, magnetization, L, beta).items():
+        v, err = jackknife(est, *samples, n_blocks=n_blocks)
+        out[key], out[key + "_err"] = float(v), float(err)
+    return out
+
+
+def scalar_terms(energy: np.ndarray, magnetization: np.ndarray, L: int, beta: float | None = None) -> dict:
+    """Each scalar observable as an estimator of means of per-configuration samples.
+
+    The one definition of every scalar, used by :func:`scalar_observables`
+    and by paired comparisons (``isingsr.analysis.compare``).
+
+    Parameters
+    ----------
+    energy, magnetization : ndarray, shape (N,)
+        Per-configuration energy and magnetisation per site.
+    L : int
+        Linear lattice size.
+    beta : float, optional
+        Inverse temperature; adds the specific heat.
+
+    Returns
+    -------
+    dict
+        ``{key: (estimator, samples)}`` in the order of ``SCALAR_KEYS``
+        (then ``specific_heat``): ``estimator(*means)`` is the observable,
+        ``samples`` the per-configuration arrays whose means it takes.
+    """
     e = np.asarray(energy, dtype=np.float64)
     m = np.asarray(magnetization, dtype=np.float64)
     N = float(L * L)
     am, m2 = np.abs(m), m * m
     m4 = m2 * m2
-    out: dict[str, float] = {"n": int(len(e))}
-
-    def put(key, est, *samples):
-        v, err = jackknife(est, *samples, n_blocks=n_blocks)
-        out[key], out[key + "_err"] = float(v), float(err)
-
-    put("energy", lambda x: x, e)
-    put("abs_m", lambda x: x, am)
-    put("m2", lambda x: x, m2)
-    put("chi", lambda x: N * x, m2)
-    put("binder", lambda a, b: 1.0 - b / (3.0 * a * a), m2, m4)
+    terms = {
+        "energy": (_identity, (e,)),
+        "abs_m": (_identity, (am,)),
+        "m2": (_identity, (m2,)),
+        "chi": (lambda x: N * x, (m2,)),
+        "binder": (lambda a, b: 1.0 - b / (3.0 * a * a), (m2, m4)),
+    }
     if beta is not None:
-        put("specific_heat", lambda a, b: beta * beta * N * (b - a * a), e, e * e)
-    return out
+        terms["specific_heat"] = (lambda a, b: beta * beta * N * (b - a * a), (e, e * e))
+    return terms
+
+
+def _identity(x):
+    return x
