@@ -356,9 +356,14 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
 
 
+def _num(v, spec: str) -> str:
+    """A summary number (None = not defined, e.g. NaN in the JSON) formatted, or '—'."""
+    return "—" if v is None else format(v, spec)
+
+
 def _correlate_table(summary: dict) -> str:
     cond = (summary.get("conditional") or {}).get("scores", {})
-    head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G4c chi2/dof':>13}{'max|dG4c|':>10}"
+    head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G2 p':>9}{'G4c chi2/dof':>13}{'G4c p':>9}{'max|dG4c|':>10}"
             f"{'dE (z)':>8}{'dU4 (z)':>8}{'consist.':>9}")
     if cond:
         head += f"{'E|c ratio':>11}{'mB|c ratio':>11}"
@@ -366,19 +371,21 @@ def _correlate_table(summary: dict) -> str:
     for name, ens in summary["ensembles"].items():
         cmp = summary["comparison"].get(name)
         if cmp is None:
-            row = f"{name:<11}{ens['n']:>6}{'(truth)':>12}{'':>13}{'':>10}{'':>8}{'':>8}{'':>9}"
+            row = f"{name:<11}{ens['n']:>6}{'(truth)':>12}{'':>9}{'':>13}{'':>9}{'':>10}{'':>8}{'':>8}{'':>9}"
         else:
             cons = cmp.get("consistency")
             sc = cmp.get("scalars", {})
-            zs = ["" if (v := sc.get(k, {}).get("z")) is None else f"{v:+.1f}" for k in ("energy", "binder")]
-            row = (f"{name:<11}{ens['n']:>6}{cmp['g2_chi2_dof']:>12.3g}{cmp['g4c_chi2_dof']:>13.3g}"
-                   f"{cmp['g4c_max_abs_dev']:>10.4f}{zs[0]:>8}{zs[1]:>8}{'' if cons is None else f'{cons:.4f}':>9}")
+            zs = [_num(sc.get(k, {}).get("z"), "+.1f") for k in ("energy", "binder")]
+            row = (f"{name:<11}{ens['n']:>6}{_num(cmp['g2_chi2_dof'], '.3g'):>12}{_num(cmp['g2_p_value'], '.2g'):>9}"
+                   f"{_num(cmp['g4c_chi2_dof'], '.3g'):>13}{_num(cmp['g4c_p_value'], '.2g'):>9}"
+                   f"{cmp['g4c_max_abs_dev']:>10.4f}{zs[0]:>8}{zs[1]:>8}{_num(cons, '.4f'):>9}")
         if cond:
             c = cond.get(name)
             for key in ("energy", "block_m"):
-                v = None if c is None else c[key]["mse_ratio"]
-                row += f"{'' if v is None else f'{v:.3f}':>11}"
+                row += f"{_num(None if c is None else c[key]['mse_ratio'], '.3f'):>11}"
         lines.append(row)
+    lines.append("z and p: residual errors paired with the truth configuration each input came from where "
+                 "summary.json says errors = paired; p: test of residual = 0 at every r with the full covariance")
     if cond:
         lines.append("E|c, mB|c ratio: squared deviation from the exact conditional mean over the exact posterior's "
                      "own variance (1 = as good as an exact draw for that input)")

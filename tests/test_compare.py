@@ -99,6 +99,8 @@ def test_naive_baseline_fails_and_an_independent_truth_passes():
     mt, mo, mn = (measure(x, n_blocks=50) for x in (truth, other, naive))
     agree, naive_cmp = compare(mt, mo), compare(mt, mn)
     assert agree["g2_chi2_dof"] < 4 and agree["g4c_chi2_dof"] < 4
+    assert agree["errors"] == "independent" and agree["g2_p_value"] > 1e-3 and agree["g4c_p_value"] > 1e-3
+    assert naive_cmp["g4c_p_value"] < 1e-6
     assert all(abs(v["z"]) < 4 for v in agree["scalars"].values())
     assert naive_cmp["g4c_chi2_dof"] > 100 and naive_cmp["g2_chi2_dof"] > 100
     assert np.max(np.abs(naive_cmp["g4c_z"])) > 10
@@ -127,6 +129,7 @@ def test_exact_posterior_draws_pass_the_paired_comparison_with_tighter_errors():
         assert np.all(np.abs(z) < Z), (key, z)
         gain = indep[f"{key}_residual_err"][-3:] / paired[f"{key}_residual_err"][-3:]
         assert np.all(gain > 2), (key, gain)  # the largest distances, 3.2-5.4 here: the shared large scales
+        assert paired[f"{key}_p_value"] > 1e-3, key  # the full-covariance test agrees
     for k, v in paired["scalars"].items():
         assert abs(v["z"]) < Z, (k, v)
     assert paired["scalars"]["energy"]["err"] < indep["scalars"]["energy"]["err"]

@@ -13,7 +13,8 @@ from isingsr.io.hdf5 import write_ensemble
 
 ENSEMBLE_KEYS = {"n", "r", "r2", "g2", "g2_err", "g4c", "g4c_err", "energy", "energy_err", "abs_m", "abs_m_err",
                  "binder", "binder_err", "chi", "chi_err"}
-COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency", "errors"}
+COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency", "errors", "g2_p_value",
+                   "g4c_p_value", "g2_p_dof", "g4c_p_dof"}
 
 
 def spins(n, L, seed):

@@ -17,9 +17,14 @@ errors. :func:`compare` sets a candidate's measurement against the truth's:
   "independent"``, used otherwise) overstates the error of such a residual
   two- to four-fold and lets real misses pass as noise;
 * ``chi2_dof = mean(z^2)`` over the points (a diagonal chi^2: the
-  correlations between distances are ignored, so it is a summary, not a
-  p-value). Points with ``err = 0`` are left out when the residual is 0 too
-  (e.g. G2(0) = 1 for every spin ensemble) and give ``z = +-inf`` otherwise;
+  correlations between distances are ignored, so it is a summary). Points
+  with ``err = 0`` are left out when the residual is 0 too (e.g. G2(0) = 1
+  for every spin ensemble) and give ``z = +-inf`` otherwise;
+* ``p_value``: Hotelling's test of "residual = 0 at every r" with the full
+  jackknife covariance between distances
+  (:func:`isingsr.analysis.errors.hotelling_p_value`; paired covariance, or
+  the sum of the two ensembles' covariances with the smaller number of
+  blocks when independent), ``p_dof`` the number of points it used;
 * ``max_abs_dev = max |residual|``, ``max_rel_dev = max |residual / truth|``;
 * for each scalar (energy, |m|, m^2, chi, Binder U4): difference, error, z.
 
@@ -34,7 +39,7 @@ import numpy as np
 from ..coarse import TIE_ATOL, coarse_grain
 from ..exceptions import InputError
 from .correlations import g2_samples, g4c_square_estimator, square_samples
-from .errors import DEFAULT_BLOCKS, jackknife, jackknife_difference
+from .errors import DEFAULT_BLOCKS, hotelling_p_value, jackknife, jackknife_difference
 from .scalars import SCALAR_KEYS, energy_magnetization, scalar_observables, scalar_terms
 
 __all__ = ["measure", "compare_curves", "compare_scalars", "paired_errors", "block_consistency", "compare"]
@@ -64,8 +69,10 @@ def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCK
     dict
         ``n, L, r2, g2, g2_err`` (r2 = 0..L/2), ``r, g4c, g4c_err`` and
         ``energy, abs_m, m2, chi, binder`` with ``_err``; arrays as ndarray.
-        With ``keep_samples``: ``samples = {"g2": (G2 samples,), "g4c":
-        (plaquette, side, diagonal), "scalars": (energy, magnetization)}``.
+        ``cov = {"g2", "g4c": jackknife covariance between distances,
+        "n_blocks": blocks used}``. With ``keep_samples``: ``samples =
+        {"g2": (G2 samples,), "g4c": (plaquette, side, diagonal), "scalars":
+        (energy, magnetization), "n_blocks"}``.
     """
     s = np.asarray(spins)
     L = int(s.shape[-1])
@@ -74,17 +81,17 @@ def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCK
     sq = square_samples(s, r, progress)
     s4 = tuple(take(a) for a in sq[1:])
     e, m = (take(a) for a in energy_magnetization(s))
-    v2, e2 = jackknife(lambda x: x, s2, n_blocks=n_blocks)
-    v4, e4 = jackknife(g4c_square_estimator, *s4, n_blocks=n_blocks)
+    v2, e2, c2 = jackknife(lambda x: x, s2, n_blocks=n_blocks, covariance=True)
+    v4, e4, c4 = jackknife(g4c_square_estimator, *s4, n_blocks=n_blocks, covariance=True)
     out = {"n": int(s.shape[0]), "L": L, "r2": np.arange(s2.shape[1]), "g2": v2, "g2_err": e2,
-           "r": sq.r, "g4c": v4, "g4c_err": e4}
+           "r": sq.r, "g4c": v4, "g4c_err": e4, "cov": {"g2": c2, "g4c": c4, "n_blocks": min(n_blocks, len(e))}}
     out.update(scalar_observables(e, m, L, n_blocks=n_blocks))
     if keep_samples:
         out["samples"] = {"g2": (s2,), "g4c": s4, "scalars": (e, m), "n_blocks": n_blocks}
     return out
 
 
-def compare_curves(truth, truth_err, cand, cand_err, residual_err=None) -> dict:
+def compare_curves(truth, truth_err, cand, cand_err, residual_err=None, residual_cov=None, n_blocks=None) -> dict:
     """Residuals of a candidate curve against the truth, point by point.
 
     Parameters
@@ -94,12 +101,18 @@ def compare_curves(truth, truth_err, cand, cand_err, residual_err=None) -> dict:
     residual_err : array_like, shape (n,), optional
         Error of ``cand - truth`` when known (paired jackknife); default
         ``hypot(truth_err, cand_err)``, right for independent ensembles.
+    residual_cov : array_like, shape (n, n), optional
+        Jackknife covariance of ``cand - truth`` from ``n_blocks`` blocks;
+        gives ``p_value`` (NaN without it).
+    n_blocks : int, optional
+        Blocks behind ``residual_cov``.
 
     Returns
     -------
     dict
         ``residual, err, z`` (ndarray, shape (n,)), ``chi2_dof``, ``n_dof``,
-        ``max_abs_dev``, ``max_rel_dev`` (floats; NaN when no point counts).
+        ``max_abs_dev``, ``max_rel_dev`` (floats; NaN when no point counts),
+        ``p_value`` and ``p_dof`` (see the module docstring).
 
     Examples
     --------
@@ -120,7 +133,12 @@ def compare_curves(truth, truth_err, cand, cand_err, residual_err=None) -> dict:
         rel = np.abs(res / t)[t != 0]
     used = (err > 0) | (res != 0)
     n_dof = int(used.sum())
+    p_value, p_dof = float("nan"), 0
+    if residual_cov is not None:
+        p_value, p_dof = hotelling_p_value(res, residual_cov, n_blocks)
     return {
+        "p_value": p_value,
+        "p_dof": p_dof,
         "residual": res,
         "err": err,
         "z": z,
@@ -210,15 +228,17 @@ def paired_errors(truth: dict, cand: dict) -> dict | None:
     Returns
     -------
     dict or None
-        ``{"g2": ndarray, "g4c": ndarray, "scalars": {key: float}}``; None
-        when either lacks samples or the lengths differ.
+        ``{"g2": err, "g4c": err, "g2_cov": cov, "g4c_cov": cov, "scalars":
+        {key: float}, "n_blocks": int}``; None when either lacks samples or
+        the lengths differ.
     """
     ts, cs = truth.get("samples"), cand.get("samples")
     if ts is None or cs is None or truth["n"] != cand["n"]:
         return None
     nb = ts["n_blocks"]
-    out = {"g2": jackknife_difference(lambda x: x, ts["g2"], cs["g2"], nb)[1],
-           "g4c": jackknife_difference(g4c_square_estimator, ts["g4c"], cs["g4c"], nb)[1], "scalars": {}}
+    out: dict = {"scalars": {}, "n_blocks": min(nb, truth["n"])}
+    for key, est in (("g2", lambda x: x), ("g4c", g4c_square_estimator)):
+        _, out[key], out[key + "_cov"] = jackknife_difference(est, ts[key], cs[key], nb, covariance=True)
     tt, ct = scalar_terms(*ts["scalars"], truth["L"]), scalar_terms(*cs["scalars"], cand["L"])
     for k in SCALAR_KEYS:
         out["scalars"][k] = float(jackknife_difference(tt[k][0], tt[k][1], ct[k][1], nb)[1])
@@ -240,8 +260,8 @@ def compare(truth: dict, cand: dict, consistency: float | None = None) -> dict:
     Returns
     -------
     dict
-        ``errors`` ("paired" or "independent"), ``g2_chi2_dof,
-        g4c_chi2_dof, g2_max_abs_dev, g4c_max_abs_dev, g2_max_rel_dev,
+        ``errors`` ("paired" or "independent"), ``g2_p_value, g4c_p_value,
+        g2_p_dof, g4c_p_dof, g2_chi2_dof, g4c_chi2_dof, g2_max_abs_dev, g4c_max_abs_dev, g2_max_rel_dev,
         g4c_max_rel_dev, consistency``, per-point arrays ``g2_residual,
         g2_residual_err, g2_z`` (and ``g4c_...``), and ``scalars`` (see
         :func:`compare_scalars`).
@@ -251,9 +271,16 @@ def compare(truth: dict, cand: dict, consistency: float | None = None) -> dict:
     paired = paired_errors(truth, cand)
     out: dict = {"errors": "independent" if paired is None else "paired"}
     for key in ("g2", "g4c"):
-        c = compare_curves(truth[key], truth[key + "_err"], cand[key], cand[key + "_err"],
-                           None if paired is None else paired[key])
-        out.update({f"{key}_chi2_dof": c["chi2_dof"], f"{key}_max_abs_dev": c["max_abs_dev"],
+        if paired is not None:
+            err, cov, nb = paired[key], paired[key + "_cov"], paired["n_blocks"]
+        elif "cov" in truth and "cov" in cand:
+            err, cov = None, truth["cov"][key] + cand["cov"][key]
+            nb = min(truth["cov"]["n_blocks"], cand["cov"]["n_blocks"])
+        else:
+            err, cov, nb = None, None, None
+        c = compare_curves(truth[key], truth[key + "_err"], cand[key], cand[key + "_err"], err, cov, nb)
+        out.update({f"{key}_p_value": c["p_value"], f"{key}_p_dof": c["p_dof"],
+                    f"{key}_chi2_dof": c["chi2_dof"], f"{key}_max_abs_dev": c["max_abs_dev"],
                     f"{key}_max_rel_dev": c["max_rel_dev"], f"{key}_residual": c["residual"],
                     f"{key}_residual_err": c["err"], f"{key}_z": c["z"]})
     out["consistency"] = consistency

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["jackknife", "jackknife_difference", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
+__all__ = ["jackknife", "jackknife_difference", "hotelling_p_value", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
 
 #: Number of jackknife blocks used when the caller does not choose.
 DEFAULT_BLOCKS = 100
@@ -29,7 +29,8 @@ def jackknife(
     estimator: Callable[..., np.ndarray | float],
     *samples: np.ndarray,
     n_blocks: int = DEFAULT_BLOCKS,
-) -> tuple[np.ndarray, np.ndarray]:
+    covariance: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Blocked delete-one jackknife of a function of sample means.
 
     Parameters
@@ -44,11 +45,16 @@ def jackknife(
     n_blocks : int
         Number of blocks (``min(n_blocks, n)`` are used). Blocks should be
         much longer than the autocorrelation time of the data.
+    covariance : bool
+        Also return the jackknife covariance matrix of a 1-d estimator
+        (between its components, e.g. G4c at different r).
 
     Returns
     -------
     value, error : ndarray
-        The estimator on the full data and its jackknife standard error.
+        The estimator on the full data and its jackknife standard error;
+        with ``covariance``, a third item: the covariance, shape (p, p), whose
+        diagonal is ``error**2``.
 
     Examples
     --------
@@ -84,8 +90,14 @@ def jackknife(
     h = (n / counts).reshape(shape)
     pseudo = h * value - (h - 1) * loo
     jk_mean = b * value - np.sum((1 - 1 / h) * loo, axis=0)
-    var = np.sum((pseudo - jk_mean) ** 2 / (h - 1), axis=0) / b
-    return value, np.sqrt(var)
+    dev = pseudo - jk_mean
+    var = np.sum(dev**2 / (h - 1), axis=0) / b
+    if not covariance:
+        return value, np.sqrt(var)
+    if value.ndim != 1:
+        raise ValueError("the jackknife covariance needs a 1-d estimator")
+    cov = (dev / (h - 1).reshape(b, 1)).T @ dev / b
+    return value, np.sqrt(var), cov
 
 
 def jackknife_difference(
@@ -93,7 +105,8 @@ def jackknife_difference(
     reference: Sequence[np.ndarray],
     candidate: Sequence[np.ndarray],
     n_blocks: int = DEFAULT_BLOCKS,
-) -> tuple[np.ndarray, np.ndarray]:
+    covariance: bool = False,
+) -> tuple[np.ndarray, ...]:
     """Paired jackknife of ``estimator(candidate) - estimator(reference)``.
 
     Configuration i of the candidate is paired with configuration i of the
@@ -116,12 +129,14 @@ def jackknife_difference(
         Monte Carlo time order.
     n_blocks : int
         Jackknife blocks.
+    covariance : bool
+        Also return the covariance of a 1-d difference (see :func:`jackknife`).
 
     Returns
     -------
     diff, error : ndarray
         ``estimator(candidate means) - estimator(reference means)`` and its
-        jackknife standard error.
+        jackknife standard error (and the covariance with ``covariance``).
 
     Examples
     --------
@@ -141,7 +156,61 @@ def jackknife_difference(
     def diff(*means):
         return np.asarray(estimator(*means[k:]), dtype=np.float64) - np.asarray(estimator(*means[:k]), dtype=np.float64)
 
-    return jackknife(diff, *reference, *candidate, n_blocks=n_blocks)
+    return jackknife(diff, *reference, *candidate, n_blocks=n_blocks, covariance=covariance)
+
+
+def hotelling_p_value(residual: np.ndarray, cov: np.ndarray, n_blocks: int) -> tuple[float, int]:
+    """p-value of ``residual = 0`` given its jackknife covariance from ``n_blocks`` blocks.
+
+    Hotelling's T^2 = r^T C^{-1} r over the p components with non-zero
+    variance; ``(b - p) / (p (b - 1)) T^2`` follows F(p, b - p) for Gaussian
+    block means (the covariance is itself estimated from the b blocks, which
+    the F law accounts for; a chi^2 with p degrees of freedom would not).
+    Unlike the diagonal ``chi2_dof``, it accounts for the strong correlations
+    between distances.
+
+    Parameters
+    ----------
+    residual : ndarray, shape (p,)
+    cov : ndarray, shape (p, p)
+        Jackknife covariance of ``residual``.
+    n_blocks : int
+        Blocks behind ``cov``.
+
+    Returns
+    -------
+    p_value, dof : float, int
+        NaN (and the dof) when there are not more blocks than components or
+        the covariance is singular; p = 0 when a component with zero variance
+        is non-zero, 1 when every component is exactly zero with zero variance.
+
+    Examples
+    --------
+    >>> p, dof = hotelling_p_value(np.array([0.0, 0.1]), np.diag([0.01, 0.01]), 100)
+    >>> dof, round(p, 3)
+    (2, 0.611)
+    """
+    from scipy import stats
+
+    r = np.asarray(residual, dtype=np.float64)
+    c = np.asarray(cov, dtype=np.float64)
+    var = np.diag(c)
+    zero = var <= 0
+    if np.any(r[zero] != 0):
+        return 0.0, int(r.size)
+    r, c = r[~zero], c[np.ix_(~zero, ~zero)]
+    p, b = r.size, int(n_blocks)
+    if p == 0:
+        return 1.0, 0
+    if b <= p:
+        return float("nan"), p
+    d = np.sqrt(np.diag(c))
+    try:  # in correlation form: covariances of very different sizes stay well conditioned
+        t2 = float((r / d) @ np.linalg.solve(c / np.outer(d, d), r / d))
+    except np.linalg.LinAlgError:
+        return float("nan"), p
+    f = (b - p) / (p * (b - 1)) * t2
+    return float(stats.f.sf(f, p, b - p)), p
 
 
 def integrated_autocorrelation_time(series: np.ndarray, c: float = 6.0) -> tuple[float, float, int]:

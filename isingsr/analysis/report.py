@@ -20,6 +20,8 @@ order) and writes into ``out_dir``:
           "provenance": {...}}},                           # protocol, method, source ...
       "comparison": {NAME: {                               # every NAME except "truth"
           "errors": "paired" | "independent",              # how residual errors were taken
+          "g2_p_value", "g4c_p_value": float or null,     # Hotelling test of residual = 0, full covariance
+          "g2_p_dof", "g4c_p_dof": int,
           "g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev",
           "g2_max_rel_dev", "g4c_max_rel_dev": float,
           "consistency": float or null,
@@ -229,7 +231,7 @@ def run_correlate(
         name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
     }
     for m in measurements.values():
-        m.pop("samples", None)
+        m.pop("samples", None), m.pop("cov", None)
     residual_err = {name: {k: c[f"{k}_residual_err"] for k in ("g2", "g4c")} for name, c in comparison.items()}
     conditional = None
     if posterior_reference is not None:
