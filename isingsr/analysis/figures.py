@@ -88,7 +88,7 @@ def correlation_figure(
         ok = np.isfinite(ty) & (tr > 0)
         top.plot(tr[ok], ty[ok], "--", color="0.4", lw=1.2, label=label, zorder=1)
     te = np.asarray(ref[key + "_err"])[pos]
-    bot.fill_between(r[pos], -te, te, color="0.8", label=rf"{truth} $\pm 1\sigma$", zorder=0)
+    bot.fill_between(r[pos], -te, te, color="0.8", label=rf"{truth}'s own $\pm 1\sigma$", zorder=0)
     bot.axhline(0.0, color="k", lw=0.8)
     if te.size and np.isfinite(te).all() and te.max() > 0:  # small residuals stay readable beside large ones
         bot.set_yscale("symlog", linthresh=float(3 * te.max()), linscale=1.5)
