@@ -261,8 +261,8 @@ def compare(truth: dict, cand: dict, consistency: float | None = None) -> dict:
     -------
     dict
         ``errors`` ("paired" or "independent"), ``g2_p_value, g4c_p_value,
-        g2_p_dof, g4c_p_dof, g2_chi2_dof, g4c_chi2_dof, g2_max_abs_dev, g4c_max_abs_dev, g2_max_rel_dev,
-        g4c_max_rel_dev, consistency``, per-point arrays ``g2_residual,
+        g2_p_dof, g4c_p_dof, g2_chi2_dof, g4c_chi2_dof, g2_max_abs_dev,
+        g4c_max_abs_dev, g2_max_rel_dev, g4c_max_rel_dev, consistency``, per-point arrays ``g2_residual,
         g2_residual_err, g2_z`` (and ``g4c_...``), and ``scalars`` (see
         :func:`compare_scalars`).
     """

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["jackknife", "jackknife_difference", "hotelling_p_value", "integrated_autocorrelation_time", "chain_autocorrelation", "DEFAULT_BLOCKS"]
+__all__ = ["jackknife", "jackknife_difference", "hotelling_p_value", "integrated_autocorrelation_time",
+           "chain_autocorrelation", "DEFAULT_BLOCKS"]
 
 #: Number of jackknife blocks used when the caller does not choose.
 DEFAULT_BLOCKS = 100
