@@ -145,6 +145,23 @@ def test_correlate_end_to_end(tmp_path, ensemble):
     assert "naive" in r.output and (out / "g4c.pdf").exists()
 
 
+def test_correlate_pairs_a_super_resolved_file_and_prints_undefined_numbers(tmp_path, ensemble):
+    """A file with one configuration per truth configuration and no chains is paired with the truth;
+    an exact copy then has zero residual and zero error, so its chi^2 is undefined ('—'), not a crash."""
+    from isingsr.io.hdf5 import load_ensemble
+
+    copy = write_ensemble(tmp_path / "copy.h5", load_ensemble(ensemble).spins, {"protocol": "coarse"})
+    out = tmp_path / "figs"
+    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2",
+               "--methods", "naive", "--candidate", f"copy={copy}")
+    assert r.exit_code == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert s["comparison"]["copy"]["errors"] == "paired" and s["comparison"]["copy"]["g4c_chi2_dof"] is None
+    assert s["comparison"]["naive"]["g4c_p_value"] < 1e-3
+    row = next(line for line in r.output.splitlines() if line.startswith("copy"))
+    assert "—" in row and "0.0000" in row
+
+
 @pytest.mark.parametrize("extra,fragment", [
     (["--candidate", "oops"], "NAME=FILE"),
     (["--candidate", "truth=x.h5"], "reserved"),
