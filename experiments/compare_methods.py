@@ -65,7 +65,7 @@ def table(summary: dict) -> list[str]:
 
 def reused(folder: Path, steps: int) -> list[str]:
     """``correlate`` options that take the diffusion/CNN files already in ``folder`` as candidates."""
-    import h5py
+    from isingsr.io.hdf5 import load_ensemble
 
     opts, methods = [], ["naive", "posterior"]
     for m in ("skild", "sr3", "cnn"):
@@ -73,8 +73,7 @@ def reused(folder: Path, steps: int) -> list[str]:
         if not path.exists():
             methods.append(m)
             continue
-        with h5py.File(path, "r") as f:
-            made = f.attrs.get("steps")
+        made = load_ensemble(path, max_samples=1).attrs.get("steps")
         if m != "cnn" and made != steps:
             sys.exit(f"{path}: made with {made} steps, not --steps {steps}; drop --reuse or match --steps")
         opts += ["--candidate", f"{m}={path}"]

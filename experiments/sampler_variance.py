@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from isingsr.analysis.report import run_correlate
-from isingsr.diffusion import pipeline
-from isingsr.diffusion.sampler import ancestral_sample, forward_start, generators, time_grid
+from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+from isingsr.diffusion.sampler import forward_start, generators, time_grid
 from isingsr.diffusion.train import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
@@ -71,30 +72,26 @@ def main() -> None:
     if "analytic" in choices:
         t0 = time.perf_counter()
         mse = denoiser_mse(den, load_ensemble(args.mse_data).spins[: args.n_mse], times[:-1])
-        index = {round(t, 12): i for i, t in enumerate(times[:-1].tolist())}
         ratio = (mse / p.sigma2(times[:-1, None, None]).clamp_min(1e-300)).clamp_max(1.0)
         print(f"error estimate: {time.perf_counter() - t0:.0f} s; measured / Wiener error (clipped at 1), "
               f"mean over modes at t = {times[0]:.3f} .. {times[-2]:.4f}: "
               + ", ".join(f"{float(r.mean()):.2f}" for r in ratio[:: max(1, len(ratio) // 6)]))
     coarse = coarse_inputs(truth.spins, args.scale, 0)
     cands = {}
+    grid = times[:-1].numpy()
     for v in choices:
         if v == "analytic":
-            def var(t, _m=mse):
-                return torch.minimum(_m[index[round(t, 12)]], p.sigma2(t))  # the grid's own times only
+            def var(t, _m=mse):  # the error measured at the grid time t, clipped to the Wiener bound
+                return torch.minimum(_m[int(np.argmin(np.abs(grid - t)))], p.sigma2(t))
         else:
             var = v
-        pipeline_run = pipeline._run
-        pipeline._run = lambda d, x, tt, sampler, gens, _v=var: ancestral_sample(d, d.process, x, tt, generator=gens,
-                                                                               variance=_v)
-        try:
-            t0 = time.perf_counter()
-            fields, _ = pipeline.superresolve_fields(den, ck, coarse, args.scale, steps=args.steps, seed=0, batch=128)
-        finally:
-            pipeline._run = pipeline_run
+        t0 = time.perf_counter()
+        with tqdm(total=len(coarse), desc=f"{v} variance", unit="cfg") as bar:
+            fields, _ = superresolve_fields(den, ck, coarse, args.scale, steps=args.steps, seed=0, batch=128,
+                                            variance=var, progress=lambda done, total: bar.update(done - bar.n))
         print(f"{v}: {time.perf_counter() - t0:.0f} s")
         path = out / f"skild_{v}.h5"
-        write_ensemble(path, pipeline.to_spins(fields), {
+        write_ensemble(path, to_spins(fields), {
             "kind": "skild-superres", "source": str(truth_path), "scale": args.scale, "protocol": "coarse",
             "rule": "majority", "sampler": f"ancestral, step variance {v}", "steps": args.steps, "seed": 0},
             overwrite=True)

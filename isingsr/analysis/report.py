@@ -230,9 +230,9 @@ def run_correlate(
     comparison = {
         name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
     }
-    for m in measurements.values():
-        m.pop("samples", None), m.pop("cov", None)
-    residual_err = {name: {k: c[f"{k}_residual_err"] for k in ("g2", "g4c")} for name, c in comparison.items()}
+    for m in measurements.values():  # per-configuration samples and covariances stay out of summary.json
+        m.pop("samples", None)
+        m.pop("cov", None)
     conditional = None
     if posterior_reference is not None:
         if spectral:
@@ -248,10 +248,10 @@ def run_correlate(
     _write_csv(files[1], measurements, comparison)
     title = f"L = {L}, scale {scale:g} (coarse L' = {L_coarse})"
     files += correlation_figure(measurements, "g2", out / "g2", theory=(theory["r2"], theory["g2"], "CFT torus"),
-                                title=title, residual_err={n: e["g2"] for n, e in residual_err.items()})
+                                title=title, residual_err={n: c["g2_residual_err"] for n, c in comparison.items()})
     files += correlation_figure(
         measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"),
-        title=title, residual_err={n: e["g4c"] for n, e in residual_err.items()},
+        title=title, residual_err={n: c["g4c_residual_err"] for n, c in comparison.items()},
     )
     summary = {
         "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),

@@ -36,9 +36,10 @@ def to_spins(fields: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(fields) >= 0, 1, -1).astype(np.int8)
 
 
-def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens) -> torch.Tensor:
+def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens,
+         variance="gaussian") -> torch.Tensor:
     if sampler == "ancestral":
-        return ancestral_sample(den, den.process, x_start, times, generator=gens)
+        return ancestral_sample(den, den.process, x_start, times, generator=gens, variance=variance)
     if sampler == "ddim":
         return ddim_sample(den, den.process, x_start, times, eta=0.0, generator=gens)
     raise InputError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
@@ -86,12 +87,13 @@ def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "coarse",
                         fine: np.ndarray | None = None, steps: int = 100, sampler: str = "ancestral",
-                        seed: int = 0, batch: int = 64,
+                        seed: int = 0, batch: int = 64, variance="gaussian",
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
     ``L' scale`` must be the denoiser's lattice size to within one coarse block: build it there
-    (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size.
+    (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size. ``variance``
+    is the ancestral sampler's step variance (:func:`~isingsr.diffusion.sampler.ancestral_sample`).
 
     Returns
     -------
@@ -128,7 +130,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain=gain, generator=gens)
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
-        out[a:b] = _run(den, x, times, sampler, gens)[:, 0].cpu().numpy()
+        out[a:b] = _run(den, x, times, sampler, gens, variance)[:, 0].cpu().numpy()
         if progress:
             progress(b, n)
     if not math.isfinite(float(np.abs(out).max())):
