@@ -13,7 +13,6 @@ Usage (seconds on 2 cores):
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 
@@ -24,9 +23,11 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
+from _script import main, parser
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+def run() -> None:
+    ap = parser(__doc__)
     ap.add_argument("--data", required=True, help="Monte Carlo ensemble at the target size")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     args = ap.parse_args()
@@ -51,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

@@ -23,7 +23,6 @@ L = 128 on a GPU, with checkpoints trained there (see the README):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import subprocess
@@ -31,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from isingsr.exceptions import InputError
+
+from _script import main, parser
 
 
 def fmt(v, e=None, digits=3):
@@ -66,7 +66,7 @@ def table(summary: dict) -> list[str]:
     return rows
 
 
-def reused(folder: Path, steps: int) -> list[str]:
+def reused(folder: Path, steps: int, start: str) -> list[str]:
     """``correlate`` options that take the diffusion/CNN files already in ``folder`` as candidates."""
     from isingsr.io.hdf5 import load_ensemble
 
@@ -76,9 +76,13 @@ def reused(folder: Path, steps: int) -> list[str]:
         if not path.exists():
             methods.append(m)
             continue
-        made = load_ensemble(path, max_samples=1).attrs.get("steps")
+        attrs = load_ensemble(path, max_samples=1).attrs
+        made = attrs.get("steps")
         if m != "cnn" and made != steps:
             sys.exit(f"{path}: made with {made} steps, not --steps {steps}; drop --reuse or match --steps")
+        if m == "skild" and attrs.get("protocol") != start:
+            sys.exit(f"{path}: made with the {attrs.get('protocol')} start, not --start {start}; "
+                     "delete it to make it again, or match --start")
         opts += ["--candidate", f"{m}={path}"]
     # candidates first, so the table keeps the order truth, naive, skild, sr3, cnn, posterior
     return ["--methods", ",".join(methods)] + opts
@@ -96,15 +100,8 @@ def pairing_gain(summary: dict) -> dict:
     return out
 
 
-def main() -> None:
-    try:
-        run()
-    except (InputError, FileNotFoundError) as exc:
-        sys.exit(f"error: {exc}")
-
-
 def run() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--out", default="results/methods")
     ap.add_argument("--scales", default="2,4,8")
     ap.add_argument("--truth", default=None, help="truth ensemble [default: cached L = 32, n = 1000]")
@@ -112,6 +109,8 @@ def run() -> None:
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
+                    help="SKILD start protocol [default: conditional]")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from OUT/sS/summary.json")
     ap.add_argument("--reuse", action="store_true",
@@ -123,23 +122,26 @@ def run() -> None:
     out.mkdir(parents=True, exist_ok=True)
     lines = ["| S | method | max abs dG4c | max abs z | G4c chi2/dof | G4c p | G2 chi2/dof | G2 p | dE (z) | dU4 (z) "
              "| consistency | E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 13]
-    ratios, gains = [], []
+    ratios, gains, starts = [], [], []
     for S in [float(x) for x in args.scales.split(",")]:
         cmd = [sys.executable, "-m", "isingsr.cli", "correlate", "--scale", f"{S:g}", "--out", str(out / f"s{S:g}"),
-               "--steps", str(args.steps), "--device", args.device, "-q"]
+               "--steps", str(args.steps), "--start", args.start, "--device", args.device, "-q"]
         for opt, val in (("--truth", args.truth), ("--ckpt", args.ckpt),
                          ("--sr3-ckpt", args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}")),
                          ("--cnn-ckpt", args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}"))):
             if val:
                 cmd += [opt, val]
         if args.reuse:
-            cmd += reused(out / f"s{S:g}", args.steps)
+            cmd += reused(out / f"s{S:g}", args.steps, args.start)
         if not args.table_only:
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True)
             print(f"scale {S:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
         lines += table(summary)
+        prov = summary["ensembles"].get("skild", {}).get("provenance", {})
+        if prov:
+            starts.append(f"S = {S:g}: {prov.get('protocol')} start, {prov.get('steps')} steps")
         cmp = summary["comparison"]
         if "skild" in cmp:
             for m in ("sr3", "cnn", "naive"):
@@ -147,6 +149,7 @@ def run() -> None:
                     ratios.append(f"S = {S:g}: max|dG4c| skild / {m} = "
                                   f"{cmp['skild']['g4c_max_abs_dev'] / cmp[m]['g4c_max_abs_dev']:.3f}")
         gains.append(f"S = {S:g}: " + ", ".join(f"{m} {lo:.1f}-{hi:.1f}" for m, (lo, hi) in pairing_gain(summary).items()))
+    lines.insert(0, "SKILD: " + "; ".join(starts) + "\n")
     print("\n".join(lines))
     print()
     print("\n".join(ratios))
@@ -156,4 +159,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

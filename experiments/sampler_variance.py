@@ -19,8 +19,6 @@ Usage (about 9.5 min per variance choice on 2 cores at 100 steps, 5 min for the 
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -32,11 +30,12 @@ from isingsr.analysis.report import run_correlate
 from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 from isingsr.diffusion.sampler import forward_start, generators, time_grid
 from isingsr.diffusion.train import build_from_checkpoint
-from isingsr.exceptions import InputError
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.models import shipped_checkpoint
 from isingsr.workflow import cached_truth, coarse_inputs
+
+from _script import main, parser
 
 
 def denoiser_mse(den, spins: np.ndarray, times: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -51,15 +50,8 @@ def denoiser_mse(den, spins: np.ndarray, times: torch.Tensor, seed: int = 0) -> 
     return torch.stack(out)
 
 
-def main() -> None:
-    try:
-        run()
-    except (InputError, FileNotFoundError) as exc:
-        sys.exit(f"error: {exc}")
-
-
 def run() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(__doc__)
     ap.add_argument("--mse-data", required=True, help="Monte Carlo configurations for the error estimate")
     ap.add_argument("--out", default="results/sampler_variance_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
@@ -116,4 +108,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run)

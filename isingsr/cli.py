@@ -245,8 +245,11 @@ def _parse_methods(text):
                                            "one trained at another L runs at the truth's L by critical scaling.")
 @click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this L and scale].")
 @click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: the shipped one for this L and scale].")
-@click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
-              help="SKILD start protocol (forward: published, leaks the fine configuration; comparison only).")
+@click.option("--start", type=click.Choice(["conditional", "coarse", "forward"]), default="conditional",
+              show_default=True,
+              help="SKILD start protocol: conditional and coarse are built from the coarse input alone (see "
+                   "isingsr superres --help); forward is the published one, which leaks the fine configuration "
+                   "(comparison only).")
 @click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
               help="Reverse steps of SKILD and SR3 (equal network evaluations; SKILD's 4x energy and G4c "
                    "at r = 1 carry a discretisation bias at 40).")
@@ -567,9 +570,13 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
 @click.option("--scale", type=click.FloatRange(min=1, min_open=True), required=True,
               help="Factor S: the output is round(L' S) x round(L' S) (or --L).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@click.option("--start", type=click.Choice(["coarse", "forward"]), default="coarse", show_default=True,
-              help="coarse: start state built from the coarse input alone (honest). forward: exact forward "
-                   "marginal of the true fine configuration (published protocol; leaks; needs --fine).")
+@click.option("--start", type=click.Choice(["conditional", "coarse", "forward"]), default="conditional",
+              show_default=True,
+              help="conditional: the start state is a draw from a Gaussian model of the fine configuration "
+                   "given the coarse one (honest; the part the coarse input does not fix is noise). coarse: "
+                   "the coarse input, rescaled, taken as the fine configuration's large scales (honest; SPEC's "
+                   "construction). forward: exact forward marginal of the true fine configuration (published "
+                   "protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
@@ -610,15 +617,18 @@ def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, se
         return _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch,
                                   device, save_fields, overwrite, quiet, L_fine)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
+    rule = coarse.attrs.get("rule") or "majority"
+    if rule not in ("majority", "average", "decimation"):
+        raise InputError(f"{input_path}: unknown coarse-graining rule {rule!r} in its attributes")
     den, ck = _load_model(ckpt, device, L=L_fine)
     update, close = _bar(quiet, "super-resolving", "cfg")
     try:
         fields, t_s = superresolve_fields(den, ck, coarse.spins, scale, start=start, fine=fine_spins, steps=steps,
-                                          sampler=sampler, seed=seed, batch=batch, progress=update)
+                                          sampler=sampler, seed=seed, batch=batch, rule=rule, progress=update)
     finally:
         close()
     attrs = {"kind": "skild-superres", "source": str(input_path), "scale": float(scale), "protocol": start,
-             "t_start": t_s, "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"), "fine_source": fine,
+             "t_start": t_s, "L_coarse": coarse.L, "rule": rule, "fine_source": fine,
              **_model_attrs(ckpt, ck, sampler, steps, seed)}
     _write_samples(out, fields, attrs, save_fields, overwrite)
 
@@ -629,7 +639,7 @@ def _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, s
     from .diffusion.train import resolve_device
 
     model = load_superresolver(ck, device=resolve_device(device), L=L_fine)
-    if start != "coarse":
+    if start == "forward":
         raise InputError(f"--start {start}: a {ck['kind']} baseline starts from the coarse input only")
     if abs(model.scale - float(scale)) > 1e-9:
         raise InputError(f"{ckpt}: this {ck['kind']} model was trained for scale {model.scale:g}, not {float(scale):g}")

@@ -54,6 +54,7 @@ __all__ = [
     "sign_random_ties",
     "target_size",
     "is_block_scale",
+    "block_centre",
 ]
 
 #: Block-spin rules of :func:`block_spin`.
@@ -219,7 +220,7 @@ def _resample_axis(X: np.ndarray, n_new: int, axis: int) -> np.ndarray:
     return np.moveaxis(Y, -1, axis)
 
 
-def spectral_resample(x: np.ndarray, L_new: int) -> np.ndarray:
+def spectral_resample(x: np.ndarray, L_new: int, shift: float = 0.0) -> np.ndarray:
     """Fourier resampling of a periodic real field to ``L_new x L_new``.
 
     The field is expanded in its discrete Fourier series, the centred spectrum
@@ -234,6 +235,10 @@ def spectral_resample(x: np.ndarray, L_new: int) -> np.ndarray:
     field (no power at ``|k| >= m/2``) survives a down-up round trip exactly.
     The result is scaled by ``(L_new / L)^2``, i.e. it samples the same
     trigonometric interpolant: a constant field stays the same constant.
+    Site ``j`` of the new grid samples the interpolant at old coordinate
+    ``(j - shift) L / L_new`` along each axis: with ``shift = 0`` old site 0
+    and new site 0 coincide; upsampling majority-rule blocks needs the
+    block centres, ``shift = block_centre(...)``.
 
     Parameters
     ----------
@@ -241,6 +246,8 @@ def spectral_resample(x: np.ndarray, L_new: int) -> np.ndarray:
         Periodic fields (spins are converted to float64).
     L_new : int
         New linear size, ``>= 1``.
+    shift : float
+        Where old site 0 lands on the new grid, in new-grid spacings (both axes).
 
     Returns
     -------
@@ -259,8 +266,35 @@ def spectral_resample(x: np.ndarray, L_new: int) -> np.ndarray:
     for i in range(0, n, _CHUNK):
         X = np.fft.fft2(a[i : i + _CHUNK].astype(np.float64))
         Y = _resample_axis(_resample_axis(X, L_new, -2), L_new, -1)
+        if shift:  # a translation by `shift` new-grid sites: a phase per frequency (Hermitian, so real)
+            ph = np.exp(-2j * np.pi * np.fft.fftfreq(L_new) * shift)
+            Y = Y * ph[:, None] * ph[None, :]
         out[i : i + _CHUNK] = np.fft.ifft2(Y).real * norm
     return out[0] if single else out
+
+
+def block_centre(L: int, scale, rule: str = "majority") -> float:
+    """Where coarse site 0 of ``coarse_grain(., scale, rule)`` sits on the fine lattice, in fine sites.
+
+    Block ``(I, J)`` of a block rule covers the sites ``b I .. b I + b - 1``
+    along each axis, so ``majority`` and ``average`` represent its centre,
+    ``(b - 1) / 2``; ``decimation`` keeps the spin at ``b I``, offset 0; the
+    spectral route of a non-block scale samples the interpolant at the fine
+    sites ``I L / L'``, offset 0. Embedding a coarse configuration on the fine
+    grid (``spectral_resample(coarse, L, shift=block_centre(L, scale, rule))``)
+    puts each coarse value over the sites it summarises; without the shift the
+    embedding is displaced by half a block less one half site.
+
+    Examples
+    --------
+    >>> block_centre(32, 4), block_centre(32, 4, "decimation"), block_centre(32, 2.5)
+    (1.5, 0.0, 0.0)
+    """
+    if rule not in RULES:
+        raise InputError(f"unknown block-spin rule {rule!r}; expected one of {', '.join(RULES)}")
+    if not is_block_scale(L, scale) or rule == "decimation":
+        return 0.0
+    return (int(scale) - 1) / 2
 
 
 def target_size(L: int, scale) -> int:

@@ -55,7 +55,7 @@ def coarse_inputs(spins, scale: float, seed: int):
     return coarse_grain(spins, scale, rule="majority", seed=seed)
 
 
-def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "coarse", steps: int = 100,
+def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "conditional", steps: int = 100,
                     sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
                     progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with a SKILD checkpoint.

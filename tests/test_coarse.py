@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from isingsr.coarse import (
+    block_centre,
     block_fill,
     block_spin,
     coarse_grain,
@@ -120,6 +121,36 @@ def test_spectral_nyquist_is_split_symmetrically():
     y = spectral_resample(x, 16)
     np.testing.assert_allclose(y[0], np.cos(np.pi * np.arange(16) / 2), atol=1e-12)
     np.testing.assert_allclose(spectral_resample(y, 8), x, atol=1e-12)  # up then down: identity
+
+
+def test_spectral_shift_is_a_translation():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 6, 6))
+    np.testing.assert_array_equal(spectral_resample(x, 18, shift=0.0), spectral_resample(x, 18))
+    up = spectral_resample(x, 18)
+    np.testing.assert_allclose(spectral_resample(x, 18, shift=2), np.roll(up, (2, 2), axis=(-2, -1)), atol=1e-12)
+    # a coarse delta embedded over its block's centre is mirror symmetric about that centre (b = 4: 1.5)
+    d = np.zeros((8, 8))
+    d[0, 0] = 1.0
+    e = spectral_resample(d, 32, shift=block_centre(32, 4))
+    j = np.arange(-6, 9)
+    np.testing.assert_allclose(e[0, j % 32], e[0, (3 - j) % 32], atol=1e-12)
+    np.testing.assert_allclose(e[j % 32, 0], e[(3 - j) % 32, 0], atol=1e-12)
+    assert np.isrealobj(e) and abs(e.mean() - d.mean()) < 1e-15  # the zero mode is untouched
+
+
+def test_block_centre_follows_the_rule():
+    assert block_centre(32, 4) == block_centre(32, 4, "average") == 1.5
+    assert block_centre(32, 2) == 0.5 and block_centre(32, 8) == 3.5
+    assert block_centre(32, 4, "decimation") == 0.0 and block_centre(32, 2.5) == 0.0 and block_centre(30, 4) == 0.0
+    with pytest.raises(InputError, match="unknown block-spin rule"):
+        block_centre(32, 4, "median")
+    # majority blocks of b = 4 correlate best with the fine lattice when embedded over their centres
+    s = np.sign(np.random.default_rng(8).normal(size=(1, 32, 32)) + np.repeat(np.repeat(
+        np.random.default_rng(9).normal(size=(1, 8, 8)), 4, axis=-2), 4, axis=-1)).astype(np.int8)
+    c = coarse_grain(s, 4, seed=0)
+    cross = lambda shift: float((spectral_resample(c, 32, shift=shift) * s).sum())  # noqa: E731
+    assert cross(1.5) > cross(0.0) and cross(1.5) > cross(3.0)
 
 
 def test_spectral_up_then_down_is_identity_and_constant_stays_constant():

@@ -68,7 +68,8 @@ def test_cli_sample_and_superres(model):
                "--steps", 3, "--sampler", "ddim", "-q")
     assert r.exit_code == 0, r.stderr
     a = load_ensemble(d / "sr.h5").attrs
-    assert a["protocol"] == "coarse" and a["scale"] == 2.0 and a["sampler"] == "ddim" and a["L_coarse"] == 4
+    assert a["protocol"] == "conditional" and a["scale"] == 2.0 and a["sampler"] == "ddim" and a["L_coarse"] == 4
+    assert a["rule"] == "majority"
     r = invoke("superres", "--ckpt", ck, "--input", d / "c.h5", "--scale", 2, "--out", d / "srf.h5", "-n", 8,
                "--steps", 3, "--start", "forward", "--fine", d / "fine.h5", "-q")
     assert r.exit_code == 0 and load_ensemble(d / "srf.h5").attrs["protocol"] == "forward"
@@ -87,7 +88,7 @@ def test_superres_at_another_size(model):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--scale", 3], "no pass-band gain for scale 3"),
+    (["--scale", 3], "no pass-band statistics for scale 3"),
     (["--scale", 2, "--L", 12], "does not match"),
     (["--scale", 2, "--start", "forward"], "--fine"),
 ])
@@ -96,6 +97,31 @@ def test_superres_bad_input_one_line(model, args, fragment):
     invoke("coarsen", "--input", d / "fine.h5", "--scale", 2, "--out", d / "c2.h5", "--overwrite")
     r = invoke("superres", "--ckpt", ck, "--input", d / "c2.h5", "--out", d / "x.h5", "-q", *args)
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and fragment in r.stderr
+
+
+def test_start_protocols_and_checkpoints_made_before_the_conditional_start(model, tmp_path):
+    d, ck_path, fine = model
+    from isingsr.coarse import coarse_grain
+    from isingsr.diffusion.train import add_passband_statistics
+    from isingsr.exceptions import InputError
+
+    ck = load_checkpoint(ck_path)
+    den = build_from_checkpoint(ck)
+    coarse = coarse_grain(fine[:6], 2, seed=0)
+    runs = {s: superresolve_fields(den, ck, coarse, 2.0, start=s, steps=3)[0] for s in ("conditional", "coarse")}
+    assert not np.allclose(runs["conditional"], runs["coarse"])
+    old = {k: v for k, v in ck.items() if k != "passband_corr"}
+    with pytest.raises(InputError, match="predates the conditional start"):
+        superresolve_fields(den, old, coarse, 2.0, steps=3)
+    np.testing.assert_array_equal(superresolve_fields(den, old, coarse, 2.0, start="coarse", steps=3)[0],
+                                  runs["coarse"])
+    torch.save(old, tmp_path / "old.pt")
+    new = add_passband_statistics(tmp_path / "old.pt", d / "fine.h5", out=tmp_path / "new.pt")
+    for key, corr in load_checkpoint(new)["passband_corr"].items():
+        assert torch.equal(corr, ck["passband_corr"][key])  # the training data measure the same correlations
+    write_ensemble(tmp_path / "other.h5", sample_configurations(8, 64, seed=6), {"beta": BETA_C})
+    with pytest.raises(InputError, match="not the checkpoint's training data"):
+        add_passband_statistics(tmp_path / "old.pt", tmp_path / "other.h5")
 
 
 def test_bad_checkpoint_one_line(tmp_path):

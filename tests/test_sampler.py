@@ -16,17 +16,20 @@ from isingsr.diffusion.sampler import (
     alignment,
     ancestral_sample,
     coarse_start,
+    conditional_start,
     ddim_sample,
     embed_coarse,
     forward_start,
     gaussian_field,
     generators,
     measure_gain,
+    measure_passband,
     select_t_start,
     time_grid,
     wiener_denoiser,
 )
 from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bins, shell_sums
+from isingsr.coarse import block_fill
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 from test_process import make
@@ -182,6 +185,49 @@ def test_coarse_start_embeds_in_the_pass_band():
     assert torch.equal(x, x_again)  # one code path: the forward marginal of the embedding
     with pytest.raises(InputError, match="y_coarse"):
         embed_coarse(p, np.zeros((2, 32, 32)))
+
+
+def test_passband_correlation_is_one_when_the_coarse_input_fixes_the_fine_field():
+    """Block-constant fine fields are a linear function of their majority-rule coarse-graining; embedded
+    over the block centres, every pass-band mode is proportional to the fine one (Hartley phase included)."""
+    L, b = 16, 4
+    coarse = np.random.default_rng(2).choice(np.array([-1, 1], np.int8), size=(300, L // b, L // b))
+    gain, corr = measure_passband(block_fill(coarse, b), b)
+    band = gain > 0
+    assert int(band.sum()) == (L // b + 1) ** 2 and torch.equal(band, corr > 0)
+    assert float((corr[band] - 1).abs().max()) < 1e-9 and bool(torch.all(corr[~band] == 0))
+    assert torch.equal(gain, measure_gain(block_fill(coarse, b), b))
+    spins = sample_configurations(L, 400, seed=6)  # Ising: the coarse input fixes the zero mode best
+    gain, corr = measure_passband(spins, b)
+    assert 0.98 < float(corr[0, 0]) <= 1 and float(corr[0, 2]) < float(corr[0, 1]) < float(corr[0, 0])
+
+
+def test_conditional_start_keeps_the_spectrum_and_draws_what_the_input_does_not_fix():
+    L, scale, N = 16, 4, 4000
+    p = make(L=L)
+    y = np.random.default_rng(3).choice(np.array([-1.0, 1.0]), size=(1, L // scale, L // scale))
+    ys = np.repeat(y, N, axis=0)
+    t = p.t_start(scale)
+    k = p.basis.axis_wavenumber(L)
+    band = torch.maximum(k[:, None], k[None, :]) <= math.pi / scale + 1e-12
+    gain = torch.where(band, 0.9, 0.0).double()
+    gens = generators(range(5))
+    # corr = 1 (out of band too): the coarse start, draw for draw
+    x1 = conditional_start(p, ys[:5], t, gain, torch.ones(L, L), gens, offset=1.5)
+    x2 = coarse_start(p, ys[:5], t, gain, generators(range(5)), offset=1.5)
+    assert float((x1 - x2).abs().max()) < 1e-12
+    # corr = rho: given y, the zero mode (a = 1, sigma = 0 at t_start) is N(rho g Y0, (1 - rho^2) S0)
+    rho = 0.6
+    x = conditional_start(p, ys, t, gain, torch.where(band, rho, 0.0), generators(range(N)), offset=1.5)
+    X0 = p.basis.forward(x)[:, 0, 0, 0]
+    Y0 = float(p.basis.forward(embed_coarse(p, y, offset=1.5))[0, 0, 0, 0])
+    S0, sd = float(p.S[0, 0]), math.sqrt((1 - rho**2) * float(p.S[0, 0]))
+    assert abs(float(X0.mean()) - rho * 0.9 * Y0) < 4 * sd / math.sqrt(N)
+    assert abs(float(X0.var()) / ((1 - rho**2) * S0) - 1) < 4 * math.sqrt(2 / N)
+    # corr = 0 and gain = 0 everywhere: the start is the forward marginal of a draw from the spectrum
+    x = conditional_start(p, ys, t, torch.zeros(L, L), torch.zeros(L, L), generators(range(N)))
+    z = radial_z(mode_power(x), p.S, N, "fourier", L)
+    assert float(z.abs().max()) < 4.0
 
 
 def test_alignment_on_ising_data_picks_a_scale_invariant_constant():

@@ -148,6 +148,21 @@ def test_symmetrized_power_is_d4_symmetric():
     assert torch.allclose(P, torch.roll(torch.flip(P, (0,)), 1, 0), atol=1e-12)  # n_y -> -n_y
 
 
+def test_cross_power():
+    rng = np.random.default_rng(5)
+    x, z = rng.normal(size=(2, 50, 8, 8))
+    for basis in BASES:
+        assert torch.allclose(mode_power(x, basis, other=x), mode_power(x, basis), atol=1e-12)
+        assert torch.allclose(mode_power(x, basis, other=-x), -mode_power(x, basis), atol=1e-12)
+        B = get_basis(basis)
+        X, Z = B.forward(torch.from_numpy(x)), B.forward(torch.from_numpy(z))
+        assert torch.allclose(mode_power(x, basis, other=z), (X * Z).mean(0), atol=1e-12)
+        P = mode_power(x, basis, symmetrize=True, other=z)
+        assert torch.allclose(P, P.T, atol=1e-12)
+    with pytest.raises(InputError, match="other: expected the shape"):
+        mode_power(x, "fourier", other=z[:10])
+
+
 def test_estimate_spectrum_bad_input():
     with pytest.raises(InputError, match="expected shape"):
         estimate_spectrum(np.zeros((4, 5)), "fourier")

@@ -6,8 +6,8 @@ spectral  Orthonormal real bases (``fourier`` = Hartley, ``dct``) and the data s
 process   :class:`SpectralProcess`: the schedule, ``q_sample``, the per-mode posterior,
           network targets and the scale <-> time map. No trainable parameters.
 sampler   Samplers over explicit time grids (ancestral, DDIM), super-resolution start
-          states (coarse and forward protocols), the pass-band gain and the alignment
-          diagnostic that fixes the constant of ``t_start``.
+          states (conditional, coarse and forward protocols), the pass-band gain and
+          correlation, and the alignment diagnostic that fixes the constant of ``t_start``.
 unet      The periodic U-Net (imported on its own: ``isingsr.diffusion.unet``).
 
 References
@@ -21,12 +21,14 @@ from .sampler import (
     alignment,
     ancestral_sample,
     coarse_start,
+    conditional_start,
     ddim_sample,
     embed_coarse,
     forward_start,
     gaussian_field,
     generators,
     measure_gain,
+    measure_passband,
     select_t_start,
     time_grid,
     wiener_denoiser,
@@ -36,6 +38,7 @@ from .spectral import BASES, Basis, Spectrum, estimate_spectrum, get_basis
 __all__ = [
     "BASES", "Basis", "Spectrum", "estimate_spectrum", "get_basis",
     "SCHEDULES", "TARGETS", "SpectralProcess", "randn",
-    "alignment", "ancestral_sample", "coarse_start", "ddim_sample", "embed_coarse", "forward_start",
-    "gaussian_field", "generators", "measure_gain", "select_t_start", "time_grid", "wiener_denoiser",
+    "alignment", "ancestral_sample", "coarse_start", "conditional_start", "ddim_sample", "embed_coarse",
+    "forward_start", "gaussian_field", "generators", "measure_gain", "measure_passband", "select_t_start",
+    "time_grid", "wiener_denoiser",
 ]

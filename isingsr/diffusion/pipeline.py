@@ -2,10 +2,13 @@
 
 * generation: start at t = 1 from spectrum-matched noise, run the grid to 0;
 * super-resolution by any real factor s >= 1: start at ``t_s = t_start(s)``
-  from the coarse configuration (``start='coarse'``, honest: built from the
-  coarse input alone) or from the exact forward marginal of the true fine
-  configuration (``start='forward'``, the published protocol, which leaks
-  fine-scale signal; for comparison only), and run the tail of the same grid.
+  and run the tail of the same grid. Start protocols: ``conditional``
+  (default, honest: a draw from the per-mode Gaussian approximation of
+  p(x_t | y), built from the coarse input and the checkpoint's pass-band
+  statistics), ``coarse`` (honest, SPEC's construction: the gained coarse
+  embedding treated as the fine configuration's pass band) and ``forward``
+  (the exact forward marginal of the true fine configuration, the published
+  protocol, which leaks fine-scale signal; for comparison only).
 
 Sample i uses its own generator seeded ``seed + i``, so it does not depend on
 the batch size (STYLE: reproducible independent of batching).
@@ -21,14 +24,16 @@ import torch
 
 from ..exceptions import InputError
 from .denoiser import Denoiser
-from .sampler import (ancestral_sample, coarse_start, ddim_sample, forward_start, gaussian_field, generators,
-                      time_grid)
+from ..coarse import block_centre
+from .sampler import (ancestral_sample, coarse_start, conditional_start, ddim_sample, forward_start, gaussian_field,
+                      generators, time_grid)
 from .transfer import gain_at
 
-__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "to_spins"]
+__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "passband_for",
+           "to_spins"]
 
 SAMPLERS = ("ancestral", "ddim")
-START_PROTOCOLS = ("coarse", "forward")
+START_PROTOCOLS = ("conditional", "coarse", "forward")
 
 
 def to_spins(fields: np.ndarray) -> np.ndarray:
@@ -68,32 +73,46 @@ def generate_fields(den: Denoiser, n: int, *, steps: int = 100, sampler: str = "
     return out
 
 
-def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None) -> torch.Tensor:
-    """The pass-band gain stored in a checkpoint for ``scale`` (measured on its training data).
+def passband_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None,
+                 what: str = "gains") -> torch.Tensor:
+    """A per-mode pass-band statistic stored in a checkpoint for ``scale`` (measured on its training data).
 
-    At a fine size ``L`` other than the training size it is carried over to
-    ``(L, L)`` for coarse inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`).
+    ``what`` is ``"gains"`` (the gain of every start protocol) or
+    ``"passband_corr"`` (the correlation of the ``conditional`` start; see
+    :func:`~isingsr.diffusion.sampler.measure_passband`). Shape ``(L, L)`` at
+    the training size; at another ``L`` it is carried to ``(L, L)`` for coarse
+    inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`).
     """
+    if what not in ck:
+        raise InputError("this checkpoint has no pass-band correlations (it predates the conditional start); "
+                         "use --start coarse, or add them with isingsr.diffusion.train.add_passband_statistics")
     key = f"{float(scale):g}"
-    if key not in ck["gains"]:
-        have = ", ".join(sorted(ck["gains"], key=float))
-        raise InputError(f"the checkpoint has no pass-band gain for scale {key} (it has {have}); "
+    if key not in ck[what]:
+        have = ", ".join(sorted(ck[what], key=float))
+        raise InputError(f"the checkpoint has no pass-band statistics for scale {key} (it has {have}); "
                          "choose one of those scales")
-    g = ck["gains"][key]
+    g = ck[what][key]
     if L is None or L == g.shape[-1]:
         return g
     return gain_at(g, ck["process"]["basis"], L, L_coarse)
 
 
-def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "coarse",
+def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None) -> torch.Tensor:
+    """The pass-band gain stored in a checkpoint for ``scale`` (:func:`passband_for`)."""
+    return passband_for(ck, scale, L, L_coarse, "gains")
+
+
+def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
                         fine: np.ndarray | None = None, steps: int = 100, sampler: str = "ancestral",
-                        seed: int = 0, batch: int = 64, variance="gaussian",
+                        seed: int = 0, batch: int = 64, variance="gaussian", rule: str = "majority",
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
     ``L' scale`` must be the denoiser's lattice size to within one coarse block: build it there
     (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size. ``variance``
     is the ancestral sampler's step variance (:func:`~isingsr.diffusion.sampler.ancestral_sample`).
+    ``rule`` is the block rule that made the coarse input; it fixes where each
+    coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
 
     Returns
     -------
@@ -120,14 +139,20 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     t_s = float(p.t_start(scale))
     if not t_s > 0:
         raise InputError(f"scale {scale:g} is no coarse-graining (t_start = 0)")
-    gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "coarse" else None
+    if start != "forward":
+        gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
+        corr = passband_for(ck, scale, p.L, coarse.shape[-1], "passband_corr").to(p.S.device) \
+            if start == "conditional" else None
+        offset = block_centre(p.L, scale, rule)
     times = time_grid(steps, t_s, process=p)
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
     for a, b in _batches(n, batch):
         gens = generators(range(seed + a, seed + b), device="cpu")
-        if start == "coarse":
-            x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain=gain, generator=gens)
+        if start == "conditional":
+            x = conditional_start(p, coarse[a:b].astype(np.float64), t_s, gain, corr, gens, offset=offset)
+        elif start == "coarse":
+            x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain, gens, offset=offset)
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         out[a:b] = _run(den, x, times, sampler, gens, variance)[:, 0].cpu().numpy()

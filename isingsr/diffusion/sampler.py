@@ -6,7 +6,8 @@ return any real dtype. Samplers are free functions
 ``sample(denoiser, process, x_start, times)`` that run the reverse process
 along ``times`` (decreasing, ending at 0); generation starts at t = 1 from
 spectrum-matched noise (:func:`gaussian_field`), super-resolution is the same
-call from a later start state (:func:`coarse_start`, :func:`forward_start`)
+call from a later start state (:func:`conditional_start`, :func:`coarse_start`,
+:func:`forward_start`)
 and the tail of the grid (``time_grid(n, t_start=process.t_start(scale))``).
 
 Randomness comes from ``generator``: None, one ``torch.Generator``, or one
@@ -32,13 +33,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ..coarse import coarse_grain, spectral_resample
+from ..coarse import block_centre, coarse_grain, spectral_resample
 from ..exceptions import InputError
 from .process import SpectralProcess, randn
 from .spectral import get_basis, mode_power, radial_bins, shell_sums, shell_wavenumbers
 
 __all__ = ["generators", "time_grid", "gaussian_field", "wiener_denoiser", "ancestral_sample", "ddim_sample",
-           "embed_coarse", "coarse_start", "forward_start", "measure_gain", "Alignment", "alignment",
+           "embed_coarse", "coarse_start", "conditional_start", "forward_start", "measure_passband", "measure_gain",
+           "Alignment", "alignment",
            "select_t_start", "KL_MAX", "L_END", "U_END", "VARIANCES"]
 
 #: Smallest blur length of :func:`time_grid` before the last step to t = 0 (lattice units).
@@ -218,7 +220,7 @@ def ddim_sample(denoiser, process: SpectralProcess, x_start, times, eta: float =
 # ----- start states for super-resolution ----------------------------------------------------------
 
 
-def embed_coarse(process: SpectralProcess, y_coarse, gain=None) -> torch.Tensor:
+def embed_coarse(process: SpectralProcess, y_coarse, gain=None, offset: float = 0.0) -> torch.Tensor:
     """Coarse configurations on the fine grid: spectral zero-padding times the pass-band gain.
 
     Parameters
@@ -226,7 +228,11 @@ def embed_coarse(process: SpectralProcess, y_coarse, gain=None) -> torch.Tensor:
     y_coarse : ndarray or tensor, shape (B, L', L')
         Coarse spins (or fields).
     gain : tensor, shape (L, L), optional
-        Per-mode gain (:func:`measure_gain`); default 1.
+        Per-mode gain (:func:`measure_passband`); default 1.
+    offset : float
+        Where coarse site 0 sits on the fine lattice, in fine sites
+        (:func:`isingsr.coarse.block_centre`: ``(b - 1) / 2`` for majority-rule
+        blocks of side b), so that each coarse value lies over its block.
 
     Returns
     -------
@@ -235,19 +241,68 @@ def embed_coarse(process: SpectralProcess, y_coarse, gain=None) -> torch.Tensor:
     y = y_coarse.detach().cpu().numpy() if torch.is_tensor(y_coarse) else np.asarray(y_coarse)
     if y.ndim != 3 or y.shape[1] != y.shape[2] or y.shape[-1] > process.L:
         raise InputError(f"y_coarse: expected shape (B, L', L') with L' <= {process.L}, got {y.shape}")
-    x = torch.from_numpy(spectral_resample(y, process.L)).to(process.S.device)[:, None]
+    x = torch.from_numpy(spectral_resample(y, process.L, shift=offset)).to(process.S.device)[:, None]
     if gain is None:
         return x
     return process.basis.inverse(torch.as_tensor(gain, dtype=torch.float64, device=x.device)
                                  * process.basis.forward(x))
 
 
-def coarse_start(process: SpectralProcess, y_coarse, t, gain=None, generator=None) -> torch.Tensor:
-    """Honest super-resolution start: ``x_t = B^-1[a_t Y + sigma_t eps]``, Y the gained embedding of y.
+def coarse_start(process: SpectralProcess, y_coarse, t, gain=None, generator=None, *,
+                 offset: float = 0.0) -> torch.Tensor:
+    """Super-resolution start ``x_t = B^-1[a_t Y + sigma_t eps]``, Y the gained embedding of y.
 
-    Returns ``(B, 1, L, L)`` float64; ``t`` a number or ``(B,)`` (usually ``process.t_start(scale)``).
+    The coarse configuration stands in for the fine one: its pass-band modes,
+    rescaled to the data's power, are treated as exact. Returns
+    ``(B, 1, L, L)`` float64; ``t`` a number or ``(B,)`` (usually
+    ``process.t_start(scale)``); ``offset`` as for :func:`embed_coarse`.
     """
-    return process.q_sample(embed_coarse(process, y_coarse, gain), t, generator=generator)[0]
+    return process.q_sample(embed_coarse(process, y_coarse, gain, offset), t, generator=generator)[0]
+
+
+def conditional_start(process: SpectralProcess, y_coarse, t, gain, corr, generator=None, *,
+                      offset: float = 0.0) -> torch.Tensor:
+    """Super-resolution start drawn from a Gaussian approximation of ``p(x_t | y)``.
+
+    Per mode, the fine coefficient given the coarse configuration is modelled
+    by its linear regression on the embedded coarse coefficient ``Y``,
+    ``X_0 | y ~ N(rho g Y, (1 - rho^2) S)``, with ``g`` the pass-band gain and
+    ``rho`` the correlation between ``X_0`` and ``Y`` over the training data
+    (:func:`measure_passband`; outside the pass band ``rho = g = 0`` and the
+    mode is drawn from the data spectrum). A draw of it is then diffused to
+    ``t``: ``x_t = B^-1[a_t X_0 + sigma_t eps]``. Each mode keeps the variance
+    ``a^2 (rho^2 g^2 E[Y^2] + (1 - rho^2) S) + sigma^2 = S`` when ``g^2 E[Y^2] = S``,
+    as for :func:`coarse_start`, but the part of ``X_0`` that the coarse
+    configuration does not determine is now noise rather than treated as
+    known. This matters most where ``a_t`` is close to 1 and ``sigma_t`` to
+    0, above all for the zero mode (noiseless until the envelope acts): with
+    :func:`coarse_start` the fine magnetisation is a fixed multiple of the
+    coarse one. With ``rho = 1`` for every mode this is :func:`coarse_start`
+    (same draws); out of the band the difference is ``a_t X_0``, tiny at ``t_start``.
+
+    Parameters
+    ----------
+    process : SpectralProcess
+    y_coarse : ndarray or tensor, shape (B, L', L')
+    t : float or tensor (B,)
+    gain, corr : tensor, shape (L, L)
+        Per-mode pass-band gain and correlation (:func:`measure_passband`).
+    generator : see :func:`generators`
+    offset : float
+        As for :func:`embed_coarse`.
+
+    Returns
+    -------
+    tensor, shape (B, 1, L, L) float64
+    """
+    B, S = process.basis, process.S
+    Y = B.forward(embed_coarse(process, y_coarse, None, offset))
+    g = torch.as_tensor(gain, dtype=torch.float64, device=S.device)
+    rho = torch.as_tensor(corr, dtype=torch.float64, device=S.device).clamp(-1.0, 1.0)
+    eps = randn(tuple(Y.shape), generator, S.device)  # first, as in coarse_start
+    xi = B.forward(randn(tuple(Y.shape), generator, S.device))
+    X0 = rho * g * Y + torch.sqrt((1 - rho * rho) * S) * xi
+    return process.q_sample(B.inverse(X0), t, eps=eps)[0]
 
 
 def forward_start(process: SpectralProcess, x_fine, t, generator=None) -> torch.Tensor:
@@ -257,25 +312,42 @@ def forward_start(process: SpectralProcess, x_fine, t, generator=None) -> torch.
     return process.q_sample(x, t, generator=generator)[0]
 
 
-def measure_gain(fine_spins, scale, basis="fourier", rule: str = "majority", seed=0) -> torch.Tensor:
-    """Per-mode pass-band gain ``sqrt(S_fine / S_embedded)``, shape ``(L, L)`` float64.
+def measure_passband(fine_spins, scale, basis="fourier", rule: str = "majority",
+                     seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-mode pass-band gain ``sqrt(P_fine / P_emb)`` and correlation ``P_cross / sqrt(P_fine P_emb)``.
 
     The training configurations are coarse-grained with ``rule``
     (:func:`isingsr.coarse.coarse_grain`) and re-embedded by spectral
-    zero-padding; both per-mode spectra are D4-symmetrised. The pass band is
+    zero-padding over the block centres (:func:`embed_coarse`); the fine,
+    embedded and cross spectra per mode are D4-symmetrised. The pass band is
     the set of modes whose wavenumber along each axis is at most the coarse
-    Nyquist ``pi L' / L``; the gain is 0 outside it.
+    Nyquist ``pi L' / L``; gain and correlation are 0 outside it (a negative
+    correlation, which block spins do not produce, is set to 0 too).
+
+    Returns
+    -------
+    gain, corr : tensors, shape (L, L) float64
     """
     fine = np.asarray(fine_spins)
     coarse = coarse_grain(fine, scale, rule=rule, seed=seed)
     L, Lc = fine.shape[-1], coarse.shape[-1]
     B = get_basis(basis)
+    emb = spectral_resample(coarse, L, shift=block_centre(L, scale, rule))
     P_fine = mode_power(fine, B, symmetrize=True)
-    P_emb = mode_power(spectral_resample(coarse, L), B, symmetrize=True)
+    P_emb = mode_power(emb, B, symmetrize=True)
+    P_cross = mode_power(fine, B, symmetrize=True, other=emb)
     k = B.axis_wavenumber(L)
     band = torch.maximum(k[:, None], k[None, :]) <= np.pi * Lc / L * (1 + 1e-9)
     ok = band & (P_emb > 1e-12 * P_emb.max())
-    return torch.where(ok, torch.sqrt(P_fine / torch.where(ok, P_emb, 1.0)), 0.0)
+    P_emb = torch.where(ok, P_emb, 1.0)
+    gain = torch.where(ok, torch.sqrt(P_fine / P_emb), 0.0)
+    corr = torch.where(ok, (P_cross / torch.sqrt(P_fine.clamp_min(1e-300) * P_emb)).clamp(0.0, 1.0), 0.0)
+    return gain, corr
+
+
+def measure_gain(fine_spins, scale, basis="fourier", rule: str = "majority", seed=0) -> torch.Tensor:
+    """The pass-band gain of :func:`measure_passband` alone, shape ``(L, L)`` float64."""
+    return measure_passband(fine_spins, scale, basis, rule, seed)[0]
 
 
 @dataclass(frozen=True)
@@ -351,7 +423,7 @@ def alignment(process: SpectralProcess, fine_spins, scale, times, gain=None, rul
     coarse = coarse_grain(fine, scale, rule=rule, seed=seed)
     B, S, L = process.basis, process.S, process.L
     X0 = B.forward(torch.from_numpy(fine.astype(np.float64)).to(S.device)).reshape(len(fine), -1)
-    Y = B.forward(embed_coarse(process, coarse, gain)[:, 0]).reshape(len(fine), -1)
+    Y = B.forward(embed_coarse(process, coarse, gain, block_centre(L, scale, rule))[:, 0]).reshape(len(fine), -1)
     t = torch.as_tensor(times, dtype=torch.float64, device=S.device)
     if t.ndim != 1 or not bool(torch.all((t > 0) & (t < 1))):
         raise InputError("times must be a 1-D sequence of values in (0, 1)")

@@ -168,7 +168,7 @@ def as_fields(data, what: str = "data") -> torch.Tensor:
     return x.to(torch.float64)
 
 
-def mode_power(data, basis="fourier", symmetrize: bool = False, device=None) -> torch.Tensor:
+def mode_power(data, basis="fourier", symmetrize: bool = False, device=None, other=None) -> torch.Tensor:
     """Per-mode power ``E[X(k)^2]`` averaged over configurations, shape ``(L, L)`` float64.
 
     Parameters
@@ -184,12 +184,20 @@ def mode_power(data, basis="fourier", symmetrize: bool = False, device=None) -> 
         mirror images of a field have the same power per mode already).
     device : torch device, optional
         Where to transform (default: the data's device; CPU for arrays).
+    other : ndarray or tensor, optional
+        A second ensemble of the same shape, paired with ``data``
+        configuration by configuration: returns the cross power
+        ``E[X(k) Z(k)]`` instead.
     """
     B = get_basis(basis)
     x = as_fields(data)
+    z = None if other is None else as_fields(other, "other")
+    if z is not None and z.shape != x.shape:
+        raise InputError(f"other: expected the shape of data {tuple(x.shape)}, got {tuple(z.shape)}")
     P = torch.zeros(x.shape[-2:], dtype=torch.float64, device=device or x.device)
     for i in range(0, x.shape[0], _CHUNK):
-        P += (B.forward(x[i : i + _CHUNK].to(P.device)) ** 2).sum(0)
+        X = B.forward(x[i : i + _CHUNK].to(P.device))
+        P += (X * (X if z is None else B.forward(z[i : i + _CHUNK].to(P.device)))).sum(0)
     P /= x.shape[0]
     if symmetrize:
         P = (P + P.T) / 2

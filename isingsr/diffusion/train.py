@@ -37,12 +37,13 @@ from ..io.hdf5 import load_ensemble
 from .data import SymmetricBatches
 from .denoiser import COND_DIM, Denoiser, training_loss
 from .process import TARGETS, SpectralProcess
-from .sampler import measure_gain
+from .sampler import measure_passband
 from .spectral import Spectrum, estimate_spectrum
 from .transfer import check_transferable, process_at
 from .unet import UNet, preset
 
-__all__ = ["TrainConfig", "train", "build_from_checkpoint", "resolve_device", "GAIN_SCALES"]
+__all__ = ["TrainConfig", "train", "build_from_checkpoint", "resolve_device", "passband_statistics",
+           "add_passband_statistics", "GAIN_SCALES"]
 
 #: Scales whose pass-band gain is measured on the training data and stored (those with L/s >= 4).
 GAIN_SCALES = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
@@ -152,12 +153,11 @@ def _skild_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
     if L % ucfg.multiple:
         raise InputError(f"L = {L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
     if ck is None:
-        log(f"estimating the data spectrum and pass-band gains on {ens.n} configurations ({cfg.basis} basis)")
+        log(f"estimating the data spectrum and pass-band statistics on {ens.n} configurations ({cfg.basis} basis)")
         spectrum = estimate_spectrum(ens.spins, cfg.basis)
-        gains = {f"{s:g}": measure_gain(ens.spins, s, basis=cfg.basis, seed=cfg.seed).float()
-                 for s in GAIN_SCALES if L / s >= 4}
+        gains, corrs = passband_statistics(ens.spins, cfg.basis, cfg.seed)
     else:
-        spectrum, gains = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"]
+        spectrum, gains, corrs = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"], ck.get("passband_corr")
     process = SpectralProcess(L, cfg.basis, spectrum, device=device)
     autocast = device.type == "cuda"
 
@@ -167,8 +167,50 @@ def _skild_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
         return training_loss(Denoiser(model, process, cfg.target, autocast=autocast), x0, t, eps)
 
     meta = {"kind": "skild", "unet": ucfg.to_dict(), "process": process.config(), "spectrum": spectrum.state_dict(),
-            "gains": gains}
+            "gains": gains, **({} if corrs is None else {"passband_corr": corrs})}
     return _Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} U-Net")
+
+
+def passband_statistics(spins, basis: str, seed: int) -> tuple[dict, dict]:
+    """Pass-band gains and correlations for every scale of ``GAIN_SCALES`` with ``L / s >= 4``.
+
+    Returns ``({"2": gain, ...}, {"2": corr, ...})``, float32 ``(L, L)``
+    tensors (:func:`~isingsr.diffusion.sampler.measure_passband`, majority rule,
+    ties broken with ``seed``), as stored in a checkpoint.
+    """
+    L = np.asarray(spins).shape[-1]
+    gains, corrs = {}, {}
+    for s in GAIN_SCALES:
+        if L / s >= 4:
+            g, c = measure_passband(spins, s, basis=basis, seed=seed)
+            gains[f"{s:g}"], corrs[f"{s:g}"] = g.float(), c.float()
+    return gains, corrs
+
+
+def add_passband_statistics(ckpt, data, out=None, rtol: float = 1e-5) -> Path:
+    """Add the pass-band correlations of the ``conditional`` start to a SKILD checkpoint made before them.
+
+    They are measured on ``data``, which must be the checkpoint's training
+    data: the pass-band gains are measured again alongside and must equal the
+    stored ones to ``rtol`` (otherwise :class:`InputError`). Writes ``out``
+    (default: ``ckpt`` itself) and returns its path.
+    """
+    ck = load_checkpoint(ckpt)
+    if ck.get("kind", "skild") != "skild":
+        raise InputError(f"{ckpt}: a {ck['kind']} checkpoint has no pass-band statistics")
+    ens = load_ensemble(data)
+    if ens.L != int(ck["process"]["L"]):
+        raise InputError(f"{data}: L = {ens.L}, but the checkpoint was trained at L = {ck['process']['L']}")
+    gains, corrs = passband_statistics(ens.spins, ck["process"]["basis"], int(ck["config"]["seed"]))
+    for key, g in ck["gains"].items():
+        if key not in gains:
+            raise InputError(f"{data}: cannot measure the gain of scale {key} at L = {ens.L}")
+        dev = float((gains[key] - g).abs().max() / g.abs().max())
+        if dev > rtol:
+            raise InputError(f"{data} is not the checkpoint's training data: the pass-band gain at scale {key} "
+                             f"differs by {dev:.2g} (relative)")
+    ck["passband_corr"] = {key: corrs[key] for key in ck["gains"]}
+    return save_checkpoint(out or ckpt, ck)
 
 
 def _sr3_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:

@@ -9,7 +9,8 @@ A checkpoint is a dict of tensors and plain Python values (no pickled code):
 ``unet``           the network architecture (``UNetConfig.to_dict()``)
 ``process``        the forward process (``SpectralProcess.config()``)
 ``spectrum``       ``Spectrum.state_dict()``: S(k) per mode and its radial profile
-``gains``          ``{str(scale): (L, L) tensor}`` pass-band gains for coarse starts
+``gains``          ``{str(scale): (L, L) tensor}`` pass-band gains for super-resolution starts
+``passband_corr``  ``{str(scale): (L, L) tensor}`` pass-band correlations (``conditional`` start)
 ``data``           provenance of the training data (path, n, L, beta, seed)
 ``model``, ``ema`` network weights (raw and exponential moving average)
 ``optimizer``      AdamW state; ``step`` the optimisation step
