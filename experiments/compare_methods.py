@@ -47,7 +47,9 @@ def pval(p) -> str:
 def table(summary: dict) -> list[str]:
     cond = (summary.get("conditional") or {}).get("scores", {})
     rows = []
-    for name, ens in summary["ensembles"].items():
+    order = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
+    names = sorted(summary["ensembles"], key=lambda n: order.index(n) if n in order else len(order))
+    for name in names:
         c = summary["comparison"].get(name)
         k = cond.get(name, {})
         ce = k.get("energy", {})

@@ -57,7 +57,7 @@ def coarse_inputs(spins, scale: float, seed: int):
 
 def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "conditional", steps: int = 100,
                     sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
-                    progress: Callable[[int, int], None] | None = None) -> Path:
+                    t_start: float | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with a SKILD checkpoint.
 
     The coarse configurations are ``coarse_grain(truth, scale, rule='majority', seed=seed)``,
@@ -73,7 +73,7 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     ck = load_checkpoint(ckpt)
     den = build_from_checkpoint(ck, device=resolve_device(device), L=truth.L)
     fields, t_s = superresolve_fields(den, ck, coarse, scale, start=start, fine=truth.spins, steps=steps,
-                                      sampler=sampler, seed=seed, batch=batch, progress=progress)
+                                      sampler=sampler, seed=seed, batch=batch, t_start=t_start, progress=progress)
     spins = to_spins(fields)
     write_ensemble(out_path, spins, {
         "kind": "skild-superres", "source": str(truth_path), "scale": float(scale), "protocol": start,

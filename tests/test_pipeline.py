@@ -110,6 +110,10 @@ def test_start_protocols_and_checkpoints_made_before_the_conditional_start(model
     coarse = coarse_grain(fine[:6], 2, seed=0)
     runs = {s: superresolve_fields(den, ck, coarse, 2.0, start=s, steps=3)[0] for s in ("conditional", "coarse")}
     assert not np.allclose(runs["conditional"], runs["coarse"])
+    early, t_s = superresolve_fields(den, ck, coarse, 2.0, steps=3, t_start=0.2)
+    assert t_s == 0.2 and early.shape == runs["coarse"].shape
+    with pytest.raises(InputError, match="t_start must lie in"):
+        superresolve_fields(den, ck, coarse, 2.0, steps=3, t_start=1.0)
     old = {k: v for k, v in ck.items() if k != "passband_corr"}
     with pytest.raises(InputError, match="predates the conditional start"):
         superresolve_fields(den, old, coarse, 2.0, steps=3)

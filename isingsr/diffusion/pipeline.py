@@ -105,6 +105,7 @@ def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
                         fine: np.ndarray | None = None, steps: int = 100, sampler: str = "ancestral",
                         seed: int = 0, batch: int = 64, variance="gaussian", rule: str = "majority",
+                        t_start: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -113,6 +114,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     is the ancestral sampler's step variance (:func:`~isingsr.diffusion.sampler.ancestral_sample`).
     ``rule`` is the block rule that made the coarse input; it fixes where each
     coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
+    ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
+    knob: the pass-band statistics are those of ``scale`` either way).
 
     Returns
     -------
@@ -139,6 +142,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     t_s = float(p.t_start(scale))
     if not t_s > 0:
         raise InputError(f"scale {scale:g} is no coarse-graining (t_start = 0)")
+    if t_start is not None:
+        if not 0 < t_start < 1:
+            raise InputError(f"t_start must lie in (0, 1), got {t_start}")
+        t_s = float(t_start)
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = passband_for(ck, scale, p.L, coarse.shape[-1], "passband_corr").to(p.S.device) \
