@@ -59,6 +59,8 @@ def run() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--n-mse", type=int, default=256)
     ap.add_argument("--variances", default="gaussian,posterior,analytic")
+    ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
+                    help="SKILD start protocol (the README's table: coarse, before the block-centred embedding)")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     out = Path(args.out)
@@ -88,12 +90,13 @@ def run() -> None:
             var = v
         t0 = time.perf_counter()
         with tqdm(total=len(coarse), desc=f"{v} variance", unit="cfg") as bar:
-            fields, _ = superresolve_fields(den, ck, coarse, args.scale, steps=args.steps, seed=0, batch=128,
-                                            variance=var, progress=lambda done, total: bar.update(done - bar.n))
+            fields, _ = superresolve_fields(den, ck, coarse, args.scale, start=args.start, steps=args.steps, seed=0,
+                                            batch=128, variance=var,
+                                            progress=lambda done, total: bar.update(done - bar.n))
         print(f"{v}: {time.perf_counter() - t0:.0f} s")
         path = out / f"skild_{v}.h5"
         write_ensemble(path, to_spins(fields), {
-            "kind": "skild-superres", "source": str(truth_path), "scale": args.scale, "protocol": "coarse",
+            "kind": "skild-superres", "source": str(truth_path), "scale": args.scale, "protocol": args.start,
             "rule": "majority", "sampler": f"ancestral, step variance {v}", "steps": args.steps, "seed": 0},
             overwrite=True)
         cands[f"skild_{v}"] = str(path)
