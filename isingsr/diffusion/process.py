@@ -58,9 +58,12 @@ __all__ = ["SCHEDULES", "TARGETS", "BLUR_PER_BLOCK", "T_ENV", "A_MIN", "Spectral
 SCHEDULES = ("gauss-loguniform-v1",)
 #: Network targets of :meth:`SpectralProcess.target`.
 TARGETS = ("eps", "x0", "v")
-#: Blur length per block size c (lattice units), measured with :func:`isingsr.diffusion.sampler.alignment`:
-#: critical Ising, majority rule, fourier basis, L = 32 and 64, scales 2, 4, 8 give c = 0.86 .. 0.93 at a
-#: KL budget of 0.03 nats per coarse site (:func:`isingsr.diffusion.sampler.select_t_start`).
+#: Blur length per block size c (lattice units), measured with :func:`isingsr.diffusion.sampler.alignment`
+#: (critical Ising, majority rule, fourier basis, L = 32 and 64, scales 2, 4, 8, KL budget 0.03 nats per
+#: coarse site; :func:`isingsr.diffusion.sampler.select_t_start`): c = 0.86 .. 0.93 with the coarse input
+#: embedded (b - 1)/2 sites off its blocks, as it was then. Block-centred, the KL given x0 asks for
+#: 0.71 .. 0.85 and the KL given the input for 0.50 .. 0.56 (``experiments/alignment.py``). The value is
+#: part of the schedule of every checkpoint made with it and stays; 0.9 is a later, more cautious start.
 BLUR_PER_BLOCK = 0.9
 #: Start of the envelope that removes the zero mode.
 T_ENV = 0.9
