@@ -276,7 +276,7 @@ def conditional_start(process: SpectralProcess, y_coarse, t, gain, corr, generat
     configuration does not determine is now noise rather than treated as
     known. This matters most where ``a_t`` is close to 1 and ``sigma_t`` to
     0, above all for the zero mode (noiseless until the envelope acts): with
-    :func:`coarse_start` the fine magnetisation is a fixed multiple of the
+    :func:`coarse_start` the fine magnetisation is nearly a fixed multiple of the
     coarse one. With ``rho = 1`` for every mode this is :func:`coarse_start`
     (same draws); out of the band the difference is ``a_t X_0``, tiny at ``t_start``.
 
