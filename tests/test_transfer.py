@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from isingsr.diffusion.process import SpectralProcess
-from isingsr.diffusion.sampler import measure_gain
+from isingsr.diffusion.sampler import measure_gain, measure_passband
 from isingsr.diffusion.spectral import estimate_spectrum
-from isingsr.diffusion.transfer import check_transferable, gain_at, process_at, spectrum_at
+from isingsr.diffusion.transfer import check_transferable, corr_at, gain_at, process_at, spectrum_at
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -69,3 +69,21 @@ def test_only_critical_checkpoints_move():
     check_transferable(ck, 16)  # staying put is always fine
     with pytest.raises(InputError, match="beta_c"):
         check_transferable(ck, 32)
+
+
+def test_correlation_carries_the_free_variance_of_the_zero_mode(ensembles):
+    """What the coarse input leaves free of the zero mode is a sum of block fluctuations: the same variance
+    at every L, so 1 - rho^2 falls like L^(-7/4) while S(0) grows like L^(7/4). Carrying that variance
+    matches Monte Carlo at twice the size; carrying rho itself would leave 2^(7/4) = 3.4x too much."""
+    small, big = ensembles
+    s = 2
+    sp = estimate_spectrum(small, "fourier")
+    rho_small = measure_passband(small, s)[1]
+    assert torch.equal(corr_at(rho_small, sp, 16, 8), rho_small.clamp(0, 1))  # identity at the training L
+    carried = corr_at(rho_small, sp, 32, 16)
+    rho_mc = measure_passband(big, s)[1]
+    assert bool(torch.all((carried > 0) <= (rho_mc > 0)))  # in band (a corner mode may carry rho = 0)
+    free, free_mc = 1 - carried[0, 0] ** 2, 1 - rho_mc[0, 0] ** 2
+    assert abs(float(free / free_mc) - 1) < 0.25
+    naive = 1 - gain_at(rho_small, "fourier", 32, 16)[0, 0] ** 2
+    assert float(naive / free_mc) > 2.5

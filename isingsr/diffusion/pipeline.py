@@ -27,7 +27,8 @@ from .denoiser import Denoiser
 from ..coarse import block_centre
 from .sampler import (ancestral_sample, coarse_start, conditional_start, ddim_sample, forward_start, gaussian_field,
                       generators, time_grid)
-from .transfer import gain_at
+from .spectral import Spectrum
+from .transfer import corr_at, gain_at
 
 __all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "passband_for",
            "to_spins"]
@@ -81,7 +82,8 @@ def passband_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | N
     ``"passband_corr"`` (the correlation of the ``conditional`` start; see
     :func:`~isingsr.diffusion.sampler.measure_passband`). Shape ``(L, L)`` at
     the training size; at another ``L`` it is carried to ``(L, L)`` for coarse
-    inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`).
+    inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`,
+    :func:`~isingsr.diffusion.transfer.corr_at`).
     """
     if what not in ck:
         raise InputError("this checkpoint has no pass-band correlations (it predates the conditional start); "
@@ -94,6 +96,8 @@ def passband_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | N
     g = ck[what][key]
     if L is None or L == g.shape[-1]:
         return g
+    if what == "passband_corr":
+        return corr_at(g, Spectrum.from_state_dict(ck["spectrum"]), L, L_coarse)
     return gain_at(g, ck["process"]["basis"], L, L_coarse)
 
 

@@ -16,6 +16,13 @@ spectrum, with no data at L*:
 * the gain is a function of the physical wavenumber within the coarse pass
   band ``max(|k_x|, |k_y|) <= pi L'/L*``; it is interpolated bilinearly in
   ``(|k_x|, |k_y|)`` from the training lattice's band.
+* the pass-band correlation rho of the conditional start is carried through
+  the variance it leaves free, ``R = (1 - rho^2) S``: what the coarse input
+  does not fix is a sum of block-scale fluctuations, local and L-independent
+  at a given physical wavenumber (``R`` is interpolated like the gain), while
+  S(k) near k = 0 grows like L^(7/4); then ``rho = sqrt(1 - R / S*)``.
+  Carrying rho itself would leave the zero mode 2^(7/4) = 3.4 times too
+  free at twice the size (``experiments/check_transfer.py``).
 
 The schedule keeps its cutoff ``l_min`` and its ratio ``l_max / l_min = L``
 becomes ``L*``, so ``t_start(s) = ln s / ln L*`` and the state at t_start
@@ -40,7 +47,7 @@ from ..exceptions import InputError
 from .process import SpectralProcess
 from .spectral import Spectrum, get_basis, radial_bins, shell_wavenumbers
 
-__all__ = ["ETA", "check_transferable", "spectrum_at", "gain_at", "process_at"]
+__all__ = ["ETA", "check_transferable", "spectrum_at", "gain_at", "corr_at", "process_at"]
 
 #: Anomalous dimension of the 2D Ising model: the critical spectrum scales as L^(2 - eta).
 ETA = 0.25
@@ -111,6 +118,24 @@ def gain_at(gain: torch.Tensor, basis, L_new: int, L_coarse: int) -> torch.Tenso
            + (1 - wx) * wy * table[x0, y1] + wx * wy * table[x1, y1])
     band = torch.maximum(k_new[:, None], k_new[None, :]) <= math.pi * L_coarse / L_new * (1 + 1e-9)
     return torch.where(band, out.clamp(min=0.0), 0.0)
+
+
+def corr_at(corr: torch.Tensor, spectrum: Spectrum, L_new: int, L_coarse: int) -> torch.Tensor:
+    """A per-mode pass-band correlation ``(L, L)`` carried to ``(L_new, L_new)`` (module docstring).
+
+    ``spectrum`` is the training spectrum; the free variance ``(1 - rho^2) S``
+    is interpolated like the gain (:func:`gain_at`) and divided by the
+    spectrum carried to ``L_new`` (:func:`spectrum_at`).
+    """
+    rho = torch.as_tensor(corr, dtype=torch.float64).cpu().clamp(0.0, 1.0)
+    if rho.shape[-1] == L_new:
+        return rho
+    inband = rho > 0  # gain_at finds the band edge from where its table is non-zero
+    band = gain_at(inband.to(torch.float64), spectrum.basis, L_new, L_coarse) > 0
+    free = gain_at(torch.where(inband, (1 - rho * rho) * spectrum.per_mode.cpu(), 0.0), spectrum.basis, L_new,
+                   L_coarse)
+    S_new = spectrum_at(spectrum, L_new).per_mode.cpu()
+    return torch.where(band, torch.sqrt((1 - free / S_new).clamp(0.0, 1.0)), 0.0)
 
 
 def process_at(config: dict, spectrum: Spectrum, L_new: int, device=None) -> SpectralProcess:
