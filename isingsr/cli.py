@@ -617,9 +617,7 @@ def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, se
         return _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch,
                                   device, save_fields, overwrite, quiet, L_fine)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
-    rule = coarse.attrs.get("rule") or "majority"
-    if rule not in ("majority", "average", "decimation"):
-        raise InputError(f"{input_path}: unknown coarse-graining rule {rule!r} in its attributes")
+    rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     den, ck = _load_model(ckpt, device, L=L_fine)
     update, close = _bar(quiet, "super-resolving", "cfg")
     try:

@@ -30,7 +30,7 @@ from .sampler import (ancestral_sample, coarse_start, conditional_start, ddim_sa
 from .spectral import Spectrum
 from .transfer import corr_at, gain_at
 
-__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "passband_for",
+__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "corr_for",
            "to_spins"]
 
 SAMPLERS = ("ancestral", "ddim")
@@ -74,17 +74,8 @@ def generate_fields(den: Denoiser, n: int, *, steps: int = 100, sampler: str = "
     return out
 
 
-def passband_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None,
-                 what: str = "gains") -> torch.Tensor:
-    """A per-mode pass-band statistic stored in a checkpoint for ``scale`` (measured on its training data).
-
-    ``what`` is ``"gains"`` (the gain of every start protocol) or
-    ``"passband_corr"`` (the correlation of the ``conditional`` start; see
-    :func:`~isingsr.diffusion.sampler.measure_passband`). Shape ``(L, L)`` at
-    the training size; at another ``L`` it is carried to ``(L, L)`` for coarse
-    inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`,
-    :func:`~isingsr.diffusion.transfer.corr_at`).
-    """
+def _stored(ck: dict, what: str, scale: float) -> torch.Tensor:
+    """The per-mode table ``ck[what][scale]`` measured on the training data, or one line saying why not."""
     if what not in ck:
         raise InputError("this checkpoint has no pass-band correlations (it predates the conditional start); "
                          "use --start coarse, or add them with isingsr.diffusion.train.add_passband_statistics")
@@ -93,17 +84,27 @@ def passband_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | N
         have = ", ".join(sorted(ck[what], key=float))
         raise InputError(f"the checkpoint has no pass-band statistics for scale {key} (it has {have}); "
                          "choose one of those scales")
-    g = ck[what][key]
-    if L is None or L == g.shape[-1]:
-        return g
-    if what == "passband_corr":
-        return corr_at(g, Spectrum.from_state_dict(ck["spectrum"]), L, L_coarse)
-    return gain_at(g, ck["process"]["basis"], L, L_coarse)
+    return ck[what][key]
 
 
 def gain_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None) -> torch.Tensor:
-    """The pass-band gain stored in a checkpoint for ``scale`` (:func:`passband_for`)."""
-    return passband_for(ck, scale, L, L_coarse, "gains")
+    """The pass-band gain stored in a checkpoint for ``scale``, shape ``(L, L)``.
+
+    At a size other than the training one it is carried to ``L`` for coarse
+    inputs of size ``L_coarse`` (:func:`~isingsr.diffusion.transfer.gain_at`).
+    """
+    g = _stored(ck, "gains", scale)
+    return g if L is None or L == g.shape[-1] else gain_at(g, ck["process"]["basis"], L, L_coarse)
+
+
+def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None = None) -> torch.Tensor:
+    """The pass-band correlation of the ``conditional`` start stored for ``scale``, shape ``(L, L)``.
+
+    Carried to another size by :func:`~isingsr.diffusion.transfer.corr_at`
+    (see :func:`~isingsr.diffusion.sampler.measure_passband` for what it is).
+    """
+    c = _stored(ck, "passband_corr", scale)
+    return c if L is None or L == c.shape[-1] else corr_at(c, Spectrum.from_state_dict(ck["spectrum"]), L, L_coarse)
 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
@@ -152,8 +153,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         t_s = float(t_start)
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
-        corr = passband_for(ck, scale, p.L, coarse.shape[-1], "passband_corr").to(p.S.device) \
-            if start == "conditional" else None
+        corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
         offset = block_centre(p.L, scale, rule)
     times = time_grid(steps, t_s, process=p)
     n = coarse.shape[0]

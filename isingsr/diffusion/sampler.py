@@ -36,7 +36,7 @@ import torch
 from ..coarse import block_centre, coarse_grain, spectral_resample
 from ..exceptions import InputError
 from .process import SpectralProcess, randn
-from .spectral import get_basis, mode_power, radial_bins, shell_sums, shell_wavenumbers
+from .spectral import get_basis, mode_powers, radial_bins, shell_sums, shell_wavenumbers
 
 __all__ = ["generators", "time_grid", "gaussian_field", "wiener_denoiser", "ancestral_sample", "ddim_sample",
            "embed_coarse", "coarse_start", "conditional_start", "forward_start", "measure_passband", "measure_gain",
@@ -333,9 +333,7 @@ def measure_passband(fine_spins, scale, basis="fourier", rule: str = "majority",
     L, Lc = fine.shape[-1], coarse.shape[-1]
     B = get_basis(basis)
     emb = spectral_resample(coarse, L, shift=block_centre(L, scale, rule))
-    P_fine = mode_power(fine, B, symmetrize=True)
-    P_emb = mode_power(emb, B, symmetrize=True)
-    P_cross = mode_power(fine, B, symmetrize=True, other=emb)
+    P_fine, P_emb, P_cross = mode_powers(fine, emb, B, symmetrize=True)
     k = B.axis_wavenumber(L)
     band = torch.maximum(k[:, None], k[None, :]) <= np.pi * Lc / L * (1 + 1e-9)
     ok = band & (P_emb > 1e-12 * P_emb.max())
