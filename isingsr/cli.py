@@ -13,6 +13,7 @@ import sys
 import click
 
 from .constants import BETA_C
+from .defaults import REVERSE_STEPS
 from .exceptions import InputError
 
 
@@ -250,7 +251,7 @@ def _parse_methods(text):
               help="SKILD start protocol: conditional and coarse are built from the coarse input alone (see "
                    "isingsr superres --help); forward is the published one, which leaks the fine configuration "
                    "(comparison only).")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
               help="Reverse steps of SKILD and SR3 (equal network evaluations; SKILD's 4x energy and G4c "
                    "at r = 1 carry a discretisation bias at 40).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True)
@@ -496,7 +497,7 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
 
 
 def _sampling_options(f):
-    f = click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+    f = click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
                      help="Reverse steps over the whole grid (fewer with --sampler ddim).")(f)
     f = click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True,
                      help="ancestral (DDPM) or the deterministic few-step DDIM.")(f)

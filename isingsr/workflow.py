@@ -18,6 +18,7 @@ from typing import Callable
 
 
 from .coarse import coarse_grain
+from .defaults import REVERSE_STEPS
 from .io.hdf5 import load_ensemble, write_ensemble
 
 __all__ = ["cache_dir", "cached_truth", "coarse_inputs", "skild_candidate", "baseline_candidate",
@@ -55,7 +56,7 @@ def coarse_inputs(spins, scale: float, seed: int):
     return coarse_grain(spins, scale, rule="majority", seed=seed)
 
 
-def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "conditional", steps: int = 100,
+def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "conditional", steps: int = REVERSE_STEPS,
                     sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
                     t_start: float | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with a SKILD checkpoint.
@@ -83,7 +84,7 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     return Path(out_path)
 
 
-def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int = 100, sampler: str = "ancestral",
+def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
                        seed: int = 0, batch: int = 128, device: str = "auto",
                        progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with an ``sr3`` or ``cnn`` checkpoint."""

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..defaults import REVERSE_STEPS
 from ..diffusion.process import randn
 from ..diffusion.sampler import generators
 from ..diffusion.unet import UNet, UNetConfig
@@ -93,7 +94,7 @@ def sr3_loss(net: nn.Module, x0: torch.Tensor, scale: float, gen: torch.Generato
 
 
 @torch.no_grad()
-def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = 100, sampler: str = "ancestral",
+def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
                generator=None, autocast: bool = False) -> torch.Tensor:
     """Reverse process from white noise at t = 1 to t = 0 on a uniform grid of ``steps`` steps.
 
@@ -152,7 +153,7 @@ class SR3:
         net.to(device).eval()
         return cls(net, int(ck["data"]["L"]) if L is None else int(L), ck["config"]["scale"], device)
 
-    def superresolve(self, coarse: np.ndarray, *, steps: int = 100, sampler: str = "ancestral", seed: int = 0,
+    def superresolve(self, coarse: np.ndarray, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral", seed: int = 0,
                      batch: int = 64, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
         coarse = check_coarse(coarse, self.L, self.scale)

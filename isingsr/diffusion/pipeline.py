@@ -25,6 +25,7 @@ import torch
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from ..coarse import block_centre
+from ..defaults import REVERSE_STEPS
 from .sampler import (ancestral_sample, coarse_start, conditional_start, ddim_sample, forward_start, gaussian_field,
                       generators, time_grid)
 from .spectral import Spectrum
@@ -56,7 +57,7 @@ def _batches(n: int, batch: int):
         yield start, min(n, start + batch)
 
 
-def generate_fields(den: Denoiser, n: int, *, steps: int = 100, sampler: str = "ancestral", seed: int = 0,
+def generate_fields(den: Denoiser, n: int, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral", seed: int = 0,
                     batch: int = 64, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Unconditional samples: continuous fields ``(n, L, L)`` float32 (sign gives spins)."""
     if n < 1 or batch < 1:
@@ -108,7 +109,7 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
-                        fine: np.ndarray | None = None, steps: int = 100, sampler: str = "ancestral",
+                        fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
                         seed: int = 0, batch: int = 64, variance="gaussian", rule: str = "majority",
                         t_start: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
