@@ -14,7 +14,7 @@ exact posterior draw and each start.
 
 Usage (about 10 min per protocol on 2 cores at 100 steps, plus 1-2 min for the posterior):
   python experiments/start_protocols.py --out results/start_protocols_s4
-An earlier start than the checkpoint's (blur c sqrt(s^2 - 1) with c = 0.5 instead of 0.9):
+An earlier start than the checkpoint's (blur c sqrt(s^2 - 1) with c = 0.5 or 0.3 instead of 0.9):
   python experiments/start_protocols.py --out results/start_protocols_s4_c0.5 --c 0.5 --starts conditional
 """
 
