@@ -11,10 +11,11 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, about 18 min per scale on 2 cores at the default 100 steps; 7.5 min with --steps 40):
-  python experiments/compare_methods.py --out results/methods
+Usage (CPU, about 37 min per scale on 2 cores at the default 200 steps; 18 min with --steps 100,
+7.5 min with --steps 40):
+  python experiments/compare_methods.py --out results/methods_steps200
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
-  python experiments/compare_methods.py --out results/methods --reuse
+  python experiments/compare_methods.py --out results/methods_steps200 --reuse
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
@@ -30,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from isingsr.defaults import REVERSE_STEPS
 
 from _script import main, parser
 
@@ -110,7 +112,7 @@ def run() -> None:
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
     ap.add_argument("--device", default="auto")

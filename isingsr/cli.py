@@ -252,8 +252,9 @@ def _parse_methods(text):
                    "isingsr superres --help); forward is the published one, which leaks the fine configuration "
                    "(comparison only).")
 @click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
-              help="Reverse steps of SKILD and SR3 (equal network evaluations; SKILD's 4x energy and G4c "
-                   "at r = 1 carry a discretisation bias at 40).")
+              help="Reverse steps of SKILD and SR3 (equal network evaluations). Fewer is faster, not more "
+                   "accurate: at 100 SKILD's G4c at r = 1 still carries a discretisation bias, and SR3's "
+                   "partly cancels its network's own (README).")
 @click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True)
 @click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
               help="Exact posterior draws per input behind the conditional scores.")
