@@ -11,7 +11,7 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, about 37 min per scale on 2 cores at the default 200 steps; 18 min with --steps 100,
+Usage (CPU, about 35 min per scale on 2 cores at the default 200 steps; 18 min with --steps 100,
 7.5 min with --steps 40):
   python experiments/compare_methods.py --out results/methods_steps200
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):

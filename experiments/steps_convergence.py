@@ -21,6 +21,7 @@ from pathlib import Path
 from isingsr.exceptions import InputError
 
 from _script import main, parser
+from compare_methods import pval
 
 
 def rows(folders: list[Path], scales: list[str], methods: list[str]) -> list[str]:
@@ -32,15 +33,17 @@ def rows(folders: list[Path], scales: list[str], methods: list[str]) -> list[str
                 path = folder / f"s{s}" / "summary.json"
                 if not path.exists():
                     raise InputError(f"{path} does not exist (run experiments/compare_methods.py --out {folder})")
-                summary = json.loads(path.read_text())
-                c = summary["comparison"].get(m)
-                if c is None:
-                    continue
-                steps = summary["ensembles"][m].get("provenance", {}).get("steps")
-                p = c["g4c_p_value"]
-                out.append(f"| {s} | {m} | {steps} | {c['g4c_residual'][0]:+.4f} ({c['g4c_z'][0]:+.1f}) | "
-                           f"{c['g4c_max_abs_dev']:.4f} | {'< 1e-6' if p < 1e-6 else format(p, '.2g')} | "
-                           f"{c['scalars']['energy']['z']:+.1f} |")
+                try:
+                    summary = json.loads(path.read_text())
+                    c = summary["comparison"].get(m)
+                    if c is None:
+                        continue
+                    steps = summary["ensembles"][m].get("provenance", {}).get("steps")
+                    out.append(f"| {s} | {m} | {steps} | {c['g4c_residual'][0]:+.4f} ({c['g4c_z'][0]:+.1f}) | "
+                               f"{c['g4c_max_abs_dev']:.4f} | {pval(c['g4c_p_value'])} | "
+                               f"{c['scalars']['energy']['z']:+.1f} |")
+                except (ValueError, KeyError, TypeError, IndexError) as exc:
+                    raise InputError(f"{path} is not a summary.json of isingsr correlate ({exc!r})") from None
     return out
 
 
@@ -50,9 +53,10 @@ def run() -> None:
     ap.add_argument("--scales", default="2,4,8")
     ap.add_argument("--methods", default="skild,sr3")
     args = ap.parse_args()
+    body = rows(args.folders, args.scales.split(","), args.methods.split(","))
     print("| S | method | steps | G4c residual r = 1 (z) | max abs dG4c | G4c p | dE (z) |")
     print("|---|---|---|---|---|---|---|")
-    print("\n".join(rows(args.folders, args.scales.split(","), args.methods.split(","))))
+    print("\n".join(body))
 
 
 if __name__ == "__main__":

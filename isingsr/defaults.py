@@ -5,12 +5,13 @@ SKILD and of the SR3 baseline wherever none is given: ``isingsr sample``,
 ``superres``, ``correlate``, :mod:`isingsr.workflow` and
 :mod:`isingsr.diffusion.pipeline`. Measured at L = 32 with the shipped
 checkpoints (README, "Baselines and the headline comparison"): SKILD's
-ancestral sampler converges like 1/steps (its G4c residual at r = 1 at 4x:
-0.0066 at 100 steps, 0.0022 at 200; energy +1.8 and +0.7 sigma), while SR3
-at 100 steps sits where its discretisation bias happens to cancel its
-network's (at 2x: r = 1 residual -0.027, -0.0035, +0.010 at 40, 100, 200
-steps). 200 is the smallest count measured at which both report their
-converging answer; fewer is faster, not more accurate.
+ancestral sampler converges roughly like 1/steps (its G4c residual at r = 1
+at 4x: 0.0066 at 100 steps, 0.0022 at 200; energy +1.8 and +0.7 sigma),
+while at 100 steps SR3's discretisation bias partly cancels its network's
+(at 2x: r = 1 residual -0.027, -0.0035, +0.010 at 40, 100, 200 steps; at
+4x +0.011, +0.021, +0.024 at 100, 200, 400). 200 is the smallest count
+measured at which SKILD's G4c passes at 4x and 8x; fewer is faster, not
+more accurate.
 """
 
 #: Reverse steps of SKILD and SR3 when none are given.

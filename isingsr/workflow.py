@@ -84,8 +84,8 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     return Path(out_path)
 
 
-def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
-                       seed: int = 0, batch: int = 128, device: str = "auto",
+def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int = REVERSE_STEPS,
+                       sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
                        progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with an ``sr3`` or ``cnn`` checkpoint."""
     from .baselines import load_superresolver
