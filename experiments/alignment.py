@@ -2,7 +2,7 @@
 
 For held-out configurations, the super-resolution start state built from the
 coarse configuration and the true forward state x_t are compared per mode
-(``isingsr.diffusion.sampler.alignment``): the KL given x_0 (upper bound) and
+(``isingsr.diffusion.alignment.alignment``): the KL given x_0 (upper bound) and
 the KL given the coarse input under a per-mode Gaussian regression. For each
 scale this prints the earliest time at which each KL, per coarse site, falls
 below the budget, and the constant c = blur / sqrt(s^2 - 1) there; the
@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from isingsr.diffusion.process import SpectralProcess
-from isingsr.diffusion.sampler import KL_MAX, alignment, measure_gain, select_t_start
+from isingsr.diffusion.alignment import KL_MAX, alignment, select_t_start
+from isingsr.diffusion.starts import measure_gain
 from isingsr.diffusion.spectral import estimate_spectrum
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble

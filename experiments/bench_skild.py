@@ -24,7 +24,7 @@ from isingsr.coarse import coarse_grain
 from isingsr.diffusion.denoiser import COND_DIM, Denoiser
 from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.diffusion.process import SpectralProcess
-from isingsr.diffusion.sampler import measure_gain
+from isingsr.diffusion.starts import measure_gain
 from isingsr.diffusion.spectral import estimate_spectrum
 from isingsr.diffusion.train import TrainConfig, train
 from isingsr.diffusion.unet import UNet, preset

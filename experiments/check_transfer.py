@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from isingsr.diffusion.sampler import measure_passband
+from isingsr.diffusion.starts import measure_passband
 from isingsr.diffusion.spectral import Spectrum, estimate_spectrum
 from isingsr.diffusion.transfer import corr_at, gain_at, spectrum_at
 from isingsr.io.checkpoint import load_checkpoint

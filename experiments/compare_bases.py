@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from isingsr.analysis.report import run_correlate
-from isingsr.diffusion.sampler import alignment
+from isingsr.diffusion.alignment import alignment
 from isingsr.diffusion.train import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble

@@ -24,7 +24,7 @@ import torch
 from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.report import run_correlate
 from isingsr.diffusion.pipeline import generate_fields, to_spins
-from isingsr.diffusion.sampler import alignment
+from isingsr.diffusion.alignment import alignment
 from isingsr.diffusion.train import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble

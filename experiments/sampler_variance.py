@@ -1,7 +1,7 @@
 """SKILD super-resolution with three choices of the ancestral step variance.
 
 Each ancestral step draws ``X_prev ~ N(c_t X_t + c_0 X0_hat, v S + c_0^2 m)``
-(``isingsr.diffusion.sampler.ancestral_sample``), where ``m`` is the expected
+(``isingsr.diffusion.samplers.ancestral_sample``), where ``m`` is the expected
 error variance of the denoiser. The sampler's default (``gaussian``) takes
 the Wiener value ``m = (1 - a_t^2) S``, an upper bound for any data with
 spectrum S; ``posterior`` takes ``m = 0``; ``analytic`` takes the measured
@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 
 from isingsr.analysis.report import run_correlate
 from isingsr.diffusion.pipeline import superresolve_fields, to_spins
-from isingsr.diffusion.sampler import forward_start, generators, time_grid
+from isingsr.diffusion.rng import generators
+from isingsr.diffusion.samplers import time_grid
+from isingsr.diffusion.starts import forward_start
 from isingsr.diffusion.train import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble

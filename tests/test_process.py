@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from isingsr.diffusion.process import SCHEDULES, TARGETS, SpectralProcess, randn
-from isingsr.diffusion.sampler import gaussian_field
+from isingsr.diffusion.process import SCHEDULES, TARGETS, SpectralProcess
+from isingsr.diffusion.rng import randn
+from isingsr.diffusion.samplers import gaussian_field
 from isingsr.diffusion.spectral import BASES, estimate_spectrum, get_basis
 from isingsr.exceptions import InputError
 

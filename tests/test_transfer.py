@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from isingsr.diffusion.process import SpectralProcess
-from isingsr.diffusion.sampler import measure_gain, measure_passband
+from isingsr.diffusion.starts import measure_gain, measure_passband
 from isingsr.diffusion.spectral import estimate_spectrum
 from isingsr.diffusion.transfer import check_transferable, corr_at, gain_at, process_at, spectrum_at
 from isingsr.exceptions import InputError

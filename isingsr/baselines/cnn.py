@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..coarse import coarse_grain, is_block_scale
-from ..diffusion.sampler import generators
+from ..diffusion.rng import generators
 from ..diffusion.unet import CircularConv2d
 from ..exceptions import InputError
 from .conditioning import check_coarse

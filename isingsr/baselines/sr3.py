@@ -8,10 +8,13 @@ variance-preserving one with *white* noise at every scale,
 ``x_t = alpha_t x_0 + sigma_t eps``, ``alpha_t^2 = sigmoid(lambda_t)``,
 ``sigma_t^2 = sigmoid(-lambda_t)``, with the cosine log-SNR schedule
 ``lambda_t = -2 ln tan(a t + b)`` running from +20 at t = 0 to -20 at t = 1.
-The network predicts eps; sampling runs the DDPM ancestral step (``eta = 1``)
-or DDIM (``eta = 0``) from white noise at t = 1 on a uniform grid, with the
+The network predicts eps; sampling runs the shared samplers
+(:mod:`isingsr.diffusion.samplers`) on this process -- it is the white-noise,
+mode-independent case :class:`~isingsr.diffusion.process.WhiteProcess` of the
+diagonal processes -- from white noise at t = 1 on a uniform grid, with the
 x0 estimate clipped to the spin range [-1, 1] (Ho et al. 2020; Saharia et
-al. 2022). One network per scale factor: this is the conditional baseline
+al. 2022), so that SR3 and SKILD compare at equal network evaluations with
+any sampler. One network per scale factor: this is the conditional baseline
 SKILD is compared with (SPEC §6).
 
 References
@@ -27,7 +30,6 @@ models", ICML (2021) (cosine schedule).
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Callable
 
 import numpy as np
@@ -35,30 +37,30 @@ import torch
 from torch import nn
 
 from ..defaults import REVERSE_STEPS
-from ..diffusion.process import randn
-from ..diffusion.sampler import generators
+from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
+from ..diffusion.rng import generators, randn
+from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, get_sampler
 from ..diffusion.unet import UNet, UNetConfig
 from ..exceptions import InputError
 from .conditioning import check_coarse, condition_from_fine, upsampled
 
-__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_sample", "SR3", "SAMPLERS"]
+__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "SR3", "SAMPLERS"]
 
-#: Log-SNR at t = 0 (and minus its value at t = 1).
-LOGSNR_MAX = 20.0
-SAMPLERS = ("ancestral", "ddim")
-_B = math.atan(math.exp(-LOGSNR_MAX / 2))
-_A = math.atan(math.exp(LOGSNR_MAX / 2)) - _B
+#: Samplers SR3 runs on (the shared ones, :mod:`isingsr.diffusion.samplers`).
+SAMPLERS = tuple(SHARED_SAMPLERS)
+#: Step variance of SR3's stochastic samplers: the DDPM posterior's (eta = 1), as in Ho et al. and SR3.
+SR3_VARIANCE = "posterior"
 
 
 def logsnr(t: torch.Tensor) -> torch.Tensor:
-    """Cosine log-SNR schedule: +20 at t = 0, 0 at t = 1/2, -20 at t = 1.
+    """Cosine log-SNR schedule: +20 at t = 0, 0 at t = 1/2, -20 at t = 1 (:func:`~isingsr.diffusion.process.cosine_logsnr`).
 
     Examples
     --------
     >>> [round(float(v), 6) + 0.0 for v in logsnr(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))]
     [20.0, 0.0, -20.0]
     """
-    return -2.0 * torch.log(torch.tan(_A * t + _B))
+    return cosine_logsnr(t)
 
 
 def alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,10 +95,27 @@ def sr3_loss(net: nn.Module, x0: torch.Tensor, scale: float, gen: torch.Generato
     return torch.mean((_predict(net, x_t, cond_img, t, autocast) - eps) ** 2)
 
 
+def sr3_denoiser(net: nn.Module, cond_img: torch.Tensor, autocast: bool = False):
+    """The denoiser contract ``D(x_t, t) -> x0_hat`` of an SR3 network for fixed conditioning images.
+
+    ``x0_hat = (x_t - sigma_t eps_hat) / alpha_t``, clipped to the spin range [-1, 1] (Ho et al. 2020).
+    """
+    @torch.no_grad()
+    def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a, s = (v.reshape(-1, 1, 1, 1) for v in alpha_sigma(t))
+        eps = _predict(net, x_t, cond_img, t, autocast).double()
+        return ((x_t - s * eps) / a).clamp(-1.0, 1.0)
+    return denoise
+
+
 @torch.no_grad()
 def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
                generator=None, autocast: bool = False) -> torch.Tensor:
     """Reverse process from white noise at t = 1 to t = 0 on a uniform grid of ``steps`` steps.
+
+    Runs the shared samplers on the :class:`~isingsr.diffusion.process.WhiteProcess`
+    with :func:`sr3_denoiser`; stochastic samplers use the DDPM posterior
+    variance (``ancestral`` is then Ho et al.'s sampler, ``ddim`` Song et al.'s).
 
     Parameters
     ----------
@@ -104,37 +123,23 @@ def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEP
     cond_img : tensor (B, 1, L, L)
         Conditioning images (:func:`~.conditioning.condition_image`).
     steps : int
-    sampler : {'ancestral', 'ddim'}
-        DDPM ancestral step (eta = 1) or deterministic DDIM (eta = 0).
+    sampler : str
+        One of :data:`SAMPLERS`.
     generator : None, torch.Generator or one per sample
 
     Returns
     -------
-    tensor (B, 1, L, L) float64: the final x0 estimate, in [-1, 1].
+    tensor (B, 1, L, L) float64: the last x0 estimate, in [-1, 1].
     """
-    if sampler not in SAMPLERS:
-        raise InputError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-    if int(steps) != steps or steps < 1:
+    f = get_sampler(sampler)
+    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
-    eta = 1.0 if sampler == "ancestral" else 0.0
-    B, dev = cond_img.shape[0], cond_img.device
+    dev = cond_img.device
+    process = WhiteProcess(cond_img.shape[-1], device=dev)
     x = randn(tuple(cond_img.shape), generator, dev)
-    times = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64, device=dev)
-    x0 = x
-    for i in range(int(steps)):
-        t, s = times[i].expand(B), times[i + 1]
-        a_t, s_t = alpha_sigma(times[i])
-        a_s, s_s = alpha_sigma(s)
-        eps = _predict(net, x, cond_img, t, autocast).double()
-        x0 = ((x - s_t * eps) / a_t).clamp(-1.0, 1.0)
-        if i == steps - 1:
-            break
-        eps = (x - a_t * x0) / s_t
-        sig = eta * (s_s / s_t) * torch.sqrt(torch.clamp(1 - (a_t / a_s) ** 2, min=0.0))
-        x = a_s * x0 + torch.sqrt(torch.clamp(s_s**2 - sig**2, min=0.0)) * eps
-        if eta > 0:
-            x = x + sig * randn(tuple(x.shape), generator, dev)
-    return x0
+    times = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64)
+    kw = {"variance": SR3_VARIANCE} if sampler in ("ancestral", "dpmpp-2m-sde") else {}
+    return f(sr3_denoiser(net, cond_img, autocast), process, x, times, generator=generator, **kw)
 
 
 class SR3:

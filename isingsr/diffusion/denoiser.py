@@ -13,9 +13,9 @@ import contextlib
 import torch
 from torch import nn
 
-from .process import SpectralProcess
+from .process import DiagonalProcess, SpectralProcess
 
-__all__ = ["conditioning", "Denoiser", "training_loss", "COND_DIM"]
+__all__ = ["conditioning", "Denoiser", "wiener_denoiser", "training_loss", "COND_DIM"]
 
 #: Number of conditioning scalars :func:`conditioning` produces.
 COND_DIM = 2
@@ -42,7 +42,7 @@ class Denoiser:
     Examples
     --------
     Any callable with this contract can drive the samplers in
-    :mod:`isingsr.diffusion.sampler`.
+    :mod:`isingsr.diffusion.samplers`.
     """
 
     def __init__(self, net: nn.Module, process: SpectralProcess, target: str = "eps", autocast: bool = False):
@@ -59,6 +59,18 @@ class Denoiser:
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         pred = self.predict(x_t, t).to(x_t.dtype)
         return self.process.x0_from_target(self.target, pred, x_t, t)
+
+
+def wiener_denoiser(process: DiagonalProcess):
+    """The exact denoiser for zero-mean Gaussian data with spectrum S: an oracle that proves the samplers.
+
+    ``X0_hat = a S / (a^2 S + sigma^2) X_t = a X_t`` per mode (spectrum
+    matching makes the denominator S).
+    """
+    def denoise(x_t, t):
+        la = process.log_a(t.reshape(-1, 1))
+        return process.basis.inverse(la.exp() * process.basis.forward(x_t))
+    return denoise
 
 
 def training_loss(denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

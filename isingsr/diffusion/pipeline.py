@@ -22,19 +22,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..exceptions import InputError
-from .denoiser import Denoiser
 from ..coarse import block_centre
 from ..defaults import REVERSE_STEPS
-from .sampler import (ancestral_sample, coarse_start, conditional_start, ddim_sample, forward_start, gaussian_field,
-                      generators, time_grid)
+from ..exceptions import InputError
+from .denoiser import Denoiser
+from .rng import generators
+from .samplers import gaussian_field, get_sampler, time_grid
 from .spectral import Spectrum
+from .starts import coarse_start, conditional_start, forward_start
 from .transfer import corr_at, gain_at
 
-__all__ = ["SAMPLERS", "START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "corr_for",
-           "to_spins"]
+__all__ = ["START_PROTOCOLS", "generate_fields", "superresolve_fields", "gain_for", "corr_for", "to_spins"]
 
-SAMPLERS = ("ancestral", "ddim")
 START_PROTOCOLS = ("conditional", "coarse", "forward")
 
 
@@ -44,12 +43,13 @@ def to_spins(fields: np.ndarray) -> np.ndarray:
 
 
 def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens,
-         variance="gaussian") -> torch.Tensor:
-    if sampler == "ancestral":
-        return ancestral_sample(den, den.process, x_start, times, generator=gens, variance=variance)
-    if sampler == "ddim":
-        return ddim_sample(den, den.process, x_start, times, eta=0.0, generator=gens)
-    raise InputError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+         variance=None) -> torch.Tensor:
+    f = get_sampler(sampler)
+    if variance is None:
+        return f(den, den.process, x_start, times, generator=gens)
+    if sampler not in ("ancestral", "dpmpp-2m-sde"):
+        raise InputError(f"sampler {sampler!r} has no step variance to choose")
+    return f(den, den.process, x_start, times, generator=gens, variance=variance)
 
 
 def _batches(n: int, batch: int):
@@ -102,7 +102,7 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
     """The pass-band correlation of the ``conditional`` start stored for ``scale``, shape ``(L, L)``.
 
     Carried to another size by :func:`~isingsr.diffusion.transfer.corr_at`
-    (see :func:`~isingsr.diffusion.sampler.measure_passband` for what it is).
+    (see :func:`~isingsr.diffusion.starts.measure_passband` for what it is).
     """
     c = _stored(ck, "passband_corr", scale)
     return c if L is None or L == c.shape[-1] else corr_at(c, Spectrum.from_state_dict(ck["spectrum"]), L, L_coarse)
@@ -110,14 +110,15 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
                         fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
-                        seed: int = 0, batch: int = 64, variance="gaussian", rule: str = "majority",
+                        seed: int = 0, batch: int = 64, variance=None, rule: str = "majority",
                         t_start: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
     ``L' scale`` must be the denoiser's lattice size to within one coarse block: build it there
     (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size. ``variance``
-    is the ancestral sampler's step variance (:func:`~isingsr.diffusion.sampler.ancestral_sample`).
+    is the step variance of a stochastic sampler (:func:`~isingsr.diffusion.samplers.ancestral_sample`;
+    None: the sampler's default).
     ``rule`` is the block rule that made the coarse input; it fixes where each
     coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's

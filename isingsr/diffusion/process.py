@@ -1,4 +1,12 @@
-"""The SKILD forward process: a spectrum-matched Gaussian blur per spectral mode.
+"""Forward processes that are diagonal in an orthonormal basis; SKILD's spectrum-matched blur above all.
+
+:class:`DiagonalProcess` holds what every such process shares -- marginals,
+the per-mode DDPM posterior, log-SNR and network targets -- given its
+attenuation ``a_t(k)``, its spectrum ``S(k)`` and its basis; the samplers of
+:mod:`isingsr.diffusion.samplers` need nothing else. :class:`SpectralProcess`
+is SKILD's; :class:`WhiteProcess` is the standard white-noise
+variance-preserving process of the SR3 baseline (``S = 1``, ``a_t`` the same
+for every mode), so both run on the same samplers.
 
 In an orthonormal basis (:mod:`isingsr.diffusion.spectral`) every mode k of a
 field evolves independently::
@@ -25,7 +33,7 @@ mode through the envelope ``e``), and ``a`` is non-increasing in t.
 
 Scale and time (:meth:`SpectralProcess.t_start`): a block of size s has lost
 detail below the blur length ``l = c sqrt(s^2 - 1)`` (c = ``blur_per_block``,
-measured with :func:`isingsr.diffusion.sampler.alignment`), so
+measured with :func:`isingsr.diffusion.alignment.alignment`), so
 ``w(t_s)^2 = l_min^2 + c^2 (s^2 - 1)``.
 With the default ``c = l_min`` and ``l_max = l_min L`` this is simply
 ``t_s = ln s / ln L``: t is the logarithm of the scale, ``t = 1`` the system size.
@@ -50,48 +58,27 @@ from numbers import Real
 import torch
 
 from ..exceptions import InputError
-from .spectral import Spectrum, get_basis
+from .rng import randn
+from .spectral import PIXEL, Spectrum, get_basis
 
-__all__ = ["SCHEDULES", "TARGETS", "BLUR_PER_BLOCK", "T_ENV", "A_MIN", "SpectralProcess", "randn"]
+__all__ = ["SCHEDULES", "TARGETS", "BLUR_PER_BLOCK", "T_ENV", "A_MIN", "LOGSNR_MAX", "DiagonalProcess",
+           "SpectralProcess", "WhiteProcess", "cosine_logsnr"]
 
 #: Named schedules; a committed schedule is never changed, new ones get new names.
 SCHEDULES = ("gauss-loguniform-v1",)
 #: Network targets of :meth:`SpectralProcess.target`.
 TARGETS = ("eps", "x0", "v")
-#: Blur length per block size c (lattice units), measured with :func:`isingsr.diffusion.sampler.alignment`
+#: Blur length per block size c (lattice units), measured with :func:`isingsr.diffusion.alignment.alignment`
 #: (critical Ising, majority rule, fourier basis, L = 32 and 64, scales 2, 4, 8, KL budget 0.03 nats per
-#: coarse site; :func:`isingsr.diffusion.sampler.select_t_start`): c = 0.86 .. 0.93 with the coarse input
+#: coarse site; :func:`isingsr.diffusion.alignment.select_t_start`): c = 0.86 .. 0.93 with the coarse input
 #: embedded (b - 1)/2 sites off its blocks, as it was then. Block-centred, the KL given x0 asks for
 #: 0.71 .. 0.85 and the KL given the input for 0.50 .. 0.56 (``experiments/alignment.py``). The value is
 #: part of the schedule of every checkpoint made with it and stays; 0.9 is a later, more cautious start.
 BLUR_PER_BLOCK = 0.9
 #: Start of the envelope that removes the zero mode.
 T_ENV = 0.9
-#: Floor of a_t in :meth:`SpectralProcess.x0_from_eps`.
+#: Floor of a_t in :meth:`DiagonalProcess.x0_from_eps`.
 A_MIN = 1e-3
-
-
-def randn(shape, generator=None, device=None) -> torch.Tensor:
-    """Standard normal float64 noise, reproducible per sample.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(B, ...)``.
-    generator : None, torch.Generator or sequence of torch.Generator
-        One generator for the whole batch, or one per sample (length B):
-        sample i then depends only on its own generator, not on the batch.
-        Noise is drawn on each generator's device and moved to ``device``.
-    device : torch device, optional
-    """
-    if generator is None or isinstance(generator, torch.Generator):
-        g_dev = generator.device if generator is not None else device
-        return torch.randn(shape, generator=generator, dtype=torch.float64, device=g_dev).to(device)
-    gens = list(generator)
-    if len(gens) != shape[0]:
-        raise InputError(f"got {len(gens)} generators for a batch of {shape[0]}")
-    return torch.stack([torch.randn(shape[1:], generator=g, dtype=torch.float64, device=g.device).to(device)
-                        for g in gens])
 
 
 def _positive(name: str, v) -> float:
@@ -100,90 +87,24 @@ def _positive(name: str, v) -> float:
     return float(v)
 
 
-class SpectralProcess:
-    """The forward process, its posterior and target conversions (no parameters to train).
+class DiagonalProcess:
+    """A Gaussian forward process diagonal in an orthonormal basis (no parameters to train).
 
-    Parameters
-    ----------
-    L : int
-        Linear size of the fields.
-    basis : {'fourier', 'dct'}
-    spectrum : Spectrum or tensor, shape (L, L)
-        Data spectrum S(k) per mode (positive).
-    schedule : str
-        One of :data:`SCHEDULES`.
-    l_min : float
-        Cutoff length at t = 0 (lattice units); default :data:`BLUR_PER_BLOCK`.
-    l_max : float, optional
-        Cutoff length at t = 1 (default ``l_min * L``).
-    t_env : float
-        Envelope start, ``0 < t_env < 1``.
-    blur_per_block : float, optional
-        The constant c of :meth:`t_start` (default ``l_min``).
-    device : torch device, optional
+    Per mode k of the basis, ``X_t(k) = a_t(k) X_0(k) + sigma_t(k) eps(k)`` with
+    ``sigma_t(k)^2 = (1 - a_t(k)^2) S(k)``. A subclass sets ``L``, ``basis``
+    (a :class:`~isingsr.diffusion.spectral.Basis`) and ``S`` (an ``(L, L)``
+    float64 tensor) and defines :meth:`log_a`; everything else -- marginals,
+    posterior, log-SNR, network targets -- follows here.
 
     Notes
     -----
     Fields are ``(B, 1, L, L)`` real tensors (any ``(..., L, L)`` works); a
     time is a float or a ``(B,)`` tensor in [0, 1]. Arithmetic is float64;
     outputs have the input's dtype.
-
-    Examples
-    --------
-    >>> p = SpectralProcess(8, "fourier", torch.ones(8, 8))
-    >>> float(p.a(0.0).min()), float(p.a(1.0).max())
-    (1.0, 0.0)
-    >>> round(p.t_start(2.0), 12) == round(math.log(2) / math.log(8), 12)
-    True
     """
 
-    def __init__(self, L: int, basis="fourier", spectrum=None, *, schedule: str = SCHEDULES[0],
-                 l_min: float = BLUR_PER_BLOCK, l_max: float | None = None, t_env: float = T_ENV,
-                 blur_per_block: float | None = None, device=None):
-        if isinstance(L, bool) or not isinstance(L, int) or L < 2:
-            raise InputError(f"L must be an integer >= 2, got {L!r}")
-        if schedule not in SCHEDULES:
-            raise InputError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-        self.L, self.schedule, self.basis = L, schedule, get_basis(basis)
-        self.l_min = _positive("l_min", l_min)
-        self.l_max = _positive("l_max", self.l_min * L if l_max is None else l_max)
-        self.blur_per_block = _positive("blur_per_block", self.l_min if blur_per_block is None else blur_per_block)
-        if not self.l_max > self.l_min:
-            raise InputError(f"l_max = {l_max} must exceed l_min = {l_min}")
-        if isinstance(t_env, bool) or not isinstance(t_env, Real) or not 0 < t_env < 1:
-            raise InputError(f"t_env must lie in (0, 1), got {t_env!r}")
-        self.t_env = float(t_env)
-        if isinstance(spectrum, Spectrum):
-            if (spectrum.L, spectrum.basis) != (L, self.basis.name):
-                raise InputError(f"spectrum is for L = {spectrum.L}, basis {spectrum.basis!r}; "
-                                 f"the process has L = {L}, basis {self.basis.name!r}")
-            spectrum = spectrum.per_mode
-        if not torch.is_tensor(spectrum) or tuple(spectrum.shape) != (L, L):
-            raise InputError(f"spectrum: expected an (L, L) = ({L}, {L}) tensor or a Spectrum")
-        if not bool(torch.all(spectrum > 0)) or not bool(torch.isfinite(spectrum).all()):
-            raise InputError("spectrum: every S(k) must be positive and finite (floor it)")
-        self.S = spectrum.to(device=device, dtype=torch.float64)
-        self.k2 = self.basis.wavenumber(L, self.S.device) ** 2
-        self.log_R = math.log(self.l_max / self.l_min)
-
-    # ----- configuration -------------------------------------------------------------------------
-
-    def config(self) -> dict:
-        """The schedule and its parameters, JSON-able (the spectrum is stored separately)."""
-        return {"schedule": self.schedule, "L": self.L, "basis": self.basis.name, "l_min": self.l_min,
-                "l_max": self.l_max, "t_env": self.t_env, "blur_per_block": self.blur_per_block}
-
-    @classmethod
-    def from_config(cls, cfg: dict, spectrum, device=None) -> "SpectralProcess":
-        """Rebuild exactly the process whose :meth:`config` is ``cfg``."""
-        kw = {k: cfg[k] for k in ("schedule", "l_min", "l_max", "t_env", "blur_per_block")}
-        return cls(int(cfg["L"]), cfg["basis"], spectrum, device=device, **kw)
-
-    def to(self, device) -> "SpectralProcess":
-        """The same process with its tensors on ``device``."""
-        return SpectralProcess.from_config(self.config(), self.S, device=device)
-
-    # ----- schedule ------------------------------------------------------------------------------
+    L: int
+    S: torch.Tensor
 
     def _time(self, t) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float64, device=self.S.device)
@@ -192,29 +113,9 @@ class SpectralProcess:
             raise InputError(f"t must lie in [0, 1], got {float(bad)}")
         return t
 
-    def cutoff_length(self, t) -> torch.Tensor:
-        """``w(t) = l_min (l_max / l_min)^t``, exactly geometric; same shape as ``t``."""
-        return self.l_min * torch.exp(self._time(t) * self.log_R)
-
-    def blur_length(self, t) -> torch.Tensor:
-        """``l(t) = l_min sqrt(expm1(2 t ln(l_max / l_min)))``, ``l(0) = 0``; same shape as ``t``."""
-        return self.l_min * torch.sqrt(torch.expm1(2 * self._time(t) * self.log_R))
-
-    def time_at_blur(self, blur) -> torch.Tensor:
-        """Inverse of :meth:`blur_length`: ``t = ln(1 + (l / l_min)^2) / (2 ln(l_max / l_min))``."""
-        l = torch.as_tensor(blur, dtype=torch.float64, device=self.S.device)
-        return torch.log1p((l / self.l_min) ** 2) / (2 * self.log_R)
-
-    def envelope(self, t) -> torch.Tensor:
-        """``e(t)``: 1 up to ``t_env``, then ``cos^2`` down to exactly 0 at t = 1."""
-        u = torch.clamp((self._time(t) - self.t_env) / (1 - self.t_env), 0, 1)
-        return torch.where(u < 1, torch.cos(0.5 * math.pi * u) ** 2, 0.0)
-
     def log_a(self, t) -> torch.Tensor:
-        """``ln a_t(k)``, shape ``t.shape + (L, L)`` float64 (``-inf`` at t = 1)."""
-        t = self._time(t)
-        l2 = (self.blur_length(t) ** 2)[..., None, None]
-        return -0.5 * self.k2 * l2 + torch.log(self.envelope(t))[..., None, None]
+        """``ln a_t(k)``, shape ``t.shape + (L, L)`` float64."""
+        raise NotImplementedError
 
     def a(self, t) -> torch.Tensor:
         """Attenuation ``a_t(k)``, shape ``t.shape + (L, L)``."""
@@ -224,31 +125,14 @@ class SpectralProcess:
         """Noise variance ``(1 - a_t^2) S``, shape ``t.shape + (L, L)`` (``1 - a^2`` via expm1)."""
         return -torch.expm1(2 * self.log_a(t)) * self.S
 
-    def t_start(self, scale):
-        """Time whose state has lost the detail below block size ``scale`` (float or tensor >= 1).
+    def half_logsnr(self, t) -> torch.Tensor:
+        """``lambda_t(k) = ln(a_t(k) / sigma_t(k))``, half the log signal-to-noise ratio, shape ``t.shape + (L, L)``.
 
-        ``t_s = ln(1 + (c / l_min)^2 (s^2 - 1)) / (2 ln(l_max / l_min))``; ``t_start(1) = 0``.
-        With ``c = l_min`` and ``l_max = l_min L``: ``t_s = ln s / ln L``.
-
-        Raises
-        ------
-        InputError
-            ``scale < 1`` or beyond ``scale_at(1)``.
+        The time variable of the exponential-integrator samplers: ``-inf``
+        where ``a = 0``, ``+inf`` where ``sigma = 0`` (the mode is known exactly).
         """
-        s = torch.as_tensor(scale, dtype=torch.float64)
-        s_max = float(self.scale_at(1.0))
-        if not bool(torch.all((s >= 1) & (s <= s_max * (1 + 1e-12)))):
-            bad = s[~((s >= 1) & (s <= s_max * (1 + 1e-12)))].reshape(-1)[0]
-            raise InputError(f"scale must lie in [1, {s_max:.6g}] for this process, got {float(bad):g}")
-        r2 = (self.blur_per_block / self.l_min) ** 2
-        t = torch.clamp(torch.log1p(r2 * (s * s - 1)) / (2 * self.log_R), max=1.0)
-        return float(t) if isinstance(scale, Real) else t
-
-    def scale_at(self, t):
-        """Inverse of :meth:`t_start`: ``s = sqrt(1 + (l_min / c)^2 expm1(2 t ln(l_max / l_min)))``."""
-        tt = self._time(t)
-        s = torch.sqrt(1 + (self.l_min / self.blur_per_block) ** 2 * torch.expm1(2 * tt * self.log_R))
-        return float(s) if isinstance(t, Real) else s
+        la = self.log_a(t)
+        return la - 0.5 * torch.log(-torch.expm1(2 * la) * self.S)
 
     # ----- fields ---------------------------------------------------------------------------------
 
@@ -394,3 +278,185 @@ class SpectralProcess:
         if kind == "v":
             return self.x0_from_v(x_t, pred, t)
         raise InputError(f"unknown target {kind!r}; expected one of {', '.join(TARGETS)}")
+
+
+class SpectralProcess(DiagonalProcess):
+    """The forward process, its posterior and target conversions (no parameters to train).
+
+    Parameters
+    ----------
+    L : int
+        Linear size of the fields.
+    basis : {'fourier', 'dct'}
+    spectrum : Spectrum or tensor, shape (L, L)
+        Data spectrum S(k) per mode (positive).
+    schedule : str
+        One of :data:`SCHEDULES`.
+    l_min : float
+        Cutoff length at t = 0 (lattice units); default :data:`BLUR_PER_BLOCK`.
+    l_max : float, optional
+        Cutoff length at t = 1 (default ``l_min * L``).
+    t_env : float
+        Envelope start, ``0 < t_env < 1``.
+    blur_per_block : float, optional
+        The constant c of :meth:`t_start` (default ``l_min``).
+    device : torch device, optional
+
+    Notes
+    -----
+    Fields are ``(B, 1, L, L)`` real tensors (any ``(..., L, L)`` works); a
+    time is a float or a ``(B,)`` tensor in [0, 1]. Arithmetic is float64;
+    outputs have the input's dtype.
+
+    Examples
+    --------
+    >>> p = SpectralProcess(8, "fourier", torch.ones(8, 8))
+    >>> float(p.a(0.0).min()), float(p.a(1.0).max())
+    (1.0, 0.0)
+    >>> round(p.t_start(2.0), 12) == round(math.log(2) / math.log(8), 12)
+    True
+    """
+
+    def __init__(self, L: int, basis="fourier", spectrum=None, *, schedule: str = SCHEDULES[0],
+                 l_min: float = BLUR_PER_BLOCK, l_max: float | None = None, t_env: float = T_ENV,
+                 blur_per_block: float | None = None, device=None):
+        if isinstance(L, bool) or not isinstance(L, int) or L < 2:
+            raise InputError(f"L must be an integer >= 2, got {L!r}")
+        if schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        self.L, self.schedule, self.basis = L, schedule, get_basis(basis)
+        self.l_min = _positive("l_min", l_min)
+        self.l_max = _positive("l_max", self.l_min * L if l_max is None else l_max)
+        self.blur_per_block = _positive("blur_per_block", self.l_min if blur_per_block is None else blur_per_block)
+        if not self.l_max > self.l_min:
+            raise InputError(f"l_max = {l_max} must exceed l_min = {l_min}")
+        if isinstance(t_env, bool) or not isinstance(t_env, Real) or not 0 < t_env < 1:
+            raise InputError(f"t_env must lie in (0, 1), got {t_env!r}")
+        self.t_env = float(t_env)
+        if isinstance(spectrum, Spectrum):
+            if (spectrum.L, spectrum.basis) != (L, self.basis.name):
+                raise InputError(f"spectrum is for L = {spectrum.L}, basis {spectrum.basis!r}; "
+                                 f"the process has L = {L}, basis {self.basis.name!r}")
+            spectrum = spectrum.per_mode
+        if not torch.is_tensor(spectrum) or tuple(spectrum.shape) != (L, L):
+            raise InputError(f"spectrum: expected an (L, L) = ({L}, {L}) tensor or a Spectrum")
+        if not bool(torch.all(spectrum > 0)) or not bool(torch.isfinite(spectrum).all()):
+            raise InputError("spectrum: every S(k) must be positive and finite (floor it)")
+        self.S = spectrum.to(device=device, dtype=torch.float64)
+        self.k2 = self.basis.wavenumber(L, self.S.device) ** 2
+        self.log_R = math.log(self.l_max / self.l_min)
+
+    # ----- configuration -------------------------------------------------------------------------
+
+    def config(self) -> dict:
+        """The schedule and its parameters, JSON-able (the spectrum is stored separately)."""
+        return {"schedule": self.schedule, "L": self.L, "basis": self.basis.name, "l_min": self.l_min,
+                "l_max": self.l_max, "t_env": self.t_env, "blur_per_block": self.blur_per_block}
+
+    @classmethod
+    def from_config(cls, cfg: dict, spectrum, device=None) -> "SpectralProcess":
+        """Rebuild exactly the process whose :meth:`config` is ``cfg``."""
+        kw = {k: cfg[k] for k in ("schedule", "l_min", "l_max", "t_env", "blur_per_block")}
+        return cls(int(cfg["L"]), cfg["basis"], spectrum, device=device, **kw)
+
+    def to(self, device) -> "SpectralProcess":
+        """The same process with its tensors on ``device``."""
+        return SpectralProcess.from_config(self.config(), self.S, device=device)
+
+    # ----- schedule ------------------------------------------------------------------------------
+
+    def cutoff_length(self, t) -> torch.Tensor:
+        """``w(t) = l_min (l_max / l_min)^t``, exactly geometric; same shape as ``t``."""
+        return self.l_min * torch.exp(self._time(t) * self.log_R)
+
+    def blur_length(self, t) -> torch.Tensor:
+        """``l(t) = l_min sqrt(expm1(2 t ln(l_max / l_min)))``, ``l(0) = 0``; same shape as ``t``."""
+        return self.l_min * torch.sqrt(torch.expm1(2 * self._time(t) * self.log_R))
+
+    def time_at_blur(self, blur) -> torch.Tensor:
+        """Inverse of :meth:`blur_length`: ``t = ln(1 + (l / l_min)^2) / (2 ln(l_max / l_min))``."""
+        l = torch.as_tensor(blur, dtype=torch.float64, device=self.S.device)
+        return torch.log1p((l / self.l_min) ** 2) / (2 * self.log_R)
+
+    def envelope(self, t) -> torch.Tensor:
+        """``e(t)``: 1 up to ``t_env``, then ``cos^2`` down to exactly 0 at t = 1."""
+        u = torch.clamp((self._time(t) - self.t_env) / (1 - self.t_env), 0, 1)
+        return torch.where(u < 1, torch.cos(0.5 * math.pi * u) ** 2, 0.0)
+
+    def log_a(self, t) -> torch.Tensor:
+        """``ln a_t(k)``, shape ``t.shape + (L, L)`` float64 (``-inf`` at t = 1)."""
+        t = self._time(t)
+        l2 = (self.blur_length(t) ** 2)[..., None, None]
+        return -0.5 * self.k2 * l2 + torch.log(self.envelope(t))[..., None, None]
+
+    def t_start(self, scale):
+        """Time whose state has lost the detail below block size ``scale`` (float or tensor >= 1).
+
+        ``t_s = ln(1 + (c / l_min)^2 (s^2 - 1)) / (2 ln(l_max / l_min))``; ``t_start(1) = 0``.
+        With ``c = l_min`` and ``l_max = l_min L``: ``t_s = ln s / ln L``.
+
+        Raises
+        ------
+        InputError
+            ``scale < 1`` or beyond ``scale_at(1)``.
+        """
+        s = torch.as_tensor(scale, dtype=torch.float64)
+        s_max = float(self.scale_at(1.0))
+        if not bool(torch.all((s >= 1) & (s <= s_max * (1 + 1e-12)))):
+            bad = s[~((s >= 1) & (s <= s_max * (1 + 1e-12)))].reshape(-1)[0]
+            raise InputError(f"scale must lie in [1, {s_max:.6g}] for this process, got {float(bad):g}")
+        r2 = (self.blur_per_block / self.l_min) ** 2
+        t = torch.clamp(torch.log1p(r2 * (s * s - 1)) / (2 * self.log_R), max=1.0)
+        return float(t) if isinstance(scale, Real) else t
+
+    def scale_at(self, t):
+        """Inverse of :meth:`t_start`: ``s = sqrt(1 + (l_min / c)^2 expm1(2 t ln(l_max / l_min)))``."""
+        tt = self._time(t)
+        s = torch.sqrt(1 + (self.l_min / self.blur_per_block) ** 2 * torch.expm1(2 * tt * self.log_R))
+        return float(s) if isinstance(t, Real) else s
+
+
+#: Log-SNR ``ln(a^2 / sigma^2)`` of :class:`WhiteProcess` at t = 0 (and minus its value at t = 1).
+LOGSNR_MAX = 20.0
+_B = math.atan(math.exp(-LOGSNR_MAX / 2))
+_A = math.atan(math.exp(LOGSNR_MAX / 2)) - _B
+
+
+def cosine_logsnr(t: torch.Tensor) -> torch.Tensor:
+    """Cosine log-SNR schedule ``g_t = ln(alpha^2 / sigma^2) = -2 ln tan(A t + B)``: +20 at t = 0, 0 at 1/2, -20 at 1.
+
+    Examples
+    --------
+    >>> [round(float(v), 6) + 0.0 for v in cosine_logsnr(torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64))]
+    [20.0, 0.0, -20.0]
+    """
+    return -2.0 * torch.log(torch.tan(_A * t + _B))
+
+
+class WhiteProcess(DiagonalProcess):
+    """White-noise variance-preserving diffusion with the cosine log-SNR schedule (the SR3 baseline's).
+
+    ``x_t = alpha_t x_0 + sigma_t eps`` site by site, ``alpha_t^2 = sigmoid(g_t)``,
+    ``sigma_t^2 = sigmoid(-g_t)``, ``g_t = ln(alpha^2 / sigma^2) = -2 ln tan(A t + B)``
+    running from ``LOGSNR_MAX`` at t = 0 to ``-LOGSNR_MAX`` at t = 1 (Nichol and
+    Dhariwal 2021). As a :class:`DiagonalProcess` it is the case ``S = 1``,
+    ``a_t(k) = alpha_t`` for every mode, in the identity basis, so it runs on
+    the same samplers as SKILD.
+
+    Examples
+    --------
+    >>> p = WhiteProcess(4)
+    >>> bool(torch.allclose(p.a(0.5) ** 2, torch.full((4, 4), 0.5, dtype=torch.float64)))
+    True
+    """
+
+    def __init__(self, L: int, device=None):
+        if isinstance(L, bool) or not isinstance(L, int) or L < 1:
+            raise InputError(f"L must be a positive integer, got {L!r}")
+        self.L, self.basis = L, PIXEL
+        self.S = torch.ones(L, L, dtype=torch.float64, device=device)
+
+    def log_a(self, t) -> torch.Tensor:
+        """``ln alpha_t = ln sigmoid(g_t) / 2`` for every mode, shape ``t.shape + (L, L)``."""
+        la = 0.5 * torch.nn.functional.logsigmoid(cosine_logsnr(self._time(t)))
+        return la[..., None, None].expand(*la.shape, self.L, self.L)

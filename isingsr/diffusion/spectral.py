@@ -21,6 +21,9 @@ on the last two axes, are batched over the leading ones, keep the dtype
   but assumes mirror boundaries: on a torus its noise is not translation
   invariant.
 
+* ``pixel`` (:data:`PIXEL`): the identity, for processes whose noise is
+  white and the same at every scale (the SR3 baseline); it has no wavenumbers.
+
 Wavenumbers are in radians per lattice spacing. The data spectrum
 (:func:`estimate_spectrum`) is ``S(k) = E[X(k)^2]`` radially averaged over
 shells of ``|k|`` and floored away from zero.
@@ -43,7 +46,7 @@ import torch
 
 from ..exceptions import InputError
 
-__all__ = ["BASES", "Basis", "get_basis", "as_fields", "mode_power", "mode_powers", "radial_bins", "shell_sums",
+__all__ = ["BASES", "PIXEL", "Basis", "get_basis", "as_fields", "mode_power", "mode_powers", "radial_bins", "shell_sums",
            "shell_wavenumbers", "Spectrum", "estimate_spectrum"]
 
 #: Names accepted by :func:`get_basis`.
@@ -81,7 +84,7 @@ class Basis:
     Attributes
     ----------
     name : str
-        ``'fourier'`` or ``'dct'``.
+        ``'fourier'``, ``'dct'`` or ``'pixel'``.
     k_unit : float
         Wavenumber spacing times L: ``2 pi`` (fourier) or ``pi`` (dct); one
         shell of :func:`radial_bins` is ``k_unit / L`` wide.
@@ -97,6 +100,8 @@ class Basis:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Coefficients ``X = B x``: ``(..., L, L)`` real -> ``(..., L, L)`` same dtype."""
         x = _check_field(x)
+        if self.name == "pixel":
+            return x
         if self.name == "fourier":
             F = torch.fft.fft2(x, norm="ortho")
             return F.real - F.imag
@@ -106,6 +111,8 @@ class Basis:
     def inverse(self, X: torch.Tensor) -> torch.Tensor:
         """Field ``x = B^T X``: ``(..., L, L)`` -> ``(..., L, L)`` same dtype."""
         X = _check_field(X, "X")
+        if self.name == "pixel":
+            return X
         if self.name == "fourier":
             return self.forward(X)  # the Hartley transform is an involution
         C = _dct_matrix(X.shape[-1], X.dtype, X.device)
@@ -113,6 +120,8 @@ class Basis:
 
     def axis_wavenumber(self, L: int, device=None) -> torch.Tensor:
         """``|k|`` along one axis per index, shape ``(L,)`` float64 (radians per spacing)."""
+        if self.name == "pixel":
+            raise InputError("the pixel basis has no wavenumbers")
         idx = torch.arange(L, dtype=torch.float64, device=device)
         if self.name == "fourier":
             idx = torch.minimum(idx, L - idx)  # |signed frequency|, Nyquist L/2 for even L
@@ -131,6 +140,8 @@ class Basis:
 
 
 _BASES = {name: Basis(name, 2 * math.pi if name == "fourier" else math.pi) for name in BASES}
+#: The identity basis (white noise needs no transform).
+PIXEL = Basis("pixel", math.nan)
 
 
 def get_basis(name) -> Basis:

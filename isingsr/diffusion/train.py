@@ -37,7 +37,7 @@ from ..io.hdf5 import load_ensemble
 from .data import SymmetricBatches
 from .denoiser import COND_DIM, Denoiser, training_loss
 from .process import TARGETS, SpectralProcess
-from .sampler import measure_passband
+from .starts import measure_passband
 from .spectral import Spectrum, estimate_spectrum
 from .transfer import check_transferable, process_at
 from .unet import UNet, preset
@@ -175,7 +175,7 @@ def passband_statistics(spins, basis: str, seed: int) -> tuple[dict, dict]:
     """Pass-band gains and correlations for every scale of ``GAIN_SCALES`` with ``L / s >= 4``.
 
     Returns ``({"2": gain, ...}, {"2": corr, ...})``, float32 ``(L, L)``
-    tensors (:func:`~isingsr.diffusion.sampler.measure_passband`, majority rule,
+    tensors (:func:`~isingsr.diffusion.starts.measure_passband`, majority rule,
     ties broken with ``seed``), as stored in a checkpoint.
     """
     L = np.asarray(spins).shape[-1]

@@ -1,4 +1,4 @@
-"""Samplers, start states and the alignment diagnostic (isingsr.diffusion.sampler).
+"""Samplers, start states and the alignment diagnostic (isingsr.diffusion.samplers, .starts, .alignment).
 
 The process and samplers are proven right with no network: for Gaussian data
 with spectrum S the Wiener filter is the exact denoiser, and the reverse
@@ -12,22 +12,11 @@ import pytest
 import torch
 
 from isingsr.diffusion.process import SpectralProcess
-from isingsr.diffusion.sampler import (
-    alignment,
-    ancestral_sample,
-    coarse_start,
-    conditional_start,
-    ddim_sample,
-    embed_coarse,
-    forward_start,
-    gaussian_field,
-    generators,
-    measure_gain,
-    measure_passband,
-    select_t_start,
-    time_grid,
-    wiener_denoiser,
-)
+from isingsr.diffusion.alignment import alignment, select_t_start
+from isingsr.diffusion.denoiser import wiener_denoiser
+from isingsr.diffusion.rng import generators
+from isingsr.diffusion.samplers import ancestral_sample, ddim_sample, gaussian_field, time_grid
+from isingsr.diffusion.starts import coarse_start, conditional_start, embed_coarse, forward_start, measure_gain, measure_passband
 from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bins, shell_sums
 from isingsr.coarse import block_fill
 from isingsr.exceptions import InputError
