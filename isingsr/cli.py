@@ -13,7 +13,7 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import REVERSE_STEPS
+from .defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 from .exceptions import InputError
 
 
@@ -255,7 +255,8 @@ def _parse_methods(text):
               help="Reverse steps of SKILD and SR3 (equal network evaluations). Fewer is faster, not more "
                    "accurate: at 100 SKILD's G4c at r = 1 still carries a discretisation bias, and SR3's "
                    "partly cancels its network's own (README).")
-@click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True)
+@click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
+              help="Sampler of SKILD and SR3 (see isingsr superres --help).")
 @click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
               help="Exact posterior draws per input behind the conditional scores.")
 @click.option("--L", "L", type=click.IntRange(min=8), default=32, show_default=True,
@@ -500,11 +501,13 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
 def _sampling_options(f):
     f = click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
                      help="Reverse steps over the whole grid (fewer with --sampler ddim).")(f)
-    f = click.option("--sampler", type=click.Choice(["ancestral", "ddim"]), default="ancestral", show_default=True,
-                     help="ancestral (DDPM) or the deterministic few-step DDIM.")(f)
+    f = click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
+                     help="ancestral (DDPM, first order), ddim (deterministic, first order), dpmpp-2m-sde "
+                          "(SDE-DPM-Solver++(2M), second order), dpmpp-2m (its deterministic form).")(f)
     f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Sample i uses seed + i, whatever the batch.")(f)
-    f = click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)(f)
+    f = click.option("--batch", type=click.IntRange(min=1), default=None, show_default="32768 / L^2 sites",
+                     help="Configurations per network call (samples do not depend on it).")(f)
     f = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(f)
     f = click.option("--save-fields", is_flag=True, help="Also store the continuous fields (dataset 'fields').")(f)
     f = click.option("--overwrite", is_flag=True, help="Replace OUT.")(f)

@@ -18,7 +18,7 @@ from typing import Callable
 
 
 from .coarse import coarse_grain
-from .defaults import REVERSE_STEPS
+from .defaults import REVERSE_STEPS, SAMPLER
 from .io.hdf5 import load_ensemble, write_ensemble
 
 __all__ = ["cache_dir", "cached_truth", "coarse_inputs", "skild_candidate", "baseline_candidate",
@@ -57,8 +57,9 @@ def coarse_inputs(spins, scale: float, seed: int):
 
 
 def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "conditional", steps: int = REVERSE_STEPS,
-                    sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
-                    t_start: float | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
+                    sampler: str = SAMPLER, seed: int = 0, batch: int | None = None, device: str = "auto",
+                    t_start: float | None = None, variance=None, grid: dict | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with a SKILD checkpoint.
 
     The coarse configurations are ``coarse_grain(truth, scale, rule='majority', seed=seed)``,
@@ -74,18 +75,20 @@ def skild_candidate(truth_path, ckpt, scale: float, out_path, *, start: str = "c
     ck = load_checkpoint(ckpt)
     den = build_from_checkpoint(ck, device=resolve_device(device), L=truth.L)
     fields, t_s = superresolve_fields(den, ck, coarse, scale, start=start, fine=truth.spins, steps=steps,
-                                      sampler=sampler, seed=seed, batch=batch, t_start=t_start, progress=progress)
+                                      sampler=sampler, seed=seed, batch=batch, t_start=t_start, variance=variance,
+                                      grid=grid, progress=progress)
     spins = to_spins(fields)
     write_ensemble(out_path, spins, {
         "kind": "skild-superres", "source": str(truth_path), "scale": float(scale), "protocol": start,
         "t_start": t_s, "rule": "majority", "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]),
         "sampler": sampler, "steps": steps, "seed": seed, "basis": ck["process"]["basis"],
-        "trained_L": int(ck["process"]["L"])}, overwrite=True)
+        "trained_L": int(ck["process"]["L"]), **({"variance": str(variance)} if variance is not None else {}),
+        **{f"grid_{k}": v for k, v in (grid or {}).items()}}, overwrite=True)
     return Path(out_path)
 
 
 def baseline_candidate(truth_path, ckpt, scale: float, out_path, *, steps: int = REVERSE_STEPS,
-                       sampler: str = "ancestral", seed: int = 0, batch: int = 128, device: str = "auto",
+                       sampler: str = SAMPLER, seed: int = 0, batch: int | None = None, device: str = "auto",
                        progress: Callable[[int, int], None] | None = None) -> Path:
     """Coarse-grain the truth by ``scale`` and super-resolve it with an ``sr3`` or ``cnn`` checkpoint."""
     from .baselines import load_superresolver

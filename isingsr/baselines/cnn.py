@@ -119,7 +119,7 @@ class ProbabilisticCNN:
         x = torch.from_numpy(coarse.astype(np.float32)).unsqueeze(1).to(self.device)
         return torch.sigmoid(self.net(x))[:, 0].float().cpu().numpy()
 
-    def superresolve(self, coarse: np.ndarray, *, steps=None, sampler=None, seed: int = 0, batch: int = 256,
+    def superresolve(self, coarse: np.ndarray, *, steps=None, sampler=None, seed: int = 0, batch: int | None = None,
                      progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Spins drawn independently from :meth:`probabilities`, as float32 +-1 fields; sample i seeded ``seed + i``.
 
@@ -128,6 +128,7 @@ class ProbabilisticCNN:
         coarse = check_coarse(coarse, self.L, self.scale)
         n = coarse.shape[0]
         out = np.empty((n, self.L, self.L), dtype=np.float32)
+        batch = 256 if batch is None else batch
         for a in range(0, n, batch):
             b = min(n, a + batch)
             p = torch.from_numpy(self.probabilities(coarse[a:b]))

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..defaults import REVERSE_STEPS
+from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, get_sampler
@@ -109,7 +109,7 @@ def sr3_denoiser(net: nn.Module, cond_img: torch.Tensor, autocast: bool = False)
 
 
 @torch.no_grad()
-def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
+def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEPS, sampler: str = SAMPLER,
                generator=None, autocast: bool = False) -> torch.Tensor:
     """Reverse process from white noise at t = 1 to t = 0 on a uniform grid of ``steps`` steps.
 
@@ -155,16 +155,17 @@ class SR3:
         """The EMA network of ``ck``, run at ``L`` (default: the training size; the U-Net checks it fits)."""
         net = UNet(UNetConfig.from_dict(ck["unet"]))
         net.load_state_dict(ck["ema"])
-        net.to(device).eval()
+        net.for_inference(device)
         return cls(net, int(ck["data"]["L"]) if L is None else int(L), ck["config"]["scale"], device)
 
-    def superresolve(self, coarse: np.ndarray, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral", seed: int = 0,
-                     batch: int = 64, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def superresolve(self, coarse: np.ndarray, *, steps: int = REVERSE_STEPS, sampler: str = SAMPLER, seed: int = 0,
+                     batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
         coarse = check_coarse(coarse, self.L, self.scale)
         n = coarse.shape[0]
         up = upsampled(coarse, self.L, self.scale, seed=seed)  # int8, once: ties do not depend on the batch
         out = np.empty((n, self.L, self.L), dtype=np.float32)
+        batch = auto_batch(self.L) if batch is None else batch
         for a in range(0, n, batch):
             b = min(n, a + batch)
             cond = torch.from_numpy(up[a:b].astype(np.float32)).unsqueeze(1).to(self.device)

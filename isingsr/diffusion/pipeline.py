@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..coarse import block_centre
-from ..defaults import REVERSE_STEPS
+from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from .rng import generators
@@ -52,21 +52,28 @@ def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str
     return f(den, den.process, x_start, times, generator=gens, variance=variance)
 
 
-def _batches(n: int, batch: int):
+def _batches(n: int, batch: int | None, L: int):
+    batch = auto_batch(L) if batch is None else batch
+    if batch < 1:
+        raise InputError(f"batch must be >= 1, got {batch}")
     for start in range(0, n, batch):
         yield start, min(n, start + batch)
 
 
-def generate_fields(den: Denoiser, n: int, *, steps: int = REVERSE_STEPS, sampler: str = "ancestral", seed: int = 0,
-                    batch: int = 64, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Unconditional samples: continuous fields ``(n, L, L)`` float32 (sign gives spins)."""
-    if n < 1 or batch < 1:
-        raise InputError("n and batch must be >= 1")
+def generate_fields(den: Denoiser, n: int, *, steps: int = REVERSE_STEPS, sampler: str = SAMPLER, seed: int = 0,
+                    batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Unconditional samples: continuous fields ``(n, L, L)`` float32 (sign gives spins).
+
+    ``batch``: configurations per network call (default :func:`~isingsr.defaults.auto_batch`);
+    the samples do not depend on it.
+    """
+    if n < 1:
+        raise InputError("n must be >= 1")
     p = den.process
     times = time_grid(steps, 1.0, process=p)
     out = np.empty((n, p.L, p.L), dtype=np.float32)
     dev = p.S.device
-    for a, b in _batches(n, batch):
+    for a, b in _batches(n, batch, p.L):
         gens = generators(range(seed + a, seed + b), device="cpu")
         x = gaussian_field(p, b - a, generator=gens).to(dev)
         out[a:b] = _run(den, x, times, sampler, gens)[:, 0].cpu().numpy()
@@ -109,9 +116,9 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
-                        fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = "ancestral",
-                        seed: int = 0, batch: int = 64, variance=None, rule: str = "majority",
-                        t_start: float | None = None,
+                        fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = SAMPLER,
+                        seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
+                        t_start: float | None = None, grid: dict | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -122,7 +129,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``rule`` is the block rule that made the coarse input; it fixes where each
     coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
-    knob: the pass-band statistics are those of ``scale`` either way).
+    knob: the pass-band statistics are those of ``scale`` either way). ``grid``: keyword
+    arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``).
 
     Returns
     -------
@@ -157,10 +165,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
         offset = block_centre(p.L, scale, rule)
-    times = time_grid(steps, t_s, process=p)
+    times = time_grid(steps, t_s, process=p, **(grid or {}))
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
-    for a, b in _batches(n, batch):
+    for a, b in _batches(n, batch, p.L):
         gens = generators(range(seed + a, seed + b), device="cpu")
         if start == "conditional":
             x = conditional_start(p, coarse[a:b].astype(np.float64), t_s, gain, corr, gens, offset=offset)

@@ -133,7 +133,7 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
     if not use_ema and "model" not in ck:
         raise InputError("this (slim) checkpoint holds only the EMA weights")
     net.load_state_dict(ck["ema" if use_ema else "model"])
-    net.to(device).eval()
+    net.for_inference(device)
     return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
 
 

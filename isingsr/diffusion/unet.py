@@ -229,7 +229,22 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
+    def for_inference(self, device="cpu") -> "UNet":
+        """Evaluation mode on ``device``; on a CPU also the channels-last memory layout.
+
+        oneDNN's convolutions run 1.2-1.5x faster channels-last on CPU
+        (``experiments/bench_sampling.py``); inputs are converted in :meth:`forward`.
+        Returns the network itself.
+        """
+        self.to(device).eval()
+        if torch.device(device).type == "cpu":
+            self.to(memory_format=torch.channels_last)
+            self._channels_last = True
+        return self
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if getattr(self, "_channels_last", False):
+            x = x.contiguous(memory_format=torch.channels_last)
         L = x.shape[-1]
         if x.ndim != 4 or x.shape[1] != self.config.in_channels or x.shape[-2] != L:
             raise InputError(f"expected input (B, {self.config.in_channels}, L, L), got {tuple(x.shape)}")

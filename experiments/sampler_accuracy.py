@@ -1,0 +1,211 @@
+"""Accuracy against network evaluations: SKILD and SR3 with each sampler, at 2x, 4x and 8x (L = 32).
+
+For each scale S the cached Monte Carlo truth (L = 32, n = 1000, seed 12345,
+as for ``isingsr correlate``) is coarse-grained by S (majority rule, seed 0)
+and every run -- a method (skild: the shipped checkpoint, conditional start;
+sr3: the shipped checkpoint for S), a sampler and a number of steps (network
+evaluations) -- super-resolves the same inputs with the same seeds into
+``OUT/sS/RUN/``: the configurations (``RUN.h5``), ``summary.json`` of
+:func:`isingsr.analysis.report.run_correlate` against the truth (paired
+errors, G4c full-covariance p-value, energy and U4 z, block consistency,
+conditional scores against 8 exact posterior draws per input), ``run.json``
+(wall time, evaluations) and ``vs_converged.json``: the run against the
+method's converged reference (the last ``--reference`` run; by default the
+400-step ancestral sampler), paired configuration by configuration, since both
+came from the same inputs (max |z| of the G4c difference, its
+full-covariance p-value, the energy difference's z). A run matches the
+converged result within errors when that p >= 0.05 and |z_E| < 2.
+
+A run is ``METHOD:SAMPLER:STEPS[:KEY=VALUE,...]``; keys ``variance`` (of a
+stochastic sampler) and ``l_end`` (of SKILD's time grid). Existing run folders
+are reused (delete one to redo it), so an interrupted call resumes.
+
+Prints and writes ``OUT/table.md``; draws ``OUT/accuracy.png`` (max |dG4c|
+and energy z against network evaluations, one panel column per scale).
+
+Usage (2 cores: a run takes about 2.5 s per network evaluation of the 1000 configurations):
+  python experiments/sampler_accuracy.py --out results/sampler_accuracy
+  python experiments/sampler_accuracy.py --out results/sampler_grid --scales 4 --methods skild \\
+      --runs skild:dpmpp-2m-sde:25:l_end=0.05 skild:dpmpp-2m-sde:25:l_end=0.1
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from isingsr.analysis.compare import compare, measure
+from isingsr.analysis.report import run_correlate
+from isingsr.exceptions import InputError
+from isingsr.io.hdf5 import load_ensemble
+from isingsr.models import shipped_baseline, shipped_checkpoint
+from isingsr.workflow import baseline_candidate, cached_truth, posterior_candidate, skild_candidate
+
+from _script import main, parser
+
+DEFAULT_RUNS = [f"{m}:ancestral:{n}" for m in ("skild", "sr3") for n in (25, 50, 100, 200, 400)] + \
+               [f"{m}:dpmpp-2m-sde:{n}" for m in ("skild", "sr3") for n in (10, 15, 25, 50, 100)]
+
+
+def parse_run(text: str) -> dict:
+    """``METHOD:SAMPLER:STEPS[:k=v,...]`` -> dict with a folder name."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4) or parts[0] not in ("skild", "sr3"):
+        raise InputError(f"run {text!r}: expected METHOD:SAMPLER:STEPS[:KEY=VALUE,...], METHOD skild or sr3")
+    try:
+        steps = int(parts[2])
+        opts = dict(kv.split("=", 1) for kv in parts[3].split(",")) if len(parts) == 4 else {}
+    except ValueError:
+        raise InputError(f"run {text!r}: STEPS must be an integer and options KEY=VALUE") from None
+    bad = set(opts) - {"variance", "l_end"}
+    if bad:
+        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end)")
+    name = f"{parts[0]}_{parts[1]}_{steps}" + "".join(f"_{k}{v}" for k, v in sorted(opts.items()))
+    return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
+
+
+def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str) -> None:
+    """Super-resolve and analyse one run into ``folder`` (skipped when its summary exists)."""
+    if (folder / "summary.json").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{run['name']}.h5"
+    t0 = time.perf_counter()
+    if run["method"] == "skild":
+        grid = {"l_end": float(run["opts"]["l_end"])} if "l_end" in run["opts"] else None
+        skild_candidate(truth, shipped_checkpoint(32), scale, path, steps=run["steps"], sampler=run["sampler"],
+                        variance=run["opts"].get("variance"), grid=grid, device=device)
+    else:
+        if run["opts"]:
+            raise InputError(f"run {run['spec']}: options apply to skild only")
+        baseline_candidate(truth, shipped_baseline("sr3", 32, scale), scale, path, steps=run["steps"],
+                           sampler=run["sampler"], device=device)
+    wall = time.perf_counter() - t0
+    n = load_ensemble(path, max_samples=1).n
+    (folder / "run.json").write_text(json.dumps({**run, "scale": scale, "wall_s": wall, "configurations": n,
+                                                 "evaluations_per_configuration": run["steps"]}, indent=1) + "\n")
+    run_correlate(truth, scale, folder, candidates={run["method"]: path}, progress=False, naive=False,
+                  posterior_reference=reference)
+
+
+def vs_converged(truth: Path, folder: Path, ref_folder: Path, method: str) -> dict:
+    """The run against the converged reference, paired configuration by configuration (same inputs)."""
+    order = load_ensemble(truth).time_order()
+    m = [measure(load_ensemble(next(f.glob("*.h5"))).spins, order=order, keep_samples=True)
+         for f in (ref_folder, folder)]
+    c = compare(m[0], m[1])
+    z = np.abs(c["g4c_z"])
+    return {"reference": ref_folder.name, "g4c_max_abs_diff": float(c["g4c_max_abs_dev"]),
+            "g4c_max_abs_z": float(np.nanmax(z)), "g4c_p_value": c["g4c_p_value"],
+            "energy_diff": c["scalars"]["energy"]["diff"], "energy_z": c["scalars"]["energy"]["z"],
+            "binder_z": c["scalars"]["binder"]["z"]}
+
+
+def row(scale: float, run: dict, folder: Path) -> dict:
+    s = json.loads((folder / "summary.json").read_text())
+    r = json.loads((folder / "run.json").read_text())
+    c = s["comparison"][run["method"]]
+    cond = s["conditional"]["scores"][run["method"]]
+    out = {"scale": scale, "run": run["name"], "method": run["method"], "sampler": run["sampler"],
+           "opts": run["opts"], "evals": run["steps"], "wall_s": r["wall_s"],
+           "g4c_max_abs_dev": c["g4c_max_abs_dev"], "g4c_p": c["g4c_p_value"],
+           "energy_z": c["scalars"]["energy"]["z"], "binder_z": c["scalars"]["binder"]["z"],
+           "consistency": c["consistency"], "e_ratio": cond["energy"]["mse_ratio"],
+           "m_ratio": cond["block_m"]["mse_ratio"]}
+    vc = folder / "vs_converged.json"
+    if vc.exists():
+        out["vs"] = json.loads(vc.read_text())
+    return out
+
+
+def pval(p) -> str:
+    return "—" if p is None else ("< 1e-6" if p < 1e-6 else f"{p:.2g}")
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["| S | method | sampler | evals | max abs dG4c | G4c p | dE (z) | dU4 (z) | consistency | E\\|c | mB\\|c "
+             "| vs converged: max abs z, G4c p, dE z | s per 1000 |", "|" + "---|" * 13]
+    for r in rows:
+        vs = r.get("vs")
+        vs_txt = "(reference)" if vs is None else \
+            f"{vs['g4c_max_abs_z']:.1f}, {pval(vs['g4c_p_value'])}, {vs['energy_z']:+.1f}"
+        sampler = r["sampler"] + "".join(f" {k}={v}" for k, v in r["opts"].items())
+        lines.append(f"| {r['scale']:g} | {r['method']} | {sampler} | {r['evals']} | {r['g4c_max_abs_dev']:.4f} | "
+                     f"{pval(r['g4c_p'])} | {r['energy_z']:+.1f} | {r['binder_z']:+.1f} | {r['consistency']:.3f} | "
+                     f"{r['e_ratio']:.2f} | {r['m_ratio']:.2f} | {vs_txt} | {r['wall_s']:.0f} |")
+    return lines
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scales = sorted({r["scale"] for r in rows})
+    fig, axes = plt.subplots(2, len(scales), figsize=(4.2 * len(scales), 6.4), squeeze=False, sharex=True)
+    for j, S in enumerate(scales):
+        curves: dict = {}
+        for r in rows:
+            if r["scale"] == S and not r["opts"]:
+                curves.setdefault((r["method"], r["sampler"]), []).append(r)
+        for (method, sampler), rs in sorted(curves.items()):
+            rs.sort(key=lambda r: r["evals"])
+            style = dict(marker="o" if method == "skild" else "s", ls="-" if "2m" in sampler else "--",
+                         label=f"{method} {sampler}")
+            x = [r["evals"] for r in rs]
+            axes[0, j].plot(x, [r["g4c_max_abs_dev"] for r in rs], **style)
+            axes[1, j].plot(x, [r["energy_z"] for r in rs], **style)
+        axes[0, j].set_title(f"{S:g}x, L = 32")
+        axes[1, j].axhspan(-2, 2, color="0.9")
+        axes[1, j].set_xlabel("network evaluations")
+        for ax in axes[:, j]:
+            ax.set_xscale("log")
+    axes[0, 0].set_ylabel(r"max$_r$ |G4c residual|")
+    axes[1, 0].set_ylabel("energy residual / error")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def run() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--out", type=Path, default=Path("results/sampler_accuracy"))
+    ap.add_argument("--scales", default="2,4,8")
+    ap.add_argument("--methods", default="skild,sr3", help="only the runs of these methods")
+    ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:SAMPLER:STEPS[:KEY=VALUE,...]")
+    ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    methods = args.methods.split(",")
+    runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
+    truth = cached_truth(32, 1000, log=print)
+    rows = []
+    for S in [float(x) for x in args.scales.split(",")]:
+        base = args.out / f"s{S:g}"
+        base.mkdir(parents=True, exist_ok=True)
+        _, reference = posterior_candidate(truth, S, base / "posterior.h5")
+        for r in runs:
+            t0 = time.perf_counter()
+            fresh = not (base / r["name"] / "summary.json").exists()
+            make_run(r, truth, S, base / r["name"], reference, args.device)
+            if fresh:
+                print(f"{S:g}x {r['name']}: {time.perf_counter() - t0:.0f} s", flush=True)
+        for r in runs:
+            ref = base / f"{r['method']}_{args.reference.replace(':', '_')}"
+            if (ref / "summary.json").exists() and ref.name != r["name"]:
+                (base / r["name"] / "vs_converged.json").write_text(
+                    json.dumps(vs_converged(truth, base / r["name"], ref, r["method"]), indent=1) + "\n")
+            rows.append(row(S, r, base / r["name"]))
+    lines = table(rows)
+    print("\n".join(lines))
+    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    (args.out / "rows.json").write_text(json.dumps(rows, indent=1) + "\n")
+    figure(rows, args.out / "accuracy.png")
+
+
+if __name__ == "__main__":
+    main(run)
