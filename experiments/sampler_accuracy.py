@@ -17,7 +17,9 @@ full-covariance p-value, the energy difference's z). A run matches the
 converged result within errors when that p >= 0.05 and |z_E| < 2.
 
 A run is ``METHOD:SAMPLER:STEPS[:KEY=VALUE,...]``; keys ``variance`` (of a
-stochastic sampler) and ``l_end`` (of SKILD's time grid). Existing run folders
+stochastic sampler), ``l_end`` and ``l_soft`` (of SKILD's time grid,
+:func:`isingsr.diffusion.samplers.time_grid`; ``l_soft=0`` is the grid uniform
+in ln l). Existing run folders
 are reused (delete one to redo it), so an interrupted call resumes.
 
 Prints and writes ``OUT/table.md``; draws ``OUT/accuracy.png`` (max |dG4c|
@@ -46,8 +48,11 @@ from isingsr.workflow import baseline_candidate, cached_truth, posterior_candida
 
 from _script import main, parser
 
-DEFAULT_RUNS = [f"{m}:ancestral:{n}" for m in ("skild", "sr3") for n in (25, 50, 100, 200, 400)] + \
-               [f"{m}:dpmpp-2m-sde:{n}" for m in ("skild", "sr3") for n in (10, 15, 25, 50, 100)]
+DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 200, 400)]
+                + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100)]
+                + [f"skild:dpmpp-2m-sde:{n}" for n in (15, 25, 50)]
+                + [f"sr3:ancestral:{n}" for n in (25, 50, 100, 200, 400)]
+                + [f"sr3:dpmpp-2m-sde:{n}" for n in (15, 25, 50)])
 
 
 def parse_run(text: str) -> dict:
@@ -60,9 +65,9 @@ def parse_run(text: str) -> dict:
         opts = dict(kv.split("=", 1) for kv in parts[3].split(",")) if len(parts) == 4 else {}
     except ValueError:
         raise InputError(f"run {text!r}: STEPS must be an integer and options KEY=VALUE") from None
-    bad = set(opts) - {"variance", "l_end"}
+    bad = set(opts) - {"variance", "l_end", "l_soft"}
     if bad:
-        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end)")
+        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end, l_soft)")
     name = f"{parts[0]}_{parts[1]}_{steps}" + "".join(f"_{k}{v}" for k, v in sorted(opts.items()))
     return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
 
@@ -75,7 +80,7 @@ def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, devi
     path = folder / f"{run['name']}.h5"
     t0 = time.perf_counter()
     if run["method"] == "skild":
-        grid = {"l_end": float(run["opts"]["l_end"])} if "l_end" in run["opts"] else None
+        grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft") if k in run["opts"]} or None
         skild_candidate(truth, shipped_checkpoint(32), scale, path, steps=run["steps"], sampler=run["sampler"],
                         variance=run["opts"].get("variance"), grid=grid, device=device)
     else:
@@ -150,12 +155,13 @@ def figure(rows: list[dict], path: Path) -> None:
     for j, S in enumerate(scales):
         curves: dict = {}
         for r in rows:
-            if r["scale"] == S and not r["opts"]:
-                curves.setdefault((r["method"], r["sampler"]), []).append(r)
-        for (method, sampler), rs in sorted(curves.items()):
+            if r["scale"] == S:
+                opts = " ".join(f"{k}={v}" for k, v in sorted(r["opts"].items()))
+                curves.setdefault((r["method"], r["sampler"], opts), []).append(r)
+        for (method, sampler, opts), rs in sorted(curves.items()):
             rs.sort(key=lambda r: r["evals"])
             style = dict(marker="o" if method == "skild" else "s", ls="-" if "2m" in sampler else "--",
-                         label=f"{method} {sampler}")
+                         label=f"{method} {sampler} {opts}".strip())
             x = [r["evals"] for r in rs]
             axes[0, j].plot(x, [r["g4c_max_abs_dev"] for r in rs], **style)
             axes[1, j].plot(x, [r["energy_z"] for r in rs], **style)
@@ -177,7 +183,8 @@ def run() -> None:
     ap.add_argument("--scales", default="2,4,8")
     ap.add_argument("--methods", default="skild,sr3", help="only the runs of these methods")
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:SAMPLER:STEPS[:KEY=VALUE,...]")
-    ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run")
+    ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
+                    "(for skild the run with l_soft=0, the original grid)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
     methods = args.methods.split(",")
@@ -196,6 +203,8 @@ def run() -> None:
                 print(f"{S:g}x {r['name']}: {time.perf_counter() - t0:.0f} s", flush=True)
         for r in runs:
             ref = base / f"{r['method']}_{args.reference.replace(':', '_')}"
+            if not ref.exists() and (base / f"{ref.name}_l_soft0").exists():
+                ref = base / f"{ref.name}_l_soft0"
             if (ref / "summary.json").exists() and ref.name != r["name"]:
                 (base / r["name"] / "vs_converged.json").write_text(
                     json.dumps(vs_converged(truth, base / r["name"], ref, r["method"]), indent=1) + "\n")

@@ -291,6 +291,7 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
       isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --ckpt runs/L128/checkpoint.pt \\
           --sr3-ckpt runs/sr3_s4/checkpoint.pt --methods skild,sr3,naive,posterior
     """
+    import time
     from pathlib import Path
 
     from .analysis.report import run_correlate
@@ -299,6 +300,7 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     from .models import SHIPPED, shipped_baseline
     from .workflow import baseline_candidate, cached_truth, posterior_candidate, skild_candidate
 
+    t0 = time.perf_counter()
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     methods, explicit = _parse_methods(methods_text)
     cands = _parse_candidates(candidates)
@@ -359,7 +361,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     summary = run_correlate(truth, scale, out, candidates=cands, r=r, n_blocks=blocks, seed=seed,
                             progress=not quiet, naive="naive" in methods, posterior_reference=reference)
     click.echo(_correlate_table(summary))
-    click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf", err=True)
+    click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf "
+               f"in {time.perf_counter() - t0:.0f} s", err=True)
 
 
 def _num(v, spec: str) -> str:

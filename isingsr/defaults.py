@@ -20,7 +20,7 @@ REVERSE_STEPS = 200
 #: Sampler of SKILD and SR3 when none is given (a key of :data:`isingsr.diffusion.samplers.SAMPLERS`).
 SAMPLER = "ancestral"
 #: Every sampler's name, for the command line without importing torch (checked against the library by a test).
-SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m")
+SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m")
 
 #: Lattice sites per network batch at inference: the CPU's caches favour small batches (L = 32:
 #: 430-470 evaluations/s at 32 configurations against 250-300 at 128; L = 128: 48/s at 2 against
