@@ -17,7 +17,7 @@ from isingsr.diffusion.denoiser import wiener_denoiser
 from isingsr.diffusion.rng import generators
 from isingsr.defaults import SAMPLER_NAMES
 from isingsr.diffusion.process import WhiteProcess
-from isingsr.diffusion.samplers import (SAMPLERS, ancestral_sample, correction_weight, ddim_sample, dpmpp_2m_sample,
+from isingsr.diffusion.samplers import (L_SOFT, SAMPLERS, ancestral_sample, correction_weight, ddim_sample, dpmpp_2m_sample,
                                         dpmpp_2m_sde_sample, gaussian_field, get_sampler, step_coefficients, time_grid)
 from isingsr.diffusion.starts import coarse_start, conditional_start, embed_coarse, forward_start, measure_gain, measure_passband
 from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bins, shell_sums
@@ -88,9 +88,12 @@ def test_time_grid():
     g = time_grid(30, 1.0, p)
     assert len(g) == 31 and float(g[0]) == 1.0 and float(g[-1]) == 0.0 and bool(torch.all(g[1:] < g[:-1]))
     assert float(g[-2]) == pytest.approx(float(p.time_at_blur(0.02)), rel=1e-6)
-    inner = torch.log(p.blur_length(g[1:-1]))[g[1:-1] < p.t_env]  # uniform in ln l below the envelope
-    steps = inner[:-1] - inner[1:]
-    assert torch.allclose(steps, steps.mean().expand_as(steps), rtol=1e-3)
+    for l_soft in (0.0, L_SOFT):  # uniform in ln sqrt(l^2 + l_soft^2) below the envelope
+        g = time_grid(30, 1.0, p, l_soft=l_soft)
+        inner = 0.5 * torch.log(p.blur_length(g[1:-1]) ** 2 + l_soft**2)[g[1:-1] < p.t_env]
+        steps = inner[:-1] - inner[1:]
+        assert torch.allclose(steps, steps.mean().expand_as(steps), rtol=1e-3)
+    assert torch.equal(time_grid(30, 1.0, p), time_grid(30, 1.0, p, l_soft=L_SOFT))
     assert time_grid(1, 0.3, p).tolist() == [0.3, 0.0]
     for bad in (0, 2.5, True):
         with pytest.raises(InputError, match="n_steps"):
@@ -115,7 +118,7 @@ def test_posterior_variance_and_ddim_follow_their_closed_forms():
     """Small-variance ancestral and DDIM samplers lose O(1/n) of the variance, exactly as predicted."""
     L, N = 8, 3000
     p = make(L=L)
-    times = time_grid(25, 1.0, p)
+    times = time_grid(25, 1.0, p, l_soft=0.0)
     anc, ddim = variance_factors(p, times)
     assert float(anc.min()) < 0.9 and float(ddim.min()) < 0.9  # the effect is visible at this n ...
     g = torch.Generator().manual_seed(12)
@@ -126,7 +129,7 @@ def test_posterior_variance_and_ddim_follow_their_closed_forms():
     z = radial_z(mode_power(x), ddim * p.S, N, "fourier", L)
     assert float(z.abs().max()) < 4.0
     # ... and shrinks like 1/n
-    anc4, ddim4 = variance_factors(p, time_grid(100, 1.0, p))
+    anc4, ddim4 = variance_factors(p, time_grid(100, 1.0, p, l_soft=0.0))
     assert float((1 - anc4).max()) < 0.35 * float((1 - anc).max())
     assert float((1 - ddim4).max()) < 0.35 * float((1 - ddim).max())
     assert float(anc4[0, 0]) > 0.85 and float(ddim4[0, 0]) > 0.85  # the zero mode (magnetisation) too
@@ -140,7 +143,7 @@ def test_second_order_sampler_converges_like_one_over_n_squared(t_start):
     p = make(L=16)
     err = {k: [] for k in ("ancestral", "ddim", "2m-sde")}
     for n in (20, 40, 80):
-        times = time_grid(n, t_start, p)
+        times = time_grid(n, t_start, p, l_soft=0.0)  # the order at a fixed grid shape
         err["ancestral"].append(float((oracle_variance(p, times) - 1).abs().max()))
         err["ddim"].append(float((oracle_variance(p, times, eta=0.0) - 1).abs().max()))
         err["2m-sde"].append(float((oracle_variance(p, times, variance="adaptive", second_order=True) - 1)
@@ -257,20 +260,24 @@ def test_frozen_sampling_loop():
     p = make(L=8)  # default schedule gauss-loguniform-v1 with its default parameters
     den = lambda x, t: 0.5 * x  # noqa: E731
     x_start = gaussian_field(p, 3, generators([0, 1, 2]))
-    anc = ancestral_sample(den, p, x_start, time_grid(10, 1.0, p), generators([3, 4, 5]))
-    ddim = ddim_sample(den, p, x_start, time_grid(10, 1.0, p))
-    sde = dpmpp_2m_sde_sample(den, p, x_start, time_grid(10, 1.0, p), generators([3, 4, 5]))
-    ode = dpmpp_2m_sample(den, p, x_start, time_grid(10, 1.0, p))
+    times = time_grid(10, 1.0, p, l_soft=0.0)
+    anc = ancestral_sample(den, p, x_start, times, generators([3, 4, 5]))
+    ddim = ddim_sample(den, p, x_start, times)
+    sde = dpmpp_2m_sde_sample(den, p, x_start, times, generators([3, 4, 5]))
+    ode = dpmpp_2m_sample(den, p, x_start, times)
+    soft = ancestral_sample(den, p, x_start, time_grid(10, 1.0, p), generators([3, 4, 5]))  # the default grid
     assert float((anc**2).sum()) == pytest.approx(ANCESTRAL_SUM_SQ, rel=1e-10)
     assert float((ddim**2).sum()) == pytest.approx(DDIM_SUM_SQ, rel=1e-10)
     assert float((sde**2).sum()) == pytest.approx(DPMPP_2M_SDE_SUM_SQ, rel=1e-10)
     assert float((ode**2).sum()) == pytest.approx(DPMPP_2M_SUM_SQ, rel=1e-10)
+    assert float((soft**2).sum()) == pytest.approx(ANCESTRAL_SOFT_GRID_SUM_SQ, rel=1e-10)
 
 
 ANCESTRAL_SUM_SQ = 9.981288408976603  # computed once (gauss-loguniform-v1, l_min = 0.9); do not update silently
 DDIM_SUM_SQ = 8.81384247283126
 DPMPP_2M_SDE_SUM_SQ = 6.141900790348225
 DPMPP_2M_SUM_SQ = 6.294389117193322
+ANCESTRAL_SOFT_GRID_SUM_SQ = 49.62384934191064
 
 
 def test_coarse_start_embeds_in_the_pass_band():
