@@ -25,7 +25,7 @@ import torch
 from isingsr.coarse import coarse_grain
 from isingsr.defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from isingsr.diffusion.pipeline import superresolve_fields
-from isingsr.diffusion.train import build_from_checkpoint
+from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.mc import sample_configurations
 from isingsr.models import shipped_checkpoint

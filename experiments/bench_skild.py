@@ -26,7 +26,7 @@ from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.diffusion.process import SpectralProcess
 from isingsr.diffusion.starts import measure_gain
 from isingsr.diffusion.spectral import estimate_spectrum
-from isingsr.diffusion.train import TrainConfig, train
+from isingsr.train import TrainConfig, train
 from isingsr.diffusion.unet import UNet, preset
 from isingsr.io.hdf5 import write_ensemble
 from isingsr.mc import sample_configurations

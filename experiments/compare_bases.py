@@ -14,10 +14,12 @@ import torch
 
 from isingsr.analysis.report import run_correlate
 from isingsr.diffusion.alignment import alignment
-from isingsr.diffusion.train import build_from_checkpoint
+from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.workflow import cached_truth, skild_candidate
+from isingsr.correlate import cached_truth
+
+from _script import super_resolve_truth
 
 
 def main() -> None:
@@ -38,7 +40,8 @@ def main() -> None:
     for name, ckpt in (("fourier", args.fourier), ("dct", args.dct)):
         ck = load_checkpoint(ckpt)
         den = build_from_checkpoint(ck)
-        cands[name] = str(skild_candidate(truth_path, ckpt, args.scale, out / f"{name}.h5", steps=args.steps))
+        cands[name] = str(super_resolve_truth("skild", truth_path, args.scale, out / f"{name}.h5", ckpt,
+                                                 steps=args.steps))
         al = alignment(den.process, truth.spins, args.scale, [den.process.t_start(args.scale)],
                        gain=ck["gains"][f"{args.scale:g}"].double())
         kls[name] = (float(al.kl[0]), float(al.ratio[0].max()), float(al.ratio[0].min()))

@@ -1,6 +1,6 @@
 """The headline comparison: SKILD vs SR3 vs CNN vs naive vs the exact posterior, at scales 2, 4 and 8.
 
-Runs ``isingsr correlate --scale S`` (shipped checkpoints, default cached
+Runs :func:`isingsr.correlate.correlate` (``isingsr correlate --scale S``; shipped checkpoints, default cached
 Monte Carlo truth at L = 32, n = 1000) for each scale into ``OUT/sS/``, then
 prints the README's results table from the ``summary.json`` files:
 marginal accuracy (G4c and G2 against the truth: largest |z|, diagonal
@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from isingsr.defaults import REVERSE_STEPS
+from isingsr.correlate import correlate
+from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 
 from _script import main, parser
 
@@ -70,26 +69,25 @@ def table(summary: dict) -> list[str]:
     return rows
 
 
-def reused(folder: Path, steps: int, start: str) -> list[str]:
-    """``correlate`` options that take the diffusion/CNN files already in ``folder`` as candidates."""
+def reused(folder: Path, steps: int, start: str, sampler: str) -> tuple[list[str], dict]:
+    """Methods still to run, and the diffusion/CNN files already in ``folder`` taken as candidates."""
     from isingsr.io.hdf5 import load_ensemble
 
-    opts, methods = [], ["naive", "posterior"]
+    methods, cands = ["naive", "posterior"], {}
     for m in ("skild", "sr3", "cnn"):
         path = folder / f"{m}.h5"
         if not path.exists():
             methods.append(m)
             continue
         attrs = load_ensemble(path, max_samples=1).attrs
-        made = attrs.get("steps")
-        if m != "cnn" and made != steps:
-            sys.exit(f"{path}: made with {made} steps, not --steps {steps}; drop --reuse or match --steps")
+        if m != "cnn" and (attrs.get("steps"), attrs.get("sampler")) != (steps, sampler):
+            sys.exit(f"{path}: made with {attrs.get('sampler')} {attrs.get('steps')} steps, not --sampler {sampler} "
+                     f"--steps {steps}; drop --reuse or match them")
         if m == "skild" and attrs.get("protocol") != start:
             sys.exit(f"{path}: made with the {attrs.get('protocol')} start, not --start {start}; "
                      "delete it to make it again, or match --start")
-        opts += ["--candidate", f"{m}={path}"]
-    # candidates first, so the table keeps the order truth, naive, skild, sr3, cnn, posterior
-    return ["--methods", ",".join(methods)] + opts
+        cands[m] = str(path)
+    return methods, cands
 
 
 def pairing_gain(summary: dict) -> dict:
@@ -113,6 +111,7 @@ def run() -> None:
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
     ap.add_argument("--device", default="auto")
@@ -128,19 +127,16 @@ def run() -> None:
              "| consistency | E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 13]
     ratios, gains, starts = [], [], []
     for S in [float(x) for x in args.scales.split(",")]:
-        cmd = [sys.executable, "-m", "isingsr.cli", "correlate", "--scale", f"{S:g}", "--out", str(out / f"s{S:g}"),
-               "--steps", str(args.steps), "--start", args.start, "--device", args.device, "-q"]
-        for opt, val in (("--truth", args.truth), ("--ckpt", args.ckpt),
-                         ("--sr3-ckpt", args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}")),
-                         ("--cnn-ckpt", args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}"))):
-            if val:
-                cmd += [opt, val]
-        if args.reuse:
-            cmd += reused(out / f"s{S:g}", args.steps, args.start)
+        folder = out / f"s{S:g}"
         if not args.table_only:
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True)
-            print(f"scale {S:g}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+            methods, cands = None, {}
+            if args.reuse:
+                methods, cands = reused(folder, args.steps, args.start, args.sampler)
+            ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
+                     "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
+            summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
+                                steps=args.steps, sampler=args.sampler, start=args.start, device=args.device)
+            print(f"scale {S:g}: {summary['run']['wall_s']:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
         lines += table(summary)
         prov = summary["ensembles"].get("skild", {}).get("provenance", {})

@@ -25,10 +25,12 @@ from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.report import run_correlate
 from isingsr.diffusion.pipeline import generate_fields, to_spins
 from isingsr.diffusion.alignment import alignment
-from isingsr.diffusion.train import build_from_checkpoint
+from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
-from isingsr.workflow import cached_truth, skild_candidate
+from isingsr.correlate import cached_truth
+
+from _script import super_resolve_truth
 
 
 def row(name, cmp, extra=""):
@@ -70,8 +72,8 @@ def main() -> None:
         for start in starts:
             t0 = time.perf_counter()
             name = "skild" if start == args.start else "skild_forward"
-            cands[name] = str(skild_candidate(truth_path, args.ckpt, s, out / f"s{s:g}_{name}.h5", start=start,
-                                              steps=args.steps, sampler=args.sampler))
+            cands[name] = str(super_resolve_truth("skild", truth_path, s, out / f"s{s:g}_{name}.h5", args.ckpt,
+                                                  start=start, steps=args.steps, sampler=args.sampler))
             timing[name] = time.perf_counter() - t0
         summary = run_correlate(truth_path, s, out / f"s{s:g}", candidates=cands, progress=False)
         t_s = den.process.t_start(s)

@@ -43,10 +43,10 @@ from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.report import run_correlate
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
+from isingsr.correlate import cached_truth
 from isingsr.models import shipped_baseline, shipped_checkpoint
-from isingsr.workflow import baseline_candidate, cached_truth, posterior_candidate, skild_candidate
 
-from _script import main, parser
+from _script import main, parser, posterior_reference, super_resolve_truth
 
 DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 200, 400)]
                 + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100)]
@@ -81,13 +81,13 @@ def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, devi
     t0 = time.perf_counter()
     if run["method"] == "skild":
         grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft") if k in run["opts"]} or None
-        skild_candidate(truth, shipped_checkpoint(32), scale, path, steps=run["steps"], sampler=run["sampler"],
-                        variance=run["opts"].get("variance"), grid=grid, device=device)
+        super_resolve_truth("skild", truth, scale, path, shipped_checkpoint(32), steps=run["steps"],
+                            sampler=run["sampler"], variance=run["opts"].get("variance"), grid=grid, device=device)
     else:
         if run["opts"]:
             raise InputError(f"run {run['spec']}: options apply to skild only")
-        baseline_candidate(truth, shipped_baseline("sr3", 32, scale), scale, path, steps=run["steps"],
-                           sampler=run["sampler"], device=device)
+        super_resolve_truth("sr3", truth, scale, path, shipped_baseline("sr3", 32, scale), steps=run["steps"],
+                            sampler=run["sampler"], device=device)
     wall = time.perf_counter() - t0
     n = load_ensemble(path, max_samples=1).n
     (folder / "run.json").write_text(json.dumps({**run, "scale": scale, "wall_s": wall, "configurations": n,
@@ -194,7 +194,7 @@ def run() -> None:
     for S in [float(x) for x in args.scales.split(",")]:
         base = args.out / f"s{S:g}"
         base.mkdir(parents=True, exist_ok=True)
-        _, reference = posterior_candidate(truth, S, base / "posterior.h5")
+        _, reference = posterior_reference(truth, S, base / "posterior.h5")
         for r in runs:
             t0 = time.perf_counter()
             fresh = not (base / r["name"] / "summary.json").exists()

@@ -31,11 +31,11 @@ from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 from isingsr.diffusion.rng import generators
 from isingsr.diffusion.samplers import time_grid
 from isingsr.diffusion.starts import forward_start
-from isingsr.diffusion.train import build_from_checkpoint
+from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.models import shipped_checkpoint
-from isingsr.workflow import cached_truth, coarse_inputs
+from isingsr.correlate import cached_truth, coarse_inputs
 
 from _script import main, parser
 

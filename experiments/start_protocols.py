@@ -28,13 +28,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from isingsr.analysis.report import run_correlate
-from isingsr.diffusion.train import build_from_checkpoint
+from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.models import shipped_checkpoint
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.workflow import cached_truth, coarse_inputs, posterior_candidate, skild_candidate
+from isingsr.correlate import cached_truth, coarse_inputs
 
-from _script import main, parser
+from _script import main, parser, posterior_reference, super_resolve_truth
 
 
 def run() -> None:
@@ -66,11 +66,11 @@ def run() -> None:
         if not (args.reuse and path.exists()):
             t0 = time.perf_counter()
             with tqdm(total=1000, desc=f"{start} start", unit="cfg") as bar:
-                skild_candidate(truth_path, ckpt, args.scale, path, start=start, steps=args.steps, batch=128,
-                                t_start=t_start, progress=lambda done, total: bar.update(done - bar.n))
+                super_resolve_truth("skild", truth_path, args.scale, path, ckpt, start=start, steps=args.steps,
+                                    t_start=t_start, progress=lambda done, total: bar.update(done - bar.n))
             print(f"{start}: {time.perf_counter() - t0:.0f} s")
         cands[f"skild_{start}{tag}"] = str(path)
-    _, reference = posterior_candidate(truth_path, args.scale, out / "posterior.h5")
+    _, reference = posterior_reference(truth_path, args.scale, out / "posterior.h5")
     s = run_correlate(truth_path, args.scale, out, candidates=cands, progress=False, naive=False,
                       posterior_reference=reference)
     cond = s["conditional"]["scores"]

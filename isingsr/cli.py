@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 import click
@@ -147,7 +148,7 @@ def info(file, as_json):
       isingsr info data/L128.h5
       isingsr info data/L128.h5 --json | python -m json.tool
     """
-    from .analysis.summary import ensemble_summary
+    from .info import ensemble_summary
 
     s = ensemble_summary(file)
     if as_json:
@@ -215,18 +216,19 @@ def _parse_r(text):
     return r
 
 
-#: Methods of ``isingsr correlate --methods`` (``truth`` is always there).
+#: Methods of ``isingsr correlate --methods`` (``truth`` is always there; :data:`isingsr.correlate.METHODS`).
 CORRELATE_METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 
 
 def _parse_methods(text):
+    """None (every method that can run) or the named methods."""
     if text is None:
-        return list(CORRELATE_METHODS), False
+        return None
     names = [x.strip() for x in text.split(",") if x.strip()]
     bad = [x for x in names if x not in CORRELATE_METHODS]
     if bad or not names:
         raise InputError(f"--methods: unknown {', '.join(bad) or 'empty list'}; choose from {','.join(CORRELATE_METHODS)}")
-    return list(dict.fromkeys(names)), True
+    return list(dict.fromkeys(names))
 
 
 @cli.command()
@@ -291,114 +293,22 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
       isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --ckpt runs/L128/checkpoint.pt \\
           --sr3-ckpt runs/sr3_s4/checkpoint.pt --methods skild,sr3,naive,posterior
     """
-    import time
-    from pathlib import Path
+    from .correlate import correlate as run, summary_table
 
-    from .analysis.report import run_correlate
-    from .coarse import is_block_scale
-    from .io.hdf5 import load_ensemble
-    from .models import SHIPPED, shipped_baseline
-    from .workflow import baseline_candidate, cached_truth, posterior_candidate, skild_candidate
-
-    t0 = time.perf_counter()
-    log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
-    methods, explicit = _parse_methods(methods_text)
-    cands = _parse_candidates(candidates)
-    clash = [m for m in methods if m in cands]
-    if clash:
-        raise InputError(f"--candidate name {clash[0]!r} is also a method; choose another name")
-    r = _parse_r(r_text)
-    out = Path(out_dir)
-    if not out.exists():
-        if not out.parent.exists():
-            raise InputError(f"{out.parent}: no such directory")
-        out.mkdir()
-    if truth is None:
-        truth = cached_truth(L, n, log=log)
-    L_truth = load_ensemble(truth, max_samples=1).L
-
-    def unavailable(what: str) -> None:
-        if explicit:
-            raise InputError(what)
-        log(f"{what}: skipped")
-
-    ckpts = {"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}
-    if ckpts["skild"] is None and L_truth in SHIPPED and SHIPPED[L_truth].exists():
-        ckpts["skild"] = str(SHIPPED[L_truth])
-    for m in ("sr3", "cnn"):
-        if ckpts[m] is None and (p := shipped_baseline(m, L_truth, scale)) is not None:
-            ckpts[m] = str(p)
-    reference = None
-    for m in methods:
-        if m == "naive":
-            continue
-        if m == "posterior":
-            if not is_block_scale(L_truth, scale):
-                unavailable(f"posterior: the exact posterior needs an integer scale dividing L = {L_truth}")
-                continue
-            update, close = _bar(quiet, f"exact posterior {scale:g}x ({posterior_draws + 1} draws)", "input")
-            try:
-                path, reference = posterior_candidate(truth, scale, out / "posterior.h5", draws=posterior_draws,
-                                                      seed=seed, progress=update)
-            finally:
-                close()
-            cands["posterior"] = str(path)
-            continue
-        if ckpts[m] is None:
-            unavailable(f"{m}: no checkpoint for L = {L_truth}, scale {scale:g} (pass --{'ckpt' if m == 'skild' else m + '-ckpt'})")
-            continue
-        update, close = _bar(quiet, f"{m} {scale:g}x", "cfg")
-        try:
-            if m == "skild":
-                path = skild_candidate(truth, ckpts[m], scale, out / "skild.h5", start=start, steps=steps,
-                                       sampler=sampler, seed=seed, device=device, progress=update)
-            else:
-                path = baseline_candidate(truth, ckpts[m], scale, out / f"{m}.h5", steps=steps, sampler=sampler,
-                                          seed=seed, device=device, progress=update)
-        finally:
-            close()
-        cands[m] = str(path)
-    summary = run_correlate(truth, scale, out, candidates=cands, r=r, n_blocks=blocks, seed=seed,
-                            progress=not quiet, naive="naive" in methods, posterior_reference=reference)
-    click.echo(_correlate_table(summary))
-    click.echo(f"wrote {out}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf "
-               f"in {time.perf_counter() - t0:.0f} s", err=True)
-
-
-def _num(v, spec: str) -> str:
-    """A summary number (None = not defined, e.g. NaN in the JSON) formatted, or '—'."""
-    return "—" if v is None else format(v, spec)
-
-
-def _correlate_table(summary: dict) -> str:
-    cond = (summary.get("conditional") or {}).get("scores", {})
-    head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G2 p':>9}{'G4c chi2/dof':>13}{'G4c p':>9}{'max|dG4c|':>10}"
-            f"{'dE (z)':>8}{'dU4 (z)':>8}{'consist.':>9}")
-    if cond:
-        head += f"{'E|c ratio':>11}{'mB|c ratio':>11}"
-    lines = [head]
-    for name, ens in summary["ensembles"].items():
-        cmp = summary["comparison"].get(name)
-        if cmp is None:
-            row = f"{name:<11}{ens['n']:>6}{'(truth)':>12}{'':>9}{'':>13}{'':>9}{'':>10}{'':>8}{'':>8}{'':>9}"
-        else:
-            cons = cmp.get("consistency")
-            sc = cmp.get("scalars", {})
-            zs = [_num(sc.get(k, {}).get("z"), "+.1f") for k in ("energy", "binder")]
-            row = (f"{name:<11}{ens['n']:>6}{_num(cmp['g2_chi2_dof'], '.3g'):>12}{_num(cmp['g2_p_value'], '.2g'):>9}"
-                   f"{_num(cmp['g4c_chi2_dof'], '.3g'):>13}{_num(cmp['g4c_p_value'], '.2g'):>9}"
-                   f"{cmp['g4c_max_abs_dev']:>10.4f}{zs[0]:>8}{zs[1]:>8}{_num(cons, '.4f'):>9}")
-        if cond:
-            c = cond.get(name)
-            for key in ("energy", "block_m"):
-                row += f"{_num(None if c is None else c[key]['mse_ratio'], '.3f'):>11}"
-        lines.append(row)
-    lines.append("z and p: residual errors paired with the truth configuration each input came from where "
-                 "summary.json says errors = paired; p: test of residual = 0 at every r with the full covariance")
-    if cond:
-        lines.append("E|c, mB|c ratio: squared deviation from the exact conditional mean over the exact posterior's "
-                     "own variance (1 = as good as an exact draw for that input)")
-    return "\n".join(lines)
+    methods = _parse_methods(methods_text)
+    progress = None if quiet else _stage_bars()
+    try:
+        summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
+                      ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
+                      sampler=sampler, posterior_draws=posterior_draws, L=L, n=n, r=_parse_r(r_text), blocks=blocks,
+                      seed=seed, device=device, progress=progress,
+                      log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
+    finally:
+        if progress is not None:
+            progress.close()
+    click.echo(summary_table(summary))
+    click.echo(f"wrote {out_dir}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf "
+               f"in {summary['run']['wall_s']:.0f} s", err=True)
 
 
 def _bar(quiet: bool, desc: str, unit: str):
@@ -419,6 +329,26 @@ def _bar(quiet: bool, desc: str, unit: str):
             state["bar"].close()
 
     return update, close
+
+
+class _stage_bars:
+    """``progress(stage, done, total)`` drawing one tqdm bar per stage on stderr; ``close()`` ends the last."""
+
+    def __init__(self):
+        self.stage, self.bar = None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit="cfg", file=sys.stderr, mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.stage, self.bar = None, None
 
 
 @cli.command()
@@ -489,7 +419,7 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
       isingsr train --method sr3 --scale 4 --data data/L32.h5 --out runs/sr3_s4 --steps 3000
       isingsr train --method cnn --scale 4 --data data/L32.h5 --out runs/cnn_s4 --steps 1500
     """
-    from .diffusion.train import TrainConfig, train as run
+    from .train import TrainConfig, train as run
 
     cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
                       basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
@@ -518,31 +448,6 @@ def _sampling_options(f):
     return f
 
 
-def _load_model(ckpt, device, L=None):
-    from .diffusion.train import build_from_checkpoint, resolve_device
-    from .io.checkpoint import load_checkpoint
-
-    dev = resolve_device(device)
-    ck = load_checkpoint(ckpt)
-    return build_from_checkpoint(ck, device=dev, L=L), ck
-
-
-def _write_samples(out, fields, attrs, save_fields, overwrite):
-    from .diffusion.pipeline import to_spins
-    from .io.hdf5 import write_ensemble
-
-    spins = to_spins(fields)
-    write_ensemble(out, spins, attrs, overwrite=overwrite, extra={"fields": fields} if save_fields else None)
-    click.echo(f"wrote {out}: {spins.shape[0]} configurations of {spins.shape[-1]}x{spins.shape[-1]}", err=True)
-
-
-def _model_attrs(ckpt, ck, sampler, steps, seed):
-    return {"checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "sampler": sampler, "steps": steps,
-            "seed": seed, "basis": ck["process"]["basis"], "schedule": ck["process"]["schedule"],
-            "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
-            "trained_L": int(ck["process"]["L"])}
-
-
 @cli.command()
 @click.option("--ckpt", required=True, help="Checkpoint (checkpoint.pt of a training run).")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Configurations to generate.")
@@ -556,20 +461,22 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
       isingsr sample --ckpt runs/L32/checkpoint.pt -n 1000 --out gen.h5
       isingsr sample --ckpt runs/L32/checkpoint.pt -n 1000 --sampler ddim --steps 20 --out gen.h5
     """
-    from pathlib import Path
+    from .io.hdf5 import write_ensemble
+    from .superres import load_superresolver, to_spins
 
-    from .diffusion.pipeline import generate_fields
-
-    if Path(out).exists() and not overwrite:
+    if os.path.exists(out) and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
-    den, ck = _load_model(ckpt, device)
+    model = load_superresolver("skild", ckpt, device=device, steps=steps, sampler=sampler)
     update, close = _bar(quiet, "sampling", "cfg")
     try:
-        fields = generate_fields(den, n, steps=steps, sampler=sampler, seed=seed, batch=batch, progress=update)
+        fields = model.generate(n, seed=seed, batch=batch, progress=update)
     finally:
         close()
-    _write_samples(out, fields, {"kind": "skild-generation", **_model_attrs(ckpt, ck, sampler, steps, seed)},
-                   save_fields, overwrite)
+    attrs = {"kind": "skild-generation", "seed": seed, **model.provenance()}
+    for key in ("protocol", "t_start"):
+        attrs.pop(key, None)
+    write_ensemble(out, to_spins(fields), attrs, overwrite=overwrite, extra={"fields": fields} if save_fields else None)
+    click.echo(f"wrote {out}: {n} configurations of {model.L}x{model.L}", err=True)
 
 
 @cli.command()
@@ -607,61 +514,31 @@ def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, se
           --fine data/L32.h5 --out sr4_forward.h5
       isingsr superres --ckpt runs/L32/checkpoint.pt --input data/L16.h5 --scale 4 --out sr4_L64.h5
     """
-    from pathlib import Path
-
-    from .diffusion.pipeline import superresolve_fields
-    from .io.checkpoint import load_checkpoint
     from .io.hdf5 import load_ensemble
+    from .io.paths import portable_path
+    from .superres import load_superresolver, superresolve_to_file
 
-    if Path(out).exists() and not overwrite:
+    if os.path.exists(out) and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     coarse = load_ensemble(input_path, max_samples=n)
-    ck = load_checkpoint(ckpt)
     L_fine = round(coarse.L * scale) if L is None else L
     if abs(L_fine - coarse.L * scale) > scale:
         raise InputError(f"--L {L_fine} does not match L' = {coarse.L} times scale {scale:g} "
                          f"(= {coarse.L * scale:g}) to within one coarse block")
-    if ck.get("kind", "skild") != "skild":
-        return _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch,
-                                  device, save_fields, overwrite, quiet, L_fine)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
+    if start == "forward" and fine_spins is None:
+        raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
+    model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
+                               fine=fine_spins)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
-    den, ck = _load_model(ckpt, device, L=L_fine)
-    update, close = _bar(quiet, "super-resolving", "cfg")
+    update, close = _bar(quiet, f"{model.method} super-resolving", "cfg")
     try:
-        fields, t_s = superresolve_fields(den, ck, coarse.spins, scale, start=start, fine=fine_spins, steps=steps,
-                                          sampler=sampler, seed=seed, batch=batch, rule=rule, progress=update)
+        superresolve_to_file(model, coarse.spins, scale, out, seed=seed, batch=batch, progress=update, rule=rule,
+                             source=portable_path(input_path), save_fields=save_fields, overwrite=overwrite,
+                             attrs={"fine_source": None if fine is None else portable_path(fine)})
     finally:
         close()
-    attrs = {"kind": "skild-superres", "source": str(input_path), "scale": float(scale), "protocol": start,
-             "t_start": t_s, "L_coarse": coarse.L, "rule": rule, "fine_source": fine,
-             **_model_attrs(ckpt, ck, sampler, steps, seed)}
-    _write_samples(out, fields, attrs, save_fields, overwrite)
-
-
-def _superres_baseline(ck, ckpt, coarse, input_path, scale, out, start, steps, sampler, seed, batch, device,
-                       save_fields, overwrite, quiet, L_fine):
-    from .baselines import load_superresolver
-    from .diffusion.train import resolve_device
-
-    model = load_superresolver(ck, device=resolve_device(device), L=L_fine)
-    if start == "forward":
-        raise InputError(f"--start {start}: a {ck['kind']} baseline starts from the coarse input only")
-    if abs(model.scale - float(scale)) > 1e-9:
-        raise InputError(f"{ckpt}: this {ck['kind']} model was trained for scale {model.scale:g}, not {float(scale):g}")
-    update, close = _bar(quiet, f"{ck['kind']} super-resolving", "cfg")
-    try:
-        fields = model.superresolve(coarse.spins, steps=steps, sampler=sampler, seed=seed, batch=batch,
-                                    progress=update)
-    finally:
-        close()
-    attrs = {"kind": f"{ck['kind']}-superres", "method": ck["kind"], "source": str(input_path),
-             "scale": float(scale), "protocol": "coarse", "L_coarse": coarse.L, "rule": coarse.attrs.get("rule"),
-             "checkpoint": str(ckpt), "checkpoint_step": int(ck["step"]), "seed": seed,
-             "training_data": ck["data"].get("path"), "trained_L": int(ck["data"]["L"])}
-    if ck["kind"] == "sr3":
-        attrs.update(sampler=sampler, steps=steps)
-    _write_samples(out, fields, attrs, save_fields, overwrite)
+    click.echo(f"wrote {out}: {coarse.n} configurations of {L_fine}x{L_fine}", err=True)
 
 
 def _json_default(o):

@@ -7,13 +7,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from isingsr.baselines import condition_image, load_superresolver
+from isingsr.baselines import condition_image
+from isingsr.superres import load_superresolver
 from isingsr.baselines.cnn import CNNConfig, PeriodicCNN
 from isingsr.baselines.sr3 import alpha_sigma, logsnr, sr3_loss, sr3_sample
 from isingsr.cli import cli
 from isingsr.coarse import block_spin
 from isingsr.constants import BETA_C
-from isingsr.diffusion.train import TrainConfig, build_from_checkpoint, train
+from isingsr.diffusion.inference import build_from_checkpoint
+from isingsr.train import TrainConfig, train
 from isingsr.exceptions import InputError
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
@@ -153,7 +155,7 @@ def test_trained_cnn_learns_that_fine_spins_follow_their_block(cnn_ckpt, data):
     d, fine = data
     ck = load_checkpoint(cnn_ckpt)
     assert ck["kind"] == "cnn" and ck["config"]["scale"] == 2
-    model = load_superresolver(ck)
+    model = load_superresolver(None, ck)
     coarse = block_spin(fine[:50], 2, seed=1)
     p = model.probabilities(coarse)
     agree = np.where(np.repeat(np.repeat(coarse, 2, 1), 2, 2) > 0, p, 1 - p)
@@ -205,8 +207,8 @@ def test_baselines_run_at_another_size(data, sr3_ckpt, cnn_ckpt, tmp_path):
         assert ens.spins.shape == (3, 32, 32) and ens.attrs["trained_L"] == 16
     ck = load_checkpoint(cnn_ckpt)
     coarse = block_spin(fine[:3], 2, seed=0)
-    p16 = load_superresolver(ck).probabilities(coarse)
-    p32 = load_superresolver(ck, L=32).probabilities(np.tile(coarse, (1, 2, 2)))
+    p16 = load_superresolver("cnn", ck).probabilities(coarse)
+    p32 = load_superresolver("cnn", ck, L=32).probabilities(np.tile(coarse, (1, 2, 2)))
     np.testing.assert_allclose(p32, np.tile(p16, (1, 2, 2)), rtol=1e-5, atol=1e-6)
 
 

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from isingsr.cli import cli
 from isingsr.constants import BETA_C
 from isingsr.diffusion.pipeline import generate_fields, superresolve_fields
-from isingsr.diffusion.train import TrainConfig, build_from_checkpoint, train
+from isingsr.diffusion.inference import build_from_checkpoint
+from isingsr.train import TrainConfig, train
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.mc import sample_configurations

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from isingsr.diffusion.data import SymmetricBatches, apply_symmetry
-from isingsr.diffusion.train import TrainConfig, build_from_checkpoint, train
+from isingsr.diffusion.inference import build_from_checkpoint
+from isingsr.train import TrainConfig, train
 from isingsr.exceptions import InputError
 from isingsr.io.checkpoint import load_checkpoint, save_checkpoint
 from isingsr.io.hdf5 import write_ensemble

@@ -30,7 +30,8 @@ order) and writes into ``out_dir``:
       "conditional": null or {"b": int, "draws": int,      # with exact posterior draws
           "scores": {NAME: {"energy" | "block_m": {"bias", "bias_err", "mse_ratio", "mse_ratio_err"}}}},
       "theory": {"r2", "g2", "r", "g4c"},                  # torus CFT overlays
-      "files": [...]
+      "files": [...],                                      # paths relative to the working directory
+      "run": {"command", "git_revision", "isingsr_version", "wall_s"}   # as far as the caller says
     }
 
 The truth is stored under the name ``truth``, the baseline under ``naive``
@@ -74,6 +75,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +84,7 @@ from tqdm.auto import tqdm
 from ..coarse import coarse_grain, is_block_scale, target_size, upsample
 from ..exceptions import InputError
 from ..io.hdf5 import load_ensemble
+from ..io.paths import portable_path
 from .compare import block_consistency, compare, measure
 from .conditional import conditional_scores
 from .errors import DEFAULT_BLOCKS
@@ -142,6 +145,7 @@ def run_correlate(
     progress: bool = True,
     naive: bool = True,
     posterior_reference: dict | None = None,
+    run: dict | None = None,
 ) -> dict:
     """Measure and compare the truth, the naive baseline and candidate ensembles.
 
@@ -172,6 +176,10 @@ def run_correlate(
         posterior draws for these coarse inputs (integer scale dividing L);
         adds the ``conditional`` scores of the truth and of every candidate
         with one configuration per input.
+    run : dict, optional
+        How this comparison was made (command line, git revision, ...); stored
+        as ``run`` with ``wall_s``, the seconds since ``run["started"]``
+        (``time.perf_counter()``; default: this call's start).
 
     Returns
     -------
@@ -184,6 +192,7 @@ def run_correlate(
         Unreadable or invalid ensemble files, a candidate whose L differs
         from the truth's, a reserved or empty candidate name, a bad scale or r.
     """
+    t_start = time.perf_counter() if run is None or "started" not in run else run["started"]
     candidates = dict(candidates or {})
     for name in candidates:
         if not name or name in _RESERVED:
@@ -208,15 +217,15 @@ def run_correlate(
     route = "spectral zero-padding + sign" if spectral else "block fill"
     t_order = truth.time_order()
     # (spins, time order, paired with the truth, provenance); see the module docstring for the pairing rule
-    ensembles = {"truth": (truth.spins, t_order, True, _provenance(truth.attrs, path=str(truth_path)))}
+    ensembles = {"truth": (truth.spins, t_order, True, _provenance(truth.attrs, path=portable_path(truth_path)))}
     if naive:
         ensembles["naive"] = (upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral),
                               t_order, True,
-                              {"protocol": "coarse", "method": f"naive: {route}", "source": str(truth_path)})
+                              {"protocol": "coarse", "method": f"naive: {route}", "source": portable_path(truth_path)})
     for name, ens in loaded.items():
         paired = ens.n == truth.n and ens.chain is None
         ensembles[name] = (ens.spins, t_order if paired else ens.time_order(), paired,
-                           _provenance(ens.attrs, path=str(ens.path)))
+                           _provenance(ens.attrs, path=portable_path(ens.path)))
 
     measurements, provenance, consistency = {}, {}, {}
     for name, (spins, order, paired, prov) in tqdm(ensembles.items(), disable=not progress, desc="ensembles",
@@ -255,12 +264,14 @@ def run_correlate(
     )
     summary = {
         "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),
-        "truth_path": str(truth_path),
+        "truth_path": portable_path(truth_path),
         "ensembles": {name: {**m, "provenance": provenance[name]} for name, m in measurements.items()},
         "comparison": comparison,
         "conditional": conditional,
         "theory": theory,
-        "files": [str(p) for p in files],
+        "files": [portable_path(p) for p in files],
+        "run": {**{k: v for k, v in (run or {}).items() if k != "started"},
+                "wall_s": round(time.perf_counter() - t_start, 1)},
     }
     summary = _jsonable(summary)
     files[0].write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n")

@@ -11,9 +11,10 @@
 
 Both trained baselines see the coarse configuration through one function,
 :func:`.conditioning.condition_image`, built by the same coarse-graining the
-analysis uses (:func:`isingsr.coarse.coarse_grain`, majority rule).
+analysis uses (:func:`isingsr.coarse.coarse_grain`, majority rule). Both are
+super-resolvers in the sense of :mod:`isingsr.superres`.
 """
 
-from .conditioning import METHODS, condition_image, load_superresolver
+from .conditioning import condition_image
 
-__all__ = ["METHODS", "condition_image", "load_superresolver"]
+__all__ = ["condition_image"]

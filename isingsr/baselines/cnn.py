@@ -29,11 +29,12 @@ from torch.nn import functional as F
 
 from ..coarse import coarse_grain, is_block_scale
 from ..diffusion.rng import generators
+from ..diffusion.train import Setup
 from ..diffusion.unet import CircularConv2d
 from ..exceptions import InputError
-from .conditioning import check_coarse
+from .conditioning import check_coarse, check_scale
 
-__all__ = ["CNNConfig", "PeriodicCNN", "cnn_loss", "ProbabilisticCNN"]
+__all__ = ["CNNConfig", "PeriodicCNN", "cnn_loss", "cnn_setup", "CNN_PRESETS", "ProbabilisticCNN"]
 
 
 @dataclass(frozen=True)
@@ -96,21 +97,46 @@ def cnn_loss(net: nn.Module, x0: torch.Tensor, scale: int, gen: torch.Generator,
     return F.binary_cross_entropy_with_logits(logits.float(), (x0 > 0).float())
 
 
-class ProbabilisticCNN:
-    """A trained CNN baseline: ``superresolve(coarse) -> spins as fields`` at its training L and scale."""
+#: Width and depth of the CNN baseline per preset.
+CNN_PRESETS = {"small": (64, 5), "base": (128, 8)}
 
-    def __init__(self, net: PeriodicCNN, L: int, device="cpu"):
+
+def cnn_setup(cfg, ens, device, ck, log) -> Setup:
+    """The CNN baseline's network, loss and checkpoint description for the training loop."""
+    scale = _check_scale(ens.L, cfg.scale)
+    width, depth = CNN_PRESETS[cfg.preset]
+    ccfg = CNNConfig(scale=scale, width=width, depth=depth)
+    return Setup(PeriodicCNN(ccfg).to(device), lambda model, x0, gen: cnn_loss(model, x0, scale, gen),
+                  {"kind": "cnn", "cnn": ccfg.to_dict()}, f"probabilistic CNN ({depth} x {width}), scale {scale}")
+
+
+
+class ProbabilisticCNN:
+    """A trained CNN baseline as a super-resolver (:mod:`isingsr.superres`): its training scale, any L it fits."""
+
+    method = "cnn"
+
+    def __init__(self, net: PeriodicCNN, L: int, device="cpu", *, checkpoint: str | None = None,
+                 provenance: dict | None = None):
         self.net, self.L = net, int(L)
         self.scale = float(net.config.scale)
         self.device = torch.device(device)
+        self._provenance = {"checkpoint": checkpoint, **(provenance or {})}
 
     @classmethod
-    def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None) -> "ProbabilisticCNN":
+    def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None, *, path=None) -> "ProbabilisticCNN":
         """The EMA network of ``ck``, run at ``L`` (default: the training size)."""
         net = PeriodicCNN(CNNConfig.from_dict(ck["cnn"]))
         net.load_state_dict(ck["ema"])
         net.to(device).eval()
-        return cls(net, int(ck["data"]["L"]) if L is None else int(L), device)
+        prov = {"checkpoint_step": int(ck["step"]), "trained_L": int(ck["data"]["L"]),
+                "training_data": ck["data"].get("path")}
+        return cls(net, int(ck["data"]["L"]) if L is None else int(L), device,
+                   checkpoint=None if path is None else str(path), provenance=prov)
+
+    def provenance(self) -> dict:
+        """What made the output: method and checkpoint (HDF5 attributes)."""
+        return {"method": "cnn", "protocol": "coarse", **{k: v for k, v in self._provenance.items() if v is not None}}
 
     @torch.no_grad()
     def probabilities(self, coarse: np.ndarray) -> np.ndarray:
@@ -119,12 +145,10 @@ class ProbabilisticCNN:
         x = torch.from_numpy(coarse.astype(np.float32)).unsqueeze(1).to(self.device)
         return torch.sigmoid(self.net(x))[:, 0].float().cpu().numpy()
 
-    def superresolve(self, coarse: np.ndarray, *, steps=None, sampler=None, seed: int = 0, batch: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Spins drawn independently from :meth:`probabilities`, as float32 +-1 fields; sample i seeded ``seed + i``.
-
-        ``steps`` and ``sampler`` are accepted for a uniform interface and ignored.
-        """
+    def superresolve(self, coarse: np.ndarray, scale: float | None = None, *, seed: int = 0, batch: int | None = None,
+                     progress: Callable[[int, int], None] | None = None, rule: str = "majority") -> np.ndarray:
+        """Spins drawn independently from :meth:`probabilities`, as float32 +-1 fields; sample i seeded ``seed + i``."""
+        check_scale(self, scale)
         coarse = check_coarse(coarse, self.L, self.scale)
         n = coarse.shape[0]
         out = np.empty((n, self.L, self.L), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""The coarse configuration as a network input, and one loader for every trained super-resolver.
+"""The coarse configuration as a network input of the conditional baselines.
 
 A conditional baseline never sees the coarse lattice directly: it sees
 ``upsample(coarse, L)`` (block fill for an integer scale dividing L,
@@ -18,10 +18,7 @@ import torch
 from ..coarse import coarse_grain, is_block_scale, target_size, upsample
 from ..exceptions import InputError
 
-__all__ = ["METHODS", "upsampled", "condition_image", "condition_from_fine", "check_coarse", "load_superresolver"]
-
-#: Trainable methods (``isingsr train --method``).
-METHODS = ("skild", "sr3", "cnn")
+__all__ = ["upsampled", "condition_image", "condition_from_fine", "check_coarse", "check_scale"]
 
 
 def upsampled(coarse: np.ndarray, L: int, scale: float, seed=0) -> np.ndarray:
@@ -62,21 +59,7 @@ def check_coarse(coarse: np.ndarray, L: int, scale: float) -> np.ndarray:
     return coarse
 
 
-def load_superresolver(ck: dict, device="cpu", L: int | None = None):
-    """The baseline stored in a checkpoint (``kind`` ``sr3`` or ``cnn``), ready to super-resolve.
-
-    Returns an object with ``L``, ``scale`` and
-    ``superresolve(coarse, steps=..., sampler=..., seed=..., batch=..., progress=...) -> fields``.
-    Both networks are fully convolutional on the torus and use no statistics of the
-    training L, so ``L`` (default: the training size) may be any size they fit.
-    """
-    kind = ck.get("kind")
-    if kind == "sr3":
-        from .sr3 import SR3
-
-        return SR3.from_checkpoint(ck, device, L)
-    if kind == "cnn":
-        from .cnn import ProbabilisticCNN
-
-        return ProbabilisticCNN.from_checkpoint(ck, device, L)
-    raise InputError(f"checkpoint kind {kind!r} is not a baseline (sr3, cnn)")
+def check_scale(model, scale) -> None:
+    """A baseline super-resolves at its training scale only: one line otherwise."""
+    if scale is not None and abs(float(scale) - model.scale) > 1e-9:
+        raise InputError(f"this {model.method} model was trained for scale {model.scale:g}, not {float(scale):g}")

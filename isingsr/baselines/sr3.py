@@ -39,12 +39,14 @@ from torch import nn
 from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
+from ..coarse import target_size
 from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, get_sampler
-from ..diffusion.unet import UNet, UNetConfig
+from ..diffusion.train import Setup
+from ..diffusion.unet import UNet, UNetConfig, preset
 from ..exceptions import InputError
-from .conditioning import check_coarse, condition_from_fine, upsampled
+from .conditioning import check_coarse, check_scale, condition_from_fine, upsampled
 
-__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "SR3", "SAMPLERS"]
+__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "sr3_setup", "SR3", "SAMPLERS"]
 
 #: Samplers SR3 runs on (the shared ones, :mod:`isingsr.diffusion.samplers`).
 SAMPLERS = tuple(SHARED_SAMPLERS)
@@ -142,25 +144,72 @@ def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEP
     return f(sr3_denoiser(net, cond_img, autocast), process, x, times, generator=generator, **kw)
 
 
-class SR3:
-    """A trained SR3 baseline: ``superresolve(coarse) -> fields`` at its training L and scale."""
+def sr3_setup(cfg, ens, device, ck, log) -> Setup:
+    """SR3's network (the U-Net with 2 input channels), loss and checkpoint description for the training loop."""
+    target_size(ens.L, cfg.scale)  # validates the scale against L
+    ucfg = preset(cfg.preset, in_channels=2, cond_dim=1)
+    if ens.L % ucfg.multiple:
+        raise InputError(f"L = {ens.L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
+    autocast = device.type == "cuda"
+    meta = {"kind": "sr3", "unet": ucfg.to_dict(), "schedule": f"cosine-logsnr-{LOGSNR_MAX:g}, white noise"}
+    return Setup(UNet(ucfg).to(device), lambda model, x0, gen: sr3_loss(model, x0, cfg.scale, gen, autocast),
+                  meta, f"SR3 {cfg.preset} U-Net (2 input channels), scale {cfg.scale:g}")
 
-    def __init__(self, net: nn.Module, L: int, scale: float, device="cpu"):
+
+
+class SR3:
+    """A trained SR3 baseline as a super-resolver (:mod:`isingsr.superres`): its training scale, any L it fits.
+
+    Parameters
+    ----------
+    net : the SR3 U-Net (2 input channels)
+    L : int
+        Fine lattice size it produces.
+    scale : float
+        The training scale, the only one it super-resolves.
+    steps, sampler :
+        Reverse steps and sampler (:data:`SAMPLERS`) of every call.
+    checkpoint : str, optional
+        Where the network came from (provenance).
+    """
+
+    method = "sr3"
+
+    def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int = REVERSE_STEPS,
+                 sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None):
+        get_sampler(sampler)
+        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
+            raise InputError(f"steps must be a positive integer, got {steps!r}")
         self.net, self.L, self.scale = net, int(L), float(scale)
+        self.steps, self.sampler = int(steps), sampler
         self.device = torch.device(device)
         self.autocast = self.device.type == "cuda"
+        self._provenance = {"checkpoint": checkpoint, **(provenance or {})}
 
     @classmethod
-    def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None) -> "SR3":
+    def from_checkpoint(cls, ck: dict, device="cpu", L: int | None = None, *, path=None, **options) -> "SR3":
         """The EMA network of ``ck``, run at ``L`` (default: the training size; the U-Net checks it fits)."""
         net = UNet(UNetConfig.from_dict(ck["unet"]))
         net.load_state_dict(ck["ema"])
         net.for_inference(device)
-        return cls(net, int(ck["data"]["L"]) if L is None else int(L), ck["config"]["scale"], device)
+        prov = {"checkpoint_step": int(ck["step"]), "trained_L": int(ck["data"]["L"]),
+                "training_data": ck["data"].get("path")}
+        return cls(net, int(ck["data"]["L"]) if L is None else int(L), ck["config"]["scale"], device,
+                   checkpoint=None if path is None else str(path), provenance=prov, **options)
 
-    def superresolve(self, coarse: np.ndarray, *, steps: int = REVERSE_STEPS, sampler: str = SAMPLER, seed: int = 0,
-                     batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
+    def provenance(self) -> dict:
+        """What made the output: method, checkpoint, sampler, steps (HDF5 attributes)."""
+        return {"method": "sr3", "protocol": "coarse", "sampler": self.sampler, "steps": self.steps,
+                **{k: v for k, v in self._provenance.items() if v is not None}}
+
+    def superresolve(self, coarse: np.ndarray, scale: float | None = None, *, seed: int = 0, batch: int | None = None,
+                     progress: Callable[[int, int], None] | None = None, rule: str = "majority") -> np.ndarray:
+        """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``.
+
+        ``scale`` (default: the training scale) must be the training scale; ``rule`` is accepted for the
+        common contract (SR3 was trained on majority-rule inputs).
+        """
+        check_scale(self, scale)
         coarse = check_coarse(coarse, self.L, self.scale)
         n = coarse.shape[0]
         up = upsampled(coarse, self.L, self.scale, seed=seed)  # int8, once: ties do not depend on the batch
@@ -170,7 +219,7 @@ class SR3:
             b = min(n, a + batch)
             cond = torch.from_numpy(up[a:b].astype(np.float32)).unsqueeze(1).to(self.device)
             gens = generators(range(seed + a, seed + b))
-            x = sr3_sample(self.net, cond, steps, sampler, gens, self.autocast)
+            x = sr3_sample(self.net, cond, self.steps, self.sampler, gens, self.autocast)
             out[a:b] = x[:, 0].float().cpu().numpy()
             if progress:
                 progress(b, n)

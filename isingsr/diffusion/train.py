@@ -1,29 +1,14 @@
-"""Training SKILD (one unconditional network for every scale) and the conditional baselines.
+"""What SKILD brings to the shared training loop (:mod:`isingsr.train`), and the pass-band statistics.
 
-``method`` picks what is trained: ``skild`` (default), ``sr3`` or ``cnn``
-(:mod:`isingsr.baselines`, one network per ``scale``). Everything else --
-the loop below, checkpoints, resume, logging, DDP -- is shared.
-
-AdamW with linear warm-up, EMA weights, gradient clipping, bf16 autocast on
-CUDA, augmentation by the exact lattice symmetries, periodic self-describing
-checkpoints and an exact resume (N steps + resume + N steps gives the same
-weights as 2N steps on CPU). Multi-GPU data parallel through ``torchrun``
-(PyTorch DDP; ``gloo`` on CPU).
-
-Run folder: ``config.json`` (resolved options), ``log.txt`` (progress lines),
-``loss.csv`` (step, loss), ``checkpoint.pt`` (latest, resumable) and, at the
-end, ``loss.png``.
+:func:`skild_setup` builds the unconditional U-Net, its loss (the target of
+:meth:`~isingsr.diffusion.process.SpectralProcess.target` at uniform times)
+and the checkpoint's self-description (process config, data spectrum,
+pass-band gains and correlations for the conditional start).
 """
 
 from __future__ import annotations
 
-import copy
-import operator
-import json
-import math
-import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,111 +19,20 @@ from torch import nn
 from ..exceptions import InputError
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.hdf5 import load_ensemble
-from .data import SymmetricBatches
 from .denoiser import COND_DIM, Denoiser, training_loss
-from .process import TARGETS, SpectralProcess
-from .starts import measure_passband
+from .process import SpectralProcess
 from .spectral import Spectrum, estimate_spectrum
-from .transfer import check_transferable, process_at
+from .starts import measure_passband
 from .unet import UNet, preset
 
-__all__ = ["TrainConfig", "train", "build_from_checkpoint", "resolve_device", "passband_statistics",
-           "add_passband_statistics", "GAIN_SCALES"]
+__all__ = ["Setup", "skild_setup", "passband_statistics", "add_passband_statistics", "GAIN_SCALES"]
 
 #: Scales whose pass-band gain is measured on the training data and stored (those with L/s >= 4).
 GAIN_SCALES = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Options of a training run (stored in ``config.json`` and in every checkpoint)."""
-
-    data: str
-    out: str
-    preset: str = "small"
-    steps: int = 20000
-    batch: int = 64
-    lr: float = 2e-4
-    warmup: int = 500
-    weight_decay: float = 0.0
-    ema: float = 0.999
-    grad_clip: float = 1.0
-    basis: str = "fourier"
-    target: str = "eps"
-    seed: int = 0
-    ckpt_every: int = 1000
-    log_every: int = 50
-    device: str = "auto"
-    max_samples: int | None = None
-    method: str = "skild"
-    scale: float | None = None
-
-    def check(self) -> "TrainConfig":
-        from ..baselines import METHODS
-
-        if self.method not in METHODS:
-            raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        if self.method == "skild" and self.scale is not None:
-            raise InputError("SKILD is one network for every scale: --scale applies to --method sr3 or cnn only")
-        if self.method != "skild" and (self.scale is None or not self.scale > 1):
-            raise InputError(f"--method {self.method} is trained per scale factor: pass --scale S > 1")
-        if self.steps < 1 or self.batch < 1 or self.ckpt_every < 1 or self.log_every < 1:
-            raise InputError("steps, batch, ckpt_every and log_every must be >= 1")
-        if not (self.lr > 0 and 0 <= self.ema < 1 and self.grad_clip > 0 and self.warmup >= 0):
-            raise InputError("need lr > 0, 0 <= ema < 1, grad_clip > 0, warmup >= 0")
-        if self.target not in TARGETS:
-            raise InputError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        return self
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; a clear error if cuda is asked for and absent."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (install a CUDA build of torch)")
-    return torch.device(name)
-
-
-def _dist():
-    """(rank, world size), initialising torch.distributed under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend)
-    return (torch.distributed.get_rank() if world > 1 else 0), world
-
-
-def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None) -> Denoiser:
-    """The denoiser stored in a checkpoint (EMA weights by default), ready to sample.
-
-    ``L``: run at this lattice size instead of the training size (critical
-    checkpoints only; :mod:`isingsr.diffusion.transfer`).
-    """
-    if ck.get("kind", "skild") != "skild":
-        raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
-    L = int(ck["process"]["L"]) if L is None else int(L)
-    check_transferable(ck, L)
-    process = process_at(ck["process"], Spectrum.from_state_dict(ck["spectrum"]), L, device=device)
-    from .unet import UNetConfig
-
-    net = UNet(UNetConfig.from_dict(ck["unet"]))
-    if not use_ema and "model" not in ck:
-        raise InputError("this (slim) checkpoint holds only the EMA weights")
-    net.load_state_dict(ck["ema" if use_ema else "model"])
-    net.for_inference(device)
-    return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
-
-
 @dataclass
-class _Setup:
+class Setup:
     """What a method contributes to the shared loop: a network, its loss and the checkpoint's description."""
 
     net: nn.Module
@@ -147,7 +41,14 @@ class _Setup:
     describe: str
 
 
-def _skild_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
+def skild_setup(cfg, ens, device, ck, log) -> Setup:
+    """SKILD's network, loss and checkpoint description for the training loop (:mod:`isingsr.train`).
+
+    ``cfg`` is the run's :class:`~isingsr.train.TrainConfig` (``preset``,
+    ``basis``, ``target``, ``seed`` are read), ``ens`` the training ensemble,
+    ``ck`` the checkpoint being resumed (None for a new run): a resumed run
+    keeps its stored spectrum and pass-band statistics.
+    """
     L = ens.L
     ucfg = preset(cfg.preset, cond_dim=COND_DIM)
     if L % ucfg.multiple:
@@ -168,7 +69,7 @@ def _skild_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
 
     meta = {"kind": "skild", "unet": ucfg.to_dict(), "process": process.config(), "spectrum": spectrum.state_dict(),
             "gains": gains, **({} if corrs is None else {"passband_corr": corrs})}
-    return _Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} U-Net")
+    return Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} U-Net")
 
 
 def passband_statistics(spins, basis: str, seed: int) -> tuple[dict, dict]:
@@ -211,222 +112,3 @@ def add_passband_statistics(ckpt, data, out=None, rtol: float = 1e-5) -> Path:
                              f"differs by {dev:.2g} (relative)")
     ck["passband_corr"] = {key: corrs[key] for key in ck["gains"]}
     return save_checkpoint(out or ckpt, ck)
-
-
-def _sr3_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
-    from ..baselines.sr3 import LOGSNR_MAX, sr3_loss
-    from ..coarse import target_size
-
-    target_size(ens.L, cfg.scale)  # validates the scale against L
-    ucfg = preset(cfg.preset, in_channels=2, cond_dim=1)
-    if ens.L % ucfg.multiple:
-        raise InputError(f"L = {ens.L} must be a multiple of {ucfg.multiple} for preset {cfg.preset!r}")
-    autocast = device.type == "cuda"
-    meta = {"kind": "sr3", "unet": ucfg.to_dict(), "schedule": f"cosine-logsnr-{LOGSNR_MAX:g}, white noise"}
-    return _Setup(UNet(ucfg).to(device), lambda model, x0, gen: sr3_loss(model, x0, cfg.scale, gen, autocast),
-                  meta, f"SR3 {cfg.preset} U-Net (2 input channels), scale {cfg.scale:g}")
-
-
-#: Width and depth of the CNN baseline per preset.
-CNN_PRESETS = {"small": (64, 5), "base": (128, 8)}
-
-
-def _cnn_setup(cfg: TrainConfig, ens, device, ck, log) -> _Setup:
-    from ..baselines.cnn import CNNConfig, PeriodicCNN, _check_scale, cnn_loss
-
-    scale = _check_scale(ens.L, cfg.scale)
-    width, depth = CNN_PRESETS[cfg.preset]
-    ccfg = CNNConfig(scale=scale, width=width, depth=depth)
-    return _Setup(PeriodicCNN(ccfg).to(device), lambda model, x0, gen: cnn_loss(model, x0, scale, gen),
-                  {"kind": "cnn", "cnn": ccfg.to_dict()}, f"probabilistic CNN ({depth} x {width}), scale {scale}")
-
-
-_SETUPS = {"skild": _skild_setup, "sr3": _sr3_setup, "cnn": _cnn_setup}
-
-
-def _lr(cfg: TrainConfig, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm, 1 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers()):
-        be.copy_(bm)
-
-
-def _setup_run_dir(cfg: TrainConfig, resume: bool) -> Path:
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
-    if not out.parent.exists():
-        raise InputError(f"{out.parent}: no such directory")
-    if resume:
-        if not (out / "checkpoint.pt").exists():
-            raise InputError(f"{out}: no checkpoint.pt to resume from")
-    elif (out / "checkpoint.pt").exists():
-        raise InputError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(exist_ok=True)
-    return out
-
-
-def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> Path:
-    """Train (or resume) a SKILD model; returns the path of the final checkpoint.
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-    resume : bool
-        Continue ``cfg.out/checkpoint.pt`` up to ``cfg.steps`` (which may be
-        larger than the original run's).
-    progress : callable, optional
-        ``progress(step, total, loss)`` after each step (rank 0 only).
-    log : callable
-        One-line messages (rank 0 only).
-    """
-    cfg.check()
-    rank, world = _dist()
-    if rank != 0:
-        log = lambda s: None  # noqa: E731
-        progress = None
-    device = resolve_device(cfg.device)
-    if device.type == "cuda" and world > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    out = _setup_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
-    ck = load_checkpoint(out / "checkpoint.pt") if resume else None
-    if ck is not None and ck.get("slim"):
-        raise InputError(f"{out / 'checkpoint.pt'} is a slim release checkpoint and cannot be resumed")
-    if ck is not None:
-        old = TrainConfig.from_dict(ck["config"])
-        same = {"data": lambda a, b: Path(a).resolve() == Path(b).resolve()}
-        changed = [f.name for f in fields(cfg) if f.name not in ("steps", "out", "device", "ckpt_every", "log_every")
-                   and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
-        if changed:
-            raise InputError(f"--resume with different {', '.join(changed)} than the stored run")
-
-    ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)
-    L = ens.L
-    torch.manual_seed(cfg.seed)
-    setup = _SETUPS[cfg.method](cfg, ens, device, ck, log)
-    net = setup.net
-    ema = copy.deepcopy(net).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = SymmetricBatches(ens.spins, max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank)
-    gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times, noise, tie-breaking
-    step = 0
-    if ck is not None:
-        net.load_state_dict(ck["model"])
-        ema.load_state_dict(ck["ema"])
-        opt.load_state_dict(ck["optimizer"])
-        step = int(ck["step"])
-        states = ck["rng"].get("ranks", [ck["rng"]])
-        if len(states) != world:
-            raise InputError(f"--resume: the run was trained with {len(states)} process(es), this is {world}; "
-                             "resume with the same number for an exact continuation")
-        batches.load_state_dict(states[rank]["batches"])
-        gen.set_state(states[rank]["noise"])
-        torch.set_rng_state(states[rank]["torch"])
-        log(f"resuming {out} at step {step}")
-    model = net
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    meta = {"config": asdict(cfg), **setup.meta,
-            "data": {"path": str(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
-                     "algorithm": ens.attrs.get("algorithm")}}
-    if rank == 0 and ck is None:
-        described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), **described, "world_size": world}, indent=2))
-        log(f"{setup.describe}, {sum(p.numel() for p in net.parameters()) / 1e6:.2f} M parameters, L = {L}, "
-            f"device {device}, world size {world}")
-
-    def checkpoint():
-        """Collective under DDP: every rank's generator states are gathered, so a resume is exact."""
-        rng = {"batches": batches.state_dict(), "noise": gen.get_state(), "torch": torch.get_rng_state()}
-        if world > 1:
-            ranks = [None] * world
-            torch.distributed.all_gather_object(ranks, rng)
-            rng = {**ranks[0], "ranks": ranks}
-        if rank == 0:
-            payload = {**meta, "model": net.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                       "step": step, "rng": rng}
-            save_checkpoint(out / "checkpoint.pt", payload)
-
-    if rank == 0 and ck is not None and (out / "loss.csv").exists():  # drop rows past the checkpoint
-        rows = (out / "loss.csv").read_text().splitlines()
-        (out / "loss.csv").write_text("\n".join(r for r in rows if not r[:1].isdigit() or int(r.split(",")[0]) <= step)
-                                      + "\n")
-    logf = open(out / "log.txt", "a") if rank == 0 else None
-    lossf = open(out / "loss.csv", "a") if rank == 0 else None
-    if lossf is not None and lossf.tell() == 0:
-        lossf.write("step,loss\n")
-    t0, seen, running = time.perf_counter(), 0, None
-    t_last, seen_last = t0, 0  # img/s over the last logging interval (excludes warm-up)
-    net.train()
-    try:
-        while step < cfg.steps:
-            x0 = next(batches).to(device)
-            B = x0.shape[0]
-            for group in opt.param_groups:
-                group["lr"] = _lr(cfg, step)
-            loss = setup.loss(model, x0, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            step += 1
-            _ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
-            lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise RuntimeError(f"loss is {lv} at step {step}; lower --lr")
-            running = lv if running is None else 0.98 * running + 0.02 * lv
-            seen += B * world
-            if rank == 0:
-                lossf.write(f"{step},{lv:.6g}\n")
-                if step % cfg.log_every == 0 or step == cfg.steps:
-                    now = time.perf_counter()
-                    rate = (seen - seen_last) / (now - t_last)
-                    t_last, seen_last = now, seen
-                    logf.write(f"step {step} loss {running:.5f} lr {_lr(cfg, step - 1):.3g} img/s {rate:.1f} "
-                               f"elapsed {now - t0:.0f}s\n")
-                    logf.flush()
-                    lossf.flush()
-                if progress:
-                    progress(step, cfg.steps, running)
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
-                checkpoint()
-    finally:
-        if logf:
-            logf.close()
-            lossf.close()
-    if rank == 0:
-        _plot_loss(out)
-        log(f"trained {step} steps; {seen / (time.perf_counter() - t0):.1f} img/s; checkpoint {out / 'checkpoint.pt'}")
-    if world > 1:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    return out / "checkpoint.pt"
-
-
-def _plot_loss(out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    d = np.loadtxt(out / "loss.csv", delimiter=",", skiprows=1, ndmin=2)
-    if len(d) == 0:
-        return
-    fig = Figure(figsize=(6, 3.5))
-    ax = fig.add_subplot()
-    ax.plot(d[:, 0], d[:, 1], lw=0.3, alpha=0.4, color="C0")
-    w = max(1, len(d) // 100)
-    if len(d) >= w:
-        smooth = np.convolve(d[:, 1], np.ones(w) / w, mode="valid")
-        ax.plot(d[w - 1:, 0], smooth, color="C0", label=f"running mean ({w} steps)")
-        ax.legend()
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss")
-    ax.set_yscale("log")
-    fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=120)

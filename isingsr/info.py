@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-from ..constants import BETA_C
-from ..io.hdf5 import load_ensemble
-from .errors import chain_autocorrelation
-from .scalars import energy_magnetization, scalar_observables
+from .constants import BETA_C
+from .io.hdf5 import load_ensemble
+from .analysis.errors import chain_autocorrelation
+from .analysis.scalars import energy_magnetization, scalar_observables
 
 __all__ = ["ensemble_summary", "BINDER_UNIVERSAL"]
 
@@ -24,7 +24,7 @@ BINDER_UNIVERSAL = 0.61069
 def _exact_values(L: int, beta: float | None) -> dict[str, float]:
     if beta is None:
         return {}
-    from ..mc.exact import enumerate_exact, kaufman_energy
+    from .mc.exact import enumerate_exact, kaufman_energy
 
     if L <= 4:
         obs = enumerate_exact(L, beta).observables()

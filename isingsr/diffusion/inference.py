@@ -1,0 +1,102 @@
+"""A SKILD checkpoint ready to sample: the denoiser with its process, at the training L or another.
+
+Checkpoints describe themselves (network config, process config, spectrum,
+pass-band statistics), so nothing but the file is needed; at a lattice size
+other than the training one the process is carried by critical finite-size
+scaling (:mod:`isingsr.diffusion.transfer`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..defaults import REVERSE_STEPS, SAMPLER
+from ..exceptions import InputError
+from .denoiser import Denoiser
+from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
+from .samplers import get_sampler
+from .spectral import Spectrum
+from .transfer import check_transferable, process_at
+from .unet import UNet, UNetConfig
+
+__all__ = ["build_from_checkpoint", "SkildSuperResolver"]
+
+
+def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None) -> Denoiser:
+    """The denoiser stored in a checkpoint (EMA weights by default), ready to sample.
+
+    ``L``: run at this lattice size instead of the training size (critical
+    checkpoints only; :mod:`isingsr.diffusion.transfer`).
+    """
+    if ck.get("kind", "skild") != "skild":
+        raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
+    L = int(ck["process"]["L"]) if L is None else int(L)
+    check_transferable(ck, L)
+    process = process_at(ck["process"], Spectrum.from_state_dict(ck["spectrum"]), L, device=device)
+    net = UNet(UNetConfig.from_dict(ck["unet"]))
+    if not use_ema and "model" not in ck:
+        raise InputError("this (slim) checkpoint holds only the EMA weights")
+    net.load_state_dict(ck["ema" if use_ema else "model"])
+    net.for_inference(device)
+    return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
+
+
+class SkildSuperResolver:
+    """A SKILD checkpoint as a super-resolver (:mod:`isingsr.superres`): one network, any real scale.
+
+    Parameters
+    ----------
+    den : Denoiser
+        From :func:`build_from_checkpoint` at the fine lattice size it is to produce.
+    ck : dict
+        The checkpoint (pass-band statistics of the start states).
+    start : {'conditional', 'coarse', 'forward'}
+        Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
+    steps, sampler, variance, grid, t_start :
+        As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
+    fine : ndarray (N, L, L), optional
+        The true fine configurations, for the ``forward`` protocol only.
+    checkpoint : str, optional
+        Where ``ck`` came from (provenance).
+    """
+
+    method = "skild"
+    scale = None  # any real scale
+
+    def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int = REVERSE_STEPS,
+                 sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
+                 fine=None, checkpoint: str | None = None):
+        if start not in START_PROTOCOLS:
+            raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
+        get_sampler(sampler)
+        self.den, self.ck, self.L = den, ck, den.process.L
+        self.options = dict(start=start, steps=int(steps), sampler=sampler, variance=variance, grid=grid,
+                            t_start=t_start)
+        self.fine, self.checkpoint, self.t_start_used = fine, checkpoint, None
+
+    def provenance(self) -> dict:
+        """Checkpoint, schedule, start protocol and sampler of the output (HDF5 attributes)."""
+        ck, o = self.ck, self.options
+        out = {"method": "skild", "protocol": o["start"], "sampler": o["sampler"], "steps": o["steps"],
+               "checkpoint": self.checkpoint, "checkpoint_step": int(ck["step"]), "basis": ck["process"]["basis"],
+               "schedule": ck["process"]["schedule"], "trained_L": int(ck["process"]["L"]),
+               "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
+               "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"])}
+        out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
+        return {k: v for k, v in out.items() if v is not None}
+
+    def generate(self, n: int, *, seed: int = 0, batch: int | None = None, progress=None) -> np.ndarray:
+        """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
+        if self.options["start"] != "conditional" or self.fine is not None:
+            raise InputError("generation has no start protocol; load the checkpoint without --start/--fine")
+        return generate_fields(self.den, n, steps=self.options["steps"], sampler=self.options["sampler"], seed=seed,
+                               batch=batch, progress=progress)
+
+    def superresolve(self, coarse, scale: float, *, seed: int = 0, batch: int | None = None, progress=None,
+                     rule: str = "majority") -> np.ndarray:
+        """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
+        fine = None if self.fine is None else np.asarray(self.fine)[: len(coarse)]
+        fields, self.t_start_used = superresolve_fields(self.den, self.ck, coarse, scale, fine=fine, seed=seed,
+                                                        batch=batch, rule=rule, progress=progress, **self.options)
+        return fields

@@ -1,0 +1,196 @@
+"""One contract for every method that maps coarse configurations to fine ones, and one loader.
+
+A *super-resolver* is any object with
+
+* ``method`` -- its name (``skild``, ``sr3``, ``cnn``, ``naive``, ``posterior``);
+* ``L`` -- the fine lattice size it produces (None: ``L' * scale``, any size);
+* ``scale`` -- the only scale it handles (None: any scale it can);
+* ``superresolve(coarse, scale, *, seed=0, batch=None, progress=None, rule="majority")``
+  -> fields ``(N, L, L)`` float32, whose sign is the spins. ``coarse`` are
+  ``(N, L', L')`` coarse spins made from fine ones by ``rule``; sample i
+  depends on ``seed + i`` only, never on the batch; ``progress(done, total)``
+  is called as configurations are finished;
+* ``provenance()`` -> a dict of JSON-able attributes saying what made the
+  output (method, checkpoint, sampler, steps, ...), written into the output file.
+
+:func:`load_superresolver` returns the right one for a method name or a
+checkpoint file (SKILD, SR3 and CNN checkpoints say what they are);
+:func:`superresolve_to_file` runs any of them and writes a self-describing
+ensemble. ``isingsr superres``, ``isingsr correlate`` and the experiment
+scripts all go through these two functions.
+
+Examples
+--------
+>>> import numpy as np
+>>> naive = load_superresolver("naive")
+>>> naive.superresolve(np.array([[[1, -1], [-1, 1]]], dtype=np.int8), 2).shape
+(1, 4, 4)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .coarse import is_block_scale, upsample
+from .constants import BETA_C
+from .defaults import REVERSE_STEPS, SAMPLER
+from .diffusion.pipeline import to_spins
+from .exceptions import InputError
+from .io.paths import portable_path
+
+__all__ = ["METHODS", "NaiveSuperResolver", "PosteriorSuperResolver", "load_superresolver", "superresolve_to_file",
+           "to_spins"]
+
+#: Every method of :func:`load_superresolver`.
+METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
+
+
+class NaiveSuperResolver:
+    """Every fine spin copies its block's coarse spin (spectral zero-padding + sign for other scales).
+
+    Ties of the spectral route are broken by ``default_rng([seed, 1])``, as in
+    :func:`isingsr.analysis.report.run_correlate`.
+    """
+
+    method, L, scale = "naive", None, None
+
+    def provenance(self) -> dict:
+        return {"method": "naive", "protocol": "coarse"}
+
+    def superresolve(self, coarse, scale: float, *, seed: int = 0, batch=None, progress=None,
+                     rule: str = "majority") -> np.ndarray:
+        coarse = np.asarray(coarse)
+        L = round(coarse.shape[-1] * float(scale))
+        spectral = not is_block_scale(L, scale)
+        out = upsample(coarse, L, seed=np.random.default_rng([seed, 1]), spectral=spectral).astype(np.float32)
+        if progress:
+            progress(len(out), len(out))
+        return out
+
+
+class PosteriorSuperResolver:
+    """Exact draws of p(fine | coarse) by constrained Monte Carlo (:func:`isingsr.mc.constrained.constrained_sample`).
+
+    Majority-rule inputs at an integer scale b. ``reference_draws`` further,
+    independent draws per input are kept as ``self.reference``
+    (:func:`isingsr.analysis.conditional.conditional_moments`), the yardstick
+    of the conditional scores of ``isingsr correlate``.
+    """
+
+    method, L, scale = "posterior", None, None
+
+    def __init__(self, beta: float = BETA_C, reference_draws: int = 0):
+        self.beta, self.reference_draws, self.reference = float(beta), int(reference_draws), None
+
+    def provenance(self) -> dict:
+        return {"method": "posterior: constrained Metropolis, majority rule", "protocol": "coarse",
+                "beta": self.beta}
+
+    def superresolve(self, coarse, scale: float, *, seed: int = 0, batch=None, progress=None,
+                     rule: str = "majority") -> np.ndarray:
+        from .analysis.conditional import conditional_moments
+        from .mc.constrained import constrained_sample
+
+        coarse = np.asarray(coarse)
+        L = round(coarse.shape[-1] * float(scale))
+        if rule != "majority" or not is_block_scale(L, scale):
+            raise InputError(f"the exact posterior needs majority-rule inputs and an integer scale, got {rule} "
+                             f"and {float(scale):g}")
+        b = int(round(float(scale)))
+        samples = constrained_sample(coarse, b, beta=self.beta, n_samples=self.reference_draws + 1, seed=seed,
+                                     progress=progress)
+        if self.reference_draws:
+            self.reference = conditional_moments(samples[:, 1:], b)
+        return samples[:, 0].astype(np.float32)
+
+
+def _checkpoint(path):
+    from .io.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = None, device="auto",
+                       steps: int = REVERSE_STEPS, sampler: str = SAMPLER, start: str = "conditional",
+                       fine=None, beta: float = BETA_C, reference_draws: int = 0, **skild_options):
+    """The super-resolver for ``method``, or for what the checkpoint ``ckpt`` holds.
+
+    Parameters
+    ----------
+    method : str, optional
+        One of :data:`METHODS`; ``None`` with a ``ckpt`` takes its kind.
+    ckpt : path-like or dict, optional
+        Checkpoint of a ``skild``, ``sr3`` or ``cnn`` method (path, or a loaded checkpoint dict).
+    L : int, optional
+        Fine lattice size to run at (default: the checkpoint's training size). SKILD carries its
+        process there by critical finite-size scaling; SR3 and the CNN are fully convolutional.
+    device : str
+        ``auto``, ``cpu`` or ``cuda``.
+    steps, sampler :
+        Reverse steps and sampler of SKILD and SR3.
+    start, fine, **skild_options :
+        SKILD's start protocol, true fine configurations (``forward`` only) and further options of
+        :class:`~isingsr.diffusion.inference.SkildSuperResolver` (``variance``, ``grid``, ``t_start``).
+    beta, reference_draws :
+        Inverse temperature and extra draws of the exact ``posterior``.
+    """
+    if method is not None and method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method in ("naive", "posterior"):
+        if ckpt is not None:
+            raise InputError(f"the {method} method takes no checkpoint")
+        return NaiveSuperResolver() if method == "naive" else PosteriorSuperResolver(beta, reference_draws)
+    if ckpt is None:
+        raise InputError(f"the {method} method needs a checkpoint")
+    ck = ckpt if isinstance(ckpt, dict) else _checkpoint(ckpt)
+    path = None if isinstance(ckpt, dict) else portable_path(ckpt)
+    kind = ck.get("kind", "skild")
+    if method is not None and kind != method:
+        raise InputError(f"{path or 'checkpoint'}: a {kind} checkpoint, not {'SKILD' if method == 'skild' else method}")
+    from .device import resolve_device
+
+    dev = resolve_device(device)
+    if kind == "skild":
+        from .diffusion.inference import SkildSuperResolver, build_from_checkpoint
+
+        return SkildSuperResolver(build_from_checkpoint(ck, device=dev, L=L), ck, start=start, steps=steps,
+                                  sampler=sampler, fine=fine, checkpoint=path, **skild_options)
+    if start == "forward" or fine is not None:
+        raise InputError(f"--start {start}: a {kind} baseline starts from the coarse input only")
+    if kind == "sr3":
+        from .baselines.sr3 import SR3
+
+        return SR3.from_checkpoint(ck, dev, L, path=path, steps=steps, sampler=sampler)
+    if kind == "cnn":
+        from .baselines.cnn import ProbabilisticCNN
+
+        return ProbabilisticCNN.from_checkpoint(ck, dev, L, path=path)
+    raise InputError(f"{path or 'checkpoint'}: unknown checkpoint kind {kind!r}")
+
+
+def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, batch: int | None = None,
+                         progress: Callable[[int, int], None] | None = None, rule: str = "majority",
+                         source=None, save_fields: bool = False, overwrite: bool = False,
+                         attrs: dict | None = None) -> Path:
+    """Super-resolve ``coarse`` ``(N, L', L')`` by ``scale`` with any super-resolver and write an ensemble.
+
+    The file (:func:`isingsr.io.hdf5.write_ensemble`) holds the spins (and,
+    with ``save_fields``, the continuous fields as dataset ``fields``) and the
+    attributes ``kind = "{method}-superres"``, ``scale``, ``L_coarse``,
+    ``rule``, ``seed``, ``source`` and the resolver's :meth:`provenance`, plus ``attrs``.
+    """
+    from .io.hdf5 import write_ensemble
+
+    coarse = np.asarray(coarse)
+    if coarse.ndim != 3 or coarse.shape[1] != coarse.shape[2] or len(coarse) == 0:
+        raise InputError(f"coarse input: expected (N, L', L') with N >= 1, got {coarse.shape}")
+    fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
+    spins = to_spins(fields)
+    meta = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
+            "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {}),
+            **resolver.provenance(), **(attrs or {})}
+    extra = {"fields": np.asarray(fields, dtype=np.float32)} if save_fields else None
+    return Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))
