@@ -16,6 +16,7 @@ from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.train import TrainConfig, train
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
+from isingsr.coarse import coarse_grain
 from isingsr.mc import sample_configurations
 
 
@@ -55,6 +56,41 @@ def test_superres_runs_from_t_start(model):
     assert t_s == pytest.approx(np.log(2) / np.log(8))  # t_start(s) = ln s / ln L
     again, _ = superresolve_fields(den, ck, coarse[:16], 2.0, steps=5, batch=4)
     np.testing.assert_allclose(again, out[:16], rtol=1e-5, atol=1e-5)  # seeds per sample, not per batch
+
+
+def test_superresolution_with_the_gaussian_oracle_has_the_right_statistics(make_process, radial_z):
+    """The whole pipeline (conditional start from pass-band statistics, time grid, sampler, batching) with the
+    exact denoiser of Gaussian data, block-averaged 2x: the output has spectrum S in every shell, and each
+    pass-band mode keeps the correlation a(t_s)^2 rho^2 with the true fine field that the construction implies
+    (X_0 | y ~ N(rho g Y, (1 - rho^2) S) diffused to t_s, then the exact reverse process)."""
+    from isingsr.diffusion.denoiser import wiener_denoiser
+    from isingsr.diffusion.rng import generators
+    from isingsr.diffusion.samplers import gaussian_field
+    from isingsr.diffusion.spectral import mode_power
+    from isingsr.diffusion.starts import measure_passband
+
+    L, N, scale = 16, 3000, 2
+    p = make_process(L=L, blur_per_block=0.5)  # an early start: many pass-band modes keep a ~ 1
+    train_fields = gaussian_field(p, N, generators(range(N)))[:, 0].numpy()
+    gain, corr = measure_passband(train_fields, scale, rule="average")
+    ck = {"gains": {"2": gain}, "passband_corr": {"2": corr}}
+    truth = gaussian_field(p, N, generators(range(N, 2 * N)))[:, 0].numpy()
+    coarse = coarse_grain(truth, scale, rule="average")
+
+    class Oracle:
+        process = p
+        __call__ = staticmethod(wiener_denoiser(p))
+
+    out, t_s = superresolve_fields(Oracle(), ck, coarse, float(scale), steps=20, rule="average", seed=1)
+    z = radial_z(mode_power(out), p.S, N, "fourier", L)
+    assert float(z.abs().max()) < 4.0
+    X, T = (p.basis.forward(torch.from_numpy(np.asarray(a, dtype=np.float64))) for a in (out, truth))
+    c = (X * T).mean(0) / p.S
+    expected = p.a(t_s) ** 2 * corr**2
+    band = corr > 0.5
+    assert int(band.sum()) >= 20
+    assert float((c - expected)[band].abs().max()) < 5 / np.sqrt(N)
+    assert int((expected > 0.5).sum()) >= 10  # the input visibly constrains the output
 
 
 def test_cli_sample_and_superres(model):

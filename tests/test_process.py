@@ -14,20 +14,9 @@ from isingsr.diffusion.spectral import BASES, estimate_spectrum, get_basis
 from isingsr.exceptions import InputError
 
 
-def critical_spectrum(L, basis="fourier"):
-    """A critical-Ising-like spectrum S ~ (k^2 + k_min^2)^(-7/8), mean 1."""
-    k = get_basis(basis).wavenumber(L)
-    S = (k**2 + (2 * math.pi / L) ** 2) ** (-0.875)
-    return S / S.mean()
-
-
-def make(L=8, basis="fourier", **kw):
-    return SpectralProcess(L, basis, critical_spectrum(L, basis), **kw)
-
-
 @pytest.mark.parametrize("basis", BASES)
-def test_a_is_one_at_zero_and_zero_at_one_for_every_mode(basis):
-    p = make(basis=basis)
+def test_a_is_one_at_zero_and_zero_at_one_for_every_mode(basis, make_process):
+    p = make_process(basis=basis)
     assert torch.equal(p.a(0.0), torch.ones(8, 8, dtype=torch.float64))
     assert torch.equal(p.a(1.0), torch.zeros(8, 8, dtype=torch.float64))  # zero mode included
     assert torch.equal(p.sigma2(0.0), torch.zeros(8, 8, dtype=torch.float64))
@@ -36,8 +25,8 @@ def test_a_is_one_at_zero_and_zero_at_one_for_every_mode(basis):
 
 
 @pytest.mark.parametrize("basis", BASES)
-def test_a_is_monotone_and_sigma2_matches_the_spectrum(basis):
-    p = make(L=16, basis=basis)
+def test_a_is_monotone_and_sigma2_matches_the_spectrum(basis, make_process):
+    p = make_process(L=16, basis=basis)
     t = torch.linspace(0, 1, 2001, dtype=torch.float64)
     a = p.a(t)
     assert a.shape == (2001, 16, 16)
@@ -47,8 +36,8 @@ def test_a_is_monotone_and_sigma2_matches_the_spectrum(basis):
     assert bool(torch.all(a[t <= p.t_env][:, 0, 0] == 1)) and float(a[-2, 0, 0]) < 1e-4
 
 
-def test_schedule_formula_and_geometric_cutoff():
-    p = make(L=32)
+def test_schedule_formula_and_geometric_cutoff(make_process):
+    p = make_process(L=32)
     assert p.config()["schedule"] == "gauss-loguniform-v1"
     t = torch.linspace(0, 1, 101, dtype=torch.float64)
     w, l = p.cutoff_length(t), p.blur_length(t)
@@ -64,8 +53,8 @@ def test_schedule_formula_and_geometric_cutoff():
     assert torch.allclose(p.time_at_blur(p.blur_length(t)), t, atol=1e-12)
 
 
-def test_q_sample_at_zero_is_the_data_exactly():
-    p = make()
+def test_q_sample_at_zero_is_the_data_exactly(make_process):
+    p = make_process()
     x0 = torch.randn(4, 1, 8, 8, dtype=torch.float64)
     xt, eps = p.q_sample(x0, 0.0)
     assert torch.equal(xt, x0) and eps.shape == x0.shape
@@ -75,8 +64,8 @@ def test_q_sample_at_zero_is_the_data_exactly():
     assert p.q_sample(x32, 0.3)[0].dtype == torch.float32
 
 
-def test_q_sample_is_the_formula_per_mode():
-    p = make(basis="dct")
+def test_q_sample_is_the_formula_per_mode(make_process):
+    p = make_process(basis="dct")
     B = p.basis
     x0, eps = torch.randn(3, 1, 8, 8, dtype=torch.float64), torch.randn(3, 1, 8, 8, dtype=torch.float64)
     t = torch.tensor([0.2, 0.6, 0.95], dtype=torch.float64)
@@ -89,10 +78,10 @@ def test_q_sample_is_the_formula_per_mode():
 
 
 @pytest.mark.parametrize("t", [0.1, 0.4, 0.93])
-def test_marginal_variance_is_the_spectrum_at_every_t(t):
+def test_marginal_variance_is_the_spectrum_at_every_t(t, make_process):
     """Var X_t(k) = S(k): spectrum matching, checked with a chi^2 over all modes."""
     L, N = 8, 4000
-    p = make(L=L)
+    p = make_process(L=L)
     g = torch.Generator().manual_seed(int(100 * t))
     x0 = gaussian_field(p, N, g)
     xt, _ = p.q_sample(x0, t, generator=g)
@@ -118,8 +107,8 @@ def brute_force_posterior(a_t, a_p, S):
 
 
 @pytest.mark.parametrize("t, t_prev", [(0.3, 0.25), (0.6, 0.1), (0.95, 0.92), (1.0, 0.5), (0.2, 0.0)])
-def test_posterior_equals_brute_force_conditioning(t, t_prev):
-    p = SpectralProcess(4, "fourier", critical_spectrum(4), l_min=0.5)
+def test_posterior_equals_brute_force_conditioning(t, t_prev, make_process):
+    p = make_process(L=4, l_min=0.5)
     c_t, c_0, v = p.posterior_coefficients(t, t_prev)
     a_t, a_p = p.a(t), p.a(t_prev)
     for i in range(4):
@@ -133,8 +122,8 @@ def test_posterior_equals_brute_force_conditioning(t, t_prev):
             np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
 
 
-def test_posterior_limits_and_mean():
-    p = make()
+def test_posterior_limits_and_mean(make_process):
+    p = make_process()
     c_t, c_0, v = p.posterior_coefficients(0.3, 0.0)  # last step: the estimate of x0 itself
     assert torch.allclose(c_t[1:], torch.zeros_like(c_t[1:])) and torch.allclose(c_0[1:], torch.ones_like(c_0[1:]))
     assert float(v.abs().max()) == 0.0
@@ -152,8 +141,8 @@ def test_posterior_limits_and_mean():
 
 
 @pytest.mark.parametrize("basis", BASES)
-def test_target_conversions_round_trip(basis):
-    p = make(basis=basis)
+def test_target_conversions_round_trip(basis, make_process):
+    p = make_process(basis=basis)
     g = torch.Generator().manual_seed(5)
     x0 = gaussian_field(p, 3, g)
     t = torch.tensor([0.02, 0.3, 0.7], dtype=torch.float64)
@@ -175,9 +164,9 @@ def test_target_conversions_round_trip(basis):
         p.target("score", x0, eps, t)
 
 
-def test_t_start_and_scale_at():
+def test_t_start_and_scale_at(make_process):
     L = 32
-    p = make(L=L)
+    p = make_process(L=L)
     assert p.t_start(1.0) == 0.0 and p.scale_at(0.0) == 1.0
     s = torch.tensor([1.0, 1.5, 2.0, 4.0, 8.0, 16.0], dtype=torch.float64)
     t = p.t_start(s)
@@ -187,7 +176,7 @@ def test_t_start_and_scale_at():
     assert torch.allclose(t, torch.log(s) / math.log(L), atol=1e-14)
     assert p.t_start(float(L)) == pytest.approx(1.0)
     # with another c the map stays invertible, t_start(1) = 0, and l(t_s) = c sqrt(s^2 - 1)
-    q = make(L=L, blur_per_block=0.6)
+    q = make_process(L=L, blur_per_block=0.6)
     ts = q.t_start(4.0)
     assert float(q.blur_length(ts)) == pytest.approx(0.6 * math.sqrt(15), rel=1e-12)
     assert q.scale_at(ts) == pytest.approx(4.0, rel=1e-12) and q.t_start(1.0) == 0.0
@@ -221,8 +210,8 @@ def test_randn_per_sample_generators_do_not_depend_on_the_batch():
         randn((3, 4), gens[:2])
 
 
-def test_bad_input():
-    S = critical_spectrum(8)
+def test_bad_input(make_process):
+    S = make_process().S
     with pytest.raises(InputError, match="unknown basis"):
         SpectralProcess(8, "haar", S)
     with pytest.raises(InputError, match="L must be an integer"):

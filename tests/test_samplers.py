@@ -24,7 +24,6 @@ from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bin
 from isingsr.coarse import block_fill
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
-from test_process import make
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,13 +33,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def radial_z(P, expected, N, basis, L):
-    """Per-shell z-scores of an empirical per-mode power P (N Gaussian samples) against its expectation."""
-    bins, nb = radial_bins(basis, L)
-    var = shell_sums(2 * expected**2 / N, bins, nb)  # Var of a mean of N squares of independent Gaussians
-    return (shell_sums(P, bins, nb) - shell_sums(expected, bins, nb)) / torch.sqrt(var)
 
 
 def variance_factors(p, times):
@@ -81,10 +73,10 @@ def oracle_variance(p, times, eta=1.0, variance="posterior", second_order=False)
     return V
 
 
-def test_time_grid():
+def test_time_grid(make_process):
     g = time_grid(4, 0.5)
     assert g.dtype == torch.float64 and g.tolist() == [0.5, 0.375, 0.25, 0.125, 0.0]
-    p = make(L=16)
+    p = make_process(L=16)
     g = time_grid(30, 1.0, p)
     assert len(g) == 31 and float(g[0]) == 1.0 and float(g[-1]) == 0.0 and bool(torch.all(g[1:] < g[:-1]))
     assert float(g[-2]) == pytest.approx(float(p.time_at_blur(0.02)), rel=1e-6)
@@ -103,10 +95,10 @@ def test_time_grid():
 
 
 @pytest.mark.parametrize("basis", ["fourier", "dct"])
-def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis):
+def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis, make_process, radial_z):
     """Ancestral sampling from t = 1 with the exact denoiser: sample spectrum = S within errors."""
     L, N = 8, 4000
-    p = make(L=L, basis=basis)
+    p = make_process(L=L, basis=basis)
     g = torch.Generator().manual_seed(11)
     x = ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), time_grid(40, 1.0, p), g)
     z = radial_z(mode_power(x, basis), p.S, N, basis, L)
@@ -114,10 +106,10 @@ def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis):
     assert float((z**2).mean()) < 3.0
 
 
-def test_posterior_variance_and_ddim_follow_their_closed_forms():
+def test_posterior_variance_and_ddim_follow_their_closed_forms(make_process, radial_z):
     """Small-variance ancestral and DDIM samplers lose O(1/n) of the variance, exactly as predicted."""
     L, N = 8, 3000
-    p = make(L=L)
+    p = make_process(L=L)
     times = time_grid(25, 1.0, p, l_soft=0.0)
     anc, ddim = variance_factors(p, times)
     assert float(anc.min()) < 0.9 and float(ddim.min()) < 0.9  # the effect is visible at this n ...
@@ -136,11 +128,11 @@ def test_posterior_variance_and_ddim_follow_their_closed_forms():
 
 
 @pytest.mark.parametrize("t_start", [1.0, 0.5])
-def test_second_order_sampler_converges_like_one_over_n_squared(t_start):
+def test_second_order_sampler_converges_like_one_over_n_squared(t_start, make_process):
     """With the exact denoiser of Gaussian data the output variance error falls like 1/n for the ancestral
     (posterior variance) and DDIM steps and like 1/n^2 for SDE-DPM-Solver++(2M): error ratios at n and 2n
     near 2 and 4. Generation (t = 1, the zero mode through the envelope) and 4x super-resolution (t = 1/2)."""
-    p = make(L=16)
+    p = make_process(L=16)
     err = {k: [] for k in ("ancestral", "ddim", "2m-sde")}
     for n in (20, 40, 80):
         times = time_grid(n, t_start, p, l_soft=0.0)  # the order at a fixed grid shape
@@ -157,10 +149,10 @@ def test_second_order_sampler_converges_like_one_over_n_squared(t_start):
 
 
 @pytest.mark.parametrize("stochastic", [True, False])
-def test_second_order_samplers_realise_their_closed_form(stochastic):
+def test_second_order_samplers_realise_their_closed_form(stochastic, make_process, radial_z):
     """The sampling loops do what the coefficients say: sample spectrum = oracle_variance * S within errors."""
     L, N = 8, 4000
-    p = make(L=L)
+    p = make_process(L=L)
     times = time_grid(12, 1.0, p)
     g = torch.Generator().manual_seed(21)
     if stochastic:
@@ -174,8 +166,8 @@ def test_second_order_samplers_realise_their_closed_form(stochastic):
     assert float(z.abs().max()) < 4.0
 
 
-def test_without_the_correction_the_second_order_samplers_are_the_first_order_ones():
-    p = make()
+def test_without_the_correction_the_second_order_samplers_are_the_first_order_ones(make_process):
+    p = make_process()
     x_start = gaussian_field(p, 3, torch.Generator().manual_seed(0))
     times = time_grid(9, 1.0, p)
     den = lambda x, t: 0.6 * x + 0.1 * torch.tanh(x)  # noqa: E731
@@ -217,8 +209,8 @@ def test_every_sampler_has_a_command_line_name():
         get_sampler("euler")
 
 
-def test_ddim_with_eta_one_is_the_ancestral_posterior_sampler():
-    p = make()
+def test_ddim_with_eta_one_is_the_ancestral_posterior_sampler(make_process):
+    p = make_process()
     x_start = gaussian_field(p, 3, torch.Generator().manual_seed(0))
     times = time_grid(12, 1.0, p)
     den = lambda x, t: 0.7 * x  # noqa: E731
@@ -227,9 +219,9 @@ def test_ddim_with_eta_one_is_the_ancestral_posterior_sampler():
     assert torch.allclose(a, b, atol=1e-10)
 
 
-def test_super_resolution_with_the_oracle_keeps_low_modes_and_restores_high_ones():
+def test_super_resolution_with_the_oracle_keeps_low_modes_and_restores_high_ones(make_process, radial_z):
     L, N, scale = 16, 2000, 2
-    p = make(L=L, blur_per_block=0.5)  # an early start, so that several modes keep a ~ 1
+    p = make_process(L=L, blur_per_block=0.5)  # an early start, so that several modes keep a ~ 1
     g = torch.Generator().manual_seed(13)
     truth = gaussian_field(p, N, g)
     t_s = p.t_start(scale)
@@ -245,8 +237,8 @@ def test_super_resolution_with_the_oracle_keeps_low_modes_and_restores_high_ones
     assert float(z.abs().max()) < 4.0
 
 
-def test_per_sample_generators_make_samples_independent_of_the_batch():
-    p = make()
+def test_per_sample_generators_make_samples_independent_of_the_batch(make_process):
+    p = make_process()
     times = time_grid(6, 1.0, p)
     den = lambda x, t: 0.5 * x  # noqa: E731
     big = ancestral_sample(den, p, gaussian_field(p, 4, generators(range(4))), times, generators(range(10, 14)))
@@ -254,10 +246,10 @@ def test_per_sample_generators_make_samples_independent_of_the_batch():
     assert torch.equal(big[2], one[0])
 
 
-def test_frozen_sampling_loop():
+def test_frozen_sampling_loop(make_process):
     """Guards against silent changes of the process, schedule, grid or samplers: if this number moves,
     the schedule must get a new name (process.SCHEDULES), not a quiet edit."""
-    p = make(L=8)  # default schedule gauss-loguniform-v1 with its default parameters
+    p = make_process(L=8)  # default schedule gauss-loguniform-v1 with its default parameters
     den = lambda x, t: 0.5 * x  # noqa: E731
     x_start = gaussian_field(p, 3, generators([0, 1, 2]))
     times = time_grid(10, 1.0, p, l_soft=0.0)
@@ -280,9 +272,9 @@ DPMPP_2M_SUM_SQ = 6.294389117193322
 ANCESTRAL_SOFT_GRID_SUM_SQ = 49.62384934191064
 
 
-def test_coarse_start_embeds_in_the_pass_band():
+def test_coarse_start_embeds_in_the_pass_band(make_process):
     L, scale = 16, 4
-    p = make(L=L)
+    p = make_process(L=L)
     spins = sample_configurations(L, 200, seed=3)
     gain = measure_gain(spins, scale)
     k = p.basis.axis_wavenumber(L)
@@ -313,9 +305,9 @@ def test_passband_correlation_is_one_when_the_coarse_input_fixes_the_fine_field(
     assert 0.98 < float(corr[0, 0]) <= 1 and float(corr[0, 2]) < float(corr[0, 1]) < float(corr[0, 0])
 
 
-def test_conditional_start_keeps_the_spectrum_and_draws_what_the_input_does_not_fix():
+def test_conditional_start_keeps_the_spectrum_and_draws_what_the_input_does_not_fix(make_process, radial_z):
     L, scale, N = 16, 4, 4000
-    p = make(L=L)
+    p = make_process(L=L)
     y = np.random.default_rng(3).choice(np.array([-1.0, 1.0]), size=(1, L // scale, L // scale))
     ys = np.repeat(y, N, axis=0)
     t = p.t_start(scale)
@@ -367,8 +359,8 @@ def test_alignment_on_ising_data_picks_a_scale_invariant_constant():
         select_t_start(al, 1e-30)
 
 
-def test_sampler_bad_input():
-    p = make()
+def test_sampler_bad_input(make_process):
+    p = make_process()
     den = wiener_denoiser(p)
     x = torch.zeros(2, 1, 8, 8)
     with pytest.raises(InputError, match="x_start"):

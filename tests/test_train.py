@@ -106,8 +106,8 @@ def test_training_reduces_the_loss(tmp_path, data):
 
 
 def test_bad_training_input(tmp_path, data):
+    train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
     with pytest.raises(InputError, match="already holds a run"):
-        train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
         train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
     with pytest.raises(InputError, match="no checkpoint.pt"):
         train(cfg(data, tmp_path / "new"), resume=True, log=lambda s: None)
