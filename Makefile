@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.isingsr-installed
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -17,6 +17,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check isingsr tests experiments
 
 bench: $(STAMP)
 	$(VENV)/bin/python experiments/bench_mc.py

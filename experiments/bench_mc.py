@@ -58,7 +58,8 @@ def main() -> None:
     args = ap.parse_args()
     all_w = default_workers()
     rows = []
-    print("| L | workers | ns/flip (per core) | cfg/s | tau_int E (saves) | tau_int abs m (saves) | indep cfg/s | speed-up |")
+    print("| L | workers | ns/flip (per core) | cfg/s | tau_int E (saves) | tau_int abs m (saves) | indep cfg/s "
+          "| speed-up |")
     print("|---|---|---|---|---|---|---|---|")
     for L in [int(s) for s in args.sizes.split(",")]:
         base = None

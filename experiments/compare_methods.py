@@ -64,7 +64,8 @@ def table(summary: dict) -> list[str]:
                     f"{c['g2_chi2_dof']:.3g} | {pval(c['g2_p_value'])} | "
                     f"{sc['energy']['z']:+.1f} | {sc['binder']['z']:+.1f} | "
                     f"{'—' if c.get('consistency') is None else format(c['consistency'], '.3f')}")
-        rows.append(f"| {summary['scale']:g} | {name} | {marg} | {fmt(ce.get('mse_ratio'), ce.get('mse_ratio_err'), 2)} | "
+        rows.append(f"| {summary['scale']:g} | {name} | {marg} | "
+                    f"{fmt(ce.get('mse_ratio'), ce.get('mse_ratio_err'), 2)} | "
                     f"{fmt(cm.get('mse_ratio'), cm.get('mse_ratio_err'), 2)} |")
     return rows
 
@@ -148,7 +149,8 @@ def run() -> None:
                 if m in cmp:
                     ratios.append(f"S = {S:g}: max|dG4c| skild / {m} = "
                                   f"{cmp['skild']['g4c_max_abs_dev'] / cmp[m]['g4c_max_abs_dev']:.3f}")
-        gains.append(f"S = {S:g}: " + ", ".join(f"{m} {lo:.1f}-{hi:.1f}" for m, (lo, hi) in pairing_gain(summary).items()))
+        gains.append(f"S = {S:g}: "
+                     + ", ".join(f"{m} {lo:.1f}-{hi:.1f}" for m, (lo, hi) in pairing_gain(summary).items()))
     lines.insert(0, "SKILD: " + "; ".join(starts) + "\n")
     print("\n".join(lines))
     print()

@@ -97,7 +97,8 @@ def run() -> None:
     print("\n".join(lines))
     table = out / f"table{tag}.md"
     table.write_text(f"scale {args.scale:g}, {args.steps} steps, ancestral"
-                     + (f", start at c = {args.c:g} (t = {t_start:.4f})" if tag else "") + "\n\n" + "\n".join(lines) + "\n")
+                     + (f", start at c = {args.c:g} (t = {t_start:.4f})" if tag else "") + "\n\n"
+                     + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -75,9 +75,11 @@ def cli():
 @click.option("--L", "L", type=click.IntRange(min=4), help="Linear lattice size (>= 4). Required unless --append.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Configurations to produce (or add).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Output HDF5 file.")
-@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=BETA_C, show_default="beta_c = 0.4406867935",
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=BETA_C,
+              show_default="beta_c = 0.4406867935",
               help="Inverse temperature (J = 1).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Master seed (one stream per chain).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Master seed (one stream per chain).")
 @click.option("--chains", type=click.IntRange(min=1), default=None, show_default="n/100, 1 to 32",
               help="Independent Markov chains.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, show_default="all cores",
@@ -227,7 +229,8 @@ def _parse_methods(text):
     names = [x.strip() for x in text.split(",") if x.strip()]
     bad = [x for x in names if x not in CORRELATE_METHODS]
     if bad or not names:
-        raise InputError(f"--methods: unknown {', '.join(bad) or 'empty list'}; choose from {','.join(CORRELATE_METHODS)}")
+        raise InputError(f"--methods: unknown {', '.join(bad) or 'empty list'}; "
+                         f"choose from {','.join(CORRELATE_METHODS)}")
     return list(dict.fromkeys(names))
 
 

@@ -192,7 +192,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         log(f"resuming {out} at step {step}")
     model = net
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
     meta = {"config": asdict(cfg), **setup.meta,
             "data": {"path": str(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
                      "algorithm": ens.attrs.get("algorithm")}}

@@ -138,7 +138,8 @@ def test_fmt_err():
 
 def test_correlate_end_to_end(tmp_path, ensemble):
     out = tmp_path / "figs"
-    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2,4", "--methods", "naive")
+    r = invoke("correlate", "--truth", ensemble, "--scale", 2, "--out", out, "--quiet", "--r", "1,2,4",
+               "--methods", "naive")
     assert r.exit_code == 0, r.stderr
     s = json.loads((out / "summary.json").read_text())
     assert set(s["ensembles"]) == {"truth", "naive"} and s["ensembles"]["truth"]["r"] == [1, 2, 4]

@@ -54,7 +54,8 @@ def test_g2_fft_equals_direct_double_sum(L):
                     tot += int(s[c, y, x]) * (int(s[c, y, (x + r) % L]) + int(s[c, (y + r) % L, x]))
             assert got[c, r] == tot / (2 * L * L)  # exact for integer spins
     f = gaussian_fields(2, L, seed=1)
-    direct = [[np.mean(f[c] * (np.roll(f[c], -r, 1) + np.roll(f[c], -r, 0))) / 2 for r in range(L // 2 + 1)] for c in range(2)]
+    direct = [[np.mean(f[c] * (np.roll(f[c], -r, 1) + np.roll(f[c], -r, 0))) / 2 for r in range(L // 2 + 1)]
+              for c in range(2)]
     np.testing.assert_allclose(g2_samples(f), direct, atol=1e-12)
 
 

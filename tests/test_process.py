@@ -10,7 +10,7 @@ import torch
 from isingsr.diffusion.process import SCHEDULES, TARGETS, SpectralProcess
 from isingsr.diffusion.rng import randn
 from isingsr.diffusion.samplers import gaussian_field
-from isingsr.diffusion.spectral import BASES, estimate_spectrum, get_basis
+from isingsr.diffusion.spectral import BASES, estimate_spectrum
 from isingsr.exceptions import InputError
 
 

@@ -13,7 +13,8 @@ from isingsr.io.hdf5 import write_ensemble
 
 ENSEMBLE_KEYS = {"n", "r", "r2", "g2", "g2_err", "g4c", "g4c_err", "energy", "energy_err", "abs_m", "abs_m_err",
                  "binder", "binder_err", "chi", "chi_err"}
-COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency", "errors", "g2_p_value",
+COMPARISON_KEYS = {"g2_chi2_dof", "g4c_chi2_dof", "g2_max_abs_dev", "g4c_max_abs_dev", "consistency", "errors",
+                   "g2_p_value",
                    "g4c_p_value", "g2_p_dof", "g4c_p_dof"}
 
 
@@ -72,7 +73,8 @@ def test_run_correlate_end_to_end(files, tmp_path):
     row = next(r for r in rows if r["ensemble"] == "naive" and r["observable"] == "g4c" and r["r"] == "1")
     i = 0
     assert float(row["value"]) == pytest.approx(js["ensembles"]["naive"]["g4c"][i])
-    assert float(row["residual"]) == pytest.approx(js["ensembles"]["naive"]["g4c"][i] - js["ensembles"]["truth"]["g4c"][i])
+    ens = js["ensembles"]
+    assert float(row["residual"]) == pytest.approx(ens["naive"]["g4c"][i] - ens["truth"]["g4c"][i])
 
 
 @pytest.mark.parametrize("scale, L_coarse", [(2.5, 6), (2.1, 8), (3, 5)])
@@ -102,7 +104,8 @@ def test_bad_input_is_one_line_input_error(files, tmp_path, kwargs, words):
     kwargs = dict(kwargs)
     cands = {k: files.get(v, tmp_path / "missing.h5") for k, v in kwargs.pop("candidates", {}).items()}
     with pytest.raises(InputError) as excinfo:
-        run_correlate(files["truth"], kwargs.pop("scale", 2), tmp_path / "o", candidates=cands, progress=False, **kwargs)
+        run_correlate(files["truth"], kwargs.pop("scale", 2), tmp_path / "o", candidates=cands, progress=False,
+                      **kwargs)
     msg = str(excinfo.value)
     assert words in msg and "\n" not in msg
 

@@ -17,10 +17,12 @@ from isingsr.diffusion.denoiser import wiener_denoiser
 from isingsr.diffusion.rng import generators
 from isingsr.defaults import SAMPLER_NAMES
 from isingsr.diffusion.process import WhiteProcess
-from isingsr.diffusion.samplers import (L_SOFT, SAMPLERS, ancestral_sample, correction_weight, ddim_sample, dpmpp_2m_sample,
+from isingsr.diffusion.samplers import (L_SOFT, SAMPLERS, ancestral_sample, correction_weight, ddim_sample,
+                                        dpmpp_2m_sample,
                                         dpmpp_2m_sde_sample, gaussian_field, get_sampler, step_coefficients, time_grid)
-from isingsr.diffusion.starts import coarse_start, conditional_start, embed_coarse, forward_start, measure_gain, measure_passband
-from isingsr.diffusion.spectral import estimate_spectrum, mode_power, radial_bins, shell_sums
+from isingsr.diffusion.starts import (coarse_start, conditional_start, embed_coarse, forward_start, measure_gain,
+                                     measure_passband)
+from isingsr.diffusion.spectral import estimate_spectrum, mode_power
 from isingsr.coarse import block_fill
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations

@@ -170,7 +170,8 @@ def compare_scalars(truth: dict, cand: dict, keys=SCALAR_KEYS, errors: dict | No
     for k in keys:
         d = cand[k] - truth[k]
         e = float(np.hypot(cand[k + "_err"], truth[k + "_err"]) if errors is None else errors[k])
-        out[k] = {"diff": float(d), "err": e, "z": float(d / e) if e > 0 else (0.0 if d == 0 else float(np.copysign(np.inf, d)))}
+        z = float(d / e) if e > 0 else (0.0 if d == 0 else float(np.copysign(np.inf, d)))
+        out[k] = {"diff": float(d), "err": e, "z": z}
     return out
 
 
@@ -204,7 +205,8 @@ def block_consistency(candidate: np.ndarray, coarse: np.ndarray, scale=None) -> 
     cand, crs = np.asarray(candidate), np.asarray(coarse)
     if cand.ndim != 3 or crs.ndim != 3 or cand.shape[0] != crs.shape[0]:
         raise InputError(
-            f"block consistency needs (N, L, L) candidates and (N, l, l) coarse inputs, got {cand.shape} and {crs.shape}"
+            "block consistency needs (N, L, L) candidates and (N, l, l) coarse inputs, "
+            f"got {cand.shape} and {crs.shape}"
         )
     L, l = cand.shape[-1], crs.shape[-1]
     if scale is None:

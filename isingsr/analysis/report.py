@@ -237,7 +237,8 @@ def run_correlate(
             consistency[name] = block_consistency(spins, coarse, scale) if len(spins) == len(coarse) else None
 
     comparison = {
-        name: compare(measurements["truth"], m, consistency[name]) for name, m in measurements.items() if name != "truth"
+        name: compare(measurements["truth"], m, consistency[name])
+        for name, m in measurements.items() if name != "truth"
     }
     for m in measurements.values():  # per-configuration samples and covariances stay out of summary.json
         m.pop("samples", None)

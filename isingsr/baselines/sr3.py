@@ -46,7 +46,8 @@ from ..diffusion.unet import UNet, UNetConfig, preset
 from ..exceptions import InputError
 from .conditioning import check_coarse, check_scale, condition_from_fine, upsampled
 
-__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "sr3_setup", "SR3", "SAMPLERS"]
+__all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "sr3_setup", "SR3",
+           "SAMPLERS"]
 
 #: Samplers SR3 runs on (the shared ones, :mod:`isingsr.diffusion.samplers`).
 SAMPLERS = tuple(SHARED_SAMPLERS)
@@ -55,7 +56,7 @@ SR3_VARIANCE = "posterior"
 
 
 def logsnr(t: torch.Tensor) -> torch.Tensor:
-    """Cosine log-SNR schedule: +20 at t = 0, 0 at t = 1/2, -20 at t = 1 (:func:`~isingsr.diffusion.process.cosine_logsnr`).
+    """Cosine log-SNR schedule, +20 at t = 0, 0 at 1/2, -20 at 1 (:func:`~isingsr.diffusion.process.cosine_logsnr`).
 
     Examples
     --------

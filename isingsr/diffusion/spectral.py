@@ -46,7 +46,8 @@ import torch
 
 from ..exceptions import InputError
 
-__all__ = ["BASES", "PIXEL", "Basis", "get_basis", "as_fields", "mode_power", "mode_powers", "radial_bins", "shell_sums",
+__all__ = ["BASES", "PIXEL", "Basis", "get_basis", "as_fields", "mode_power", "mode_powers", "radial_bins",
+           "shell_sums",
            "shell_wavenumbers", "Spectrum", "estimate_spectrum"]
 
 #: Names accepted by :func:`get_basis`.

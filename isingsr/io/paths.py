@@ -8,10 +8,14 @@ from pathlib import Path
 __all__ = ["cache_dir", "portable_path"]
 
 
+def _cache_root() -> Path:
+    env = os.environ.get("ISINGSR_CACHE")
+    return Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "isingsr"
+
+
 def cache_dir() -> Path:
     """``$ISINGSR_CACHE``, else ``$XDG_CACHE_HOME/isingsr``, else ``~/.cache/isingsr`` (created)."""
-    root = os.environ.get("ISINGSR_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "isingsr"
-    p = Path(root)
+    p = _cache_root()
     p.mkdir(parents=True, exist_ok=True)
     return p
 
@@ -35,7 +39,7 @@ def portable_path(path) -> str:
     for root, prefix in ((Path.cwd().resolve(), ""), (package, "isingsr/")):
         if resolved.is_relative_to(root):
             return prefix + resolved.relative_to(root).as_posix()
-    cache = os.environ.get("ISINGSR_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "isingsr"
-    if resolved.is_relative_to(Path(cache).resolve()):
-        return "$ISINGSR_CACHE/" + resolved.relative_to(Path(cache).resolve()).as_posix()
+    cache = _cache_root().resolve()
+    if resolved.is_relative_to(cache):
+        return "$ISINGSR_CACHE/" + resolved.relative_to(cache).as_posix()
     return str(path)

@@ -33,7 +33,8 @@ import numpy as np
 from ..constants import BETA_C
 from ..exceptions import InputError
 
-__all__ = ["WolffChains", "RunResult", "bond_threshold", "neighbour_table", "default_workers", "default_chains", "seed_chains"]
+__all__ = ["WolffChains", "RunResult", "bond_threshold", "neighbour_table", "default_workers", "default_chains",
+           "seed_chains"]
 
 _U64 = np.uint64
 _MASK_SHIFT = _U64(11)  # compare the top 53 bits of a 64-bit draw with the threshold

@@ -24,6 +24,6 @@ def shipped_checkpoint(L: int = 32) -> Path:
 
 
 def shipped_baseline(method: str, L: int, scale: float) -> Path | None:
-    """The shipped ``sr3`` or ``cnn`` checkpoint for (L, scale), named ``{method}_L{L}_s{scale:g}.pt``; None if absent."""
+    """The shipped ``sr3`` or ``cnn`` checkpoint for (L, scale), ``{method}_L{L}_s{scale:g}.pt``; None if absent."""
     p = _HERE / f"{method}_L{int(L)}_s{float(scale):g}.pt"
     return p if p.exists() else None
