@@ -62,7 +62,7 @@ def run() -> None:
     ap.add_argument("--n-mse", type=int, default=256)
     ap.add_argument("--variances", default="gaussian,posterior,analytic")
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
-                    help="SKILD start protocol (the README's table: coarse, before the block-centred embedding)")
+                    help="SKILD start protocol")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
     out = Path(args.out)

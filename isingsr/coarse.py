@@ -37,11 +37,11 @@ Continuous Super-Resolution" (2026), the SKILD preprint.
 
 from __future__ import annotations
 
-from numbers import Real
 
 import numpy as np
 
 from .exceptions import InputError
+from .validate import integer, real
 
 __all__ = [
     "RULES",
@@ -79,11 +79,7 @@ def _as_stack(spins, what: str = "spins") -> tuple[np.ndarray, bool]:
 
 
 def _as_int_factor(b, what: str = "block factor") -> int:
-    if isinstance(b, bool) or not isinstance(b, Real) or float(b) != int(b):
-        raise InputError(f"{what} must be an integer, got {b!r}")
-    if int(b) < 1:
-        raise InputError(f"{what} must be >= 1, got {b!r}")
-    return int(b)
+    return integer(b, what, minimum=1)
 
 
 def sign_random_ties(x: np.ndarray, seed=0, atol: float = TIE_ATOL) -> np.ndarray:
@@ -306,10 +302,7 @@ def target_size(L: int, scale) -> int:
         ``scale`` not a real number >= 1, or ``L'`` not in ``1 .. L - 1``
         (for ``scale > 1``).
     """
-    if isinstance(scale, bool) or not isinstance(scale, Real) or not np.isfinite(scale):
-        raise InputError(f"scale must be a real number >= 1, got {scale!r}")
-    if scale < 1:
-        raise InputError(f"scale must be >= 1, got {scale}")
+    scale = real(scale, "scale", low=1)
     L_new = int(round(L / float(scale)))
     if scale > 1 and L_new >= L:
         raise InputError(f"scale {scale} leaves L = {L} unchanged (L_new = {L_new} >= L); use a larger scale")

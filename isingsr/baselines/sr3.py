@@ -44,6 +44,7 @@ from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, get_sampler
 from ..diffusion.train import Setup
 from ..diffusion.unet import UNet, UNetConfig, preset
 from ..exceptions import InputError
+from ..validate import integer
 from .conditioning import check_coarse, check_scale, condition_from_fine, upsampled
 
 __all__ = ["LOGSNR_MAX", "logsnr", "alpha_sigma", "sr3_loss", "sr3_denoiser", "sr3_sample", "sr3_setup", "SR3",
@@ -135,8 +136,7 @@ def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEP
     tensor (B, 1, L, L) float64: the last x0 estimate, in [-1, 1].
     """
     f = get_sampler(sampler)
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise InputError(f"steps must be a positive integer, got {steps!r}")
+    steps = integer(steps, "steps", minimum=1)
     dev = cond_img.device
     process = WhiteProcess(cond_img.shape[-1], device=dev)
     x = randn(tuple(cond_img.shape), generator, dev)
@@ -179,8 +179,7 @@ class SR3:
     def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int = REVERSE_STEPS,
                  sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None):
         get_sampler(sampler)
-        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-            raise InputError(f"steps must be a positive integer, got {steps!r}")
+        steps = integer(steps, "steps", minimum=1)
         self.net, self.L, self.scale = net, int(L), float(scale)
         self.steps, self.sampler = int(steps), sampler
         self.device = torch.device(device)

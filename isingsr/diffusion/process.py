@@ -58,6 +58,7 @@ from numbers import Real
 import torch
 
 from ..exceptions import InputError
+from ..validate import real
 from .rng import randn
 from .spectral import PIXEL, Spectrum, get_basis
 
@@ -68,12 +69,11 @@ __all__ = ["SCHEDULES", "TARGETS", "BLUR_PER_BLOCK", "T_ENV", "A_MIN", "LOGSNR_M
 SCHEDULES = ("gauss-loguniform-v1",)
 #: Network targets of :meth:`SpectralProcess.target`.
 TARGETS = ("eps", "x0", "v")
-#: Blur length per block size c (lattice units), measured with :func:`isingsr.diffusion.alignment.alignment`
-#: (critical Ising, majority rule, fourier basis, L = 32 and 64, scales 2, 4, 8, KL budget 0.03 nats per
-#: coarse site; :func:`isingsr.diffusion.alignment.select_t_start`): c = 0.86 .. 0.93 with the coarse input
-#: embedded (b - 1)/2 sites off its blocks, as it was then. Block-centred, the KL given x0 asks for
-#: 0.71 .. 0.85 and the KL given the input for 0.50 .. 0.56 (``experiments/alignment.py``). The value is
-#: part of the schedule of every checkpoint made with it and stays; 0.9 is a later, more cautious start.
+#: Blur length per block size c (lattice units) of the shipped schedule. The alignment diagnostic
+#: (:func:`isingsr.diffusion.alignment.alignment`; critical Ising, majority rule, fourier basis, L = 32 and
+#: 64, scales 2, 4, 8, KL budget 0.03 nats per coarse site) asks for 0.71 .. 0.85 with the KL given x0 and
+#: 0.50 .. 0.56 with the KL given the coarse input (``experiments/alignment.py``, ``docs/method.md``); 0.9
+#: is a later, more cautious start. The value is part of the schedule of every checkpoint made with it.
 BLUR_PER_BLOCK = 0.9
 #: Start of the envelope that removes the zero mode.
 T_ENV = 0.9
@@ -82,9 +82,7 @@ A_MIN = 1e-3
 
 
 def _positive(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v) or v <= 0:
-        raise InputError(f"{name} must be a positive number, got {v!r}")
-    return float(v)
+    return real(v, name, low=0, low_open=True)
 
 
 class DiagonalProcess:
@@ -330,9 +328,7 @@ class SpectralProcess(DiagonalProcess):
         self.blur_per_block = _positive("blur_per_block", self.l_min if blur_per_block is None else blur_per_block)
         if not self.l_max > self.l_min:
             raise InputError(f"l_max = {l_max} must exceed l_min = {l_min}")
-        if isinstance(t_env, bool) or not isinstance(t_env, Real) or not 0 < t_env < 1:
-            raise InputError(f"t_env must lie in (0, 1), got {t_env!r}")
-        self.t_env = float(t_env)
+        self.t_env = real(t_env, "t_env", low=0, high=1, low_open=True, high_open=True)
         if isinstance(spectrum, Spectrum):
             if (spectrum.L, spectrum.basis) != (L, self.basis.name):
                 raise InputError(f"spectrum is for L = {spectrum.L}, basis {spectrum.basis!r}; "

@@ -47,12 +47,13 @@ for guided sampling of diffusion probabilistic models", arXiv:2211.01095 (2022).
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
 
 from ..exceptions import InputError
+from ..validate import integer, real
 from .process import DiagonalProcess
 from .rng import randn
 
@@ -100,10 +101,10 @@ def time_grid(n_steps: int, t_start: float = 1.0, process: DiagonalProcess | Non
     >>> time_grid(4, 0.5).tolist()
     [0.5, 0.375, 0.25, 0.125, 0.0]
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 1:
-        raise InputError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if isinstance(t_start, bool) or not isinstance(t_start, Real) or not 0 < t_start <= 1:
-        raise InputError(f"t_start must lie in (0, 1], got {t_start!r}")
+    if not isinstance(n_steps, Integral):
+        raise InputError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    n_steps = integer(n_steps, "n_steps", minimum=1)
+    t_start = real(t_start, "t_start", low=0, high=1, low_open=True)
     blurred = process is not None and hasattr(process, "blur_length")
     t_end = float(process.time_at_blur(l_end)) if blurred else 0.0
     if not blurred or t_start <= t_end:
@@ -281,8 +282,7 @@ def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float =
     exactly and are carried over. Arguments and return value as
     :func:`ancestral_sample`.
     """
-    if isinstance(eta, bool) or not isinstance(eta, Real) or not 0 <= eta <= 1:
-        raise InputError(f"eta must lie in [0, 1], got {eta!r}")
+    eta = real(eta, "eta", low=0, high=1)
     return _multistep(denoiser, process, x_start, times, generator, eta=float(eta), variance="posterior",
                       second_order=False)
 

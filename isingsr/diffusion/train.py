@@ -89,7 +89,7 @@ def passband_statistics(spins, basis: str, seed: int) -> tuple[dict, dict]:
 
 
 def add_passband_statistics(ckpt, data, out=None, rtol: float = 1e-5) -> Path:
-    """Add the pass-band correlations of the ``conditional`` start to a SKILD checkpoint made before them.
+    """Add the pass-band correlations of the ``conditional`` start to a SKILD checkpoint that lacks them.
 
     They are measured on ``data``, which must be the checkpoint's training
     data: the pass-band gains are measured again alongside and must equal the

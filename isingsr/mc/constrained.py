@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Real
 
 import numba as nb
 import numpy as np
@@ -71,6 +70,7 @@ from ..analysis.errors import integrated_autocorrelation_time
 from ..coarse import block_fill
 from ..constants import BETA_C
 from ..exceptions import InputError
+from ..validate import integer, real
 from .wolff import _xoshiro, default_workers, neighbour_table
 
 __all__ = [
@@ -211,17 +211,11 @@ def _block_index(L: int, b: int) -> np.ndarray:
 
 
 def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or float(value) != int(value):
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return integer(value, name, minimum)
 
 
 def _check_beta(beta) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, Real) or not (math.isfinite(beta) and beta > 0):
-        raise InputError(f"beta must be a positive finite number, got {beta!r}")
-    return float(beta)
+    return real(beta, "beta", low=0, low_open=True)
 
 
 def _check_coarse(coarse, b) -> tuple[np.ndarray, bool, int]:
