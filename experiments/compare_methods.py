@@ -29,23 +29,19 @@ import math
 import sys
 from pathlib import Path
 
+from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
 from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 
 from _script import main, parser
 
 
-def fmt(v, e=None, digits=3):
-    if v is None:
-        return "—"
-    return f"{v:.{digits}f}" if e is None else f"{v:.{digits}f} ± {e:.{digits}f}"
+HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)", "dU4 (z)",
+          "consistency", "E given c: mse ratio", "block m given c: mse ratio"]
 
 
-def pval(p) -> str:
-    return "—" if p is None else ("< 1e-6" if p < 1e-6 else f"{p:.2g}")
-
-
-def table(summary: dict) -> list[str]:
+def table(summary: dict) -> list[list[str]]:
+    """Rows of :data:`HEADER`, one per ensemble, in the order truth, naive, skild, sr3, cnn, posterior."""
     cond = (summary.get("conditional") or {}).get("scores", {})
     rows = []
     order = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
@@ -53,20 +49,18 @@ def table(summary: dict) -> list[str]:
     for name in names:
         c = summary["comparison"].get(name)
         k = cond.get(name, {})
-        ce = k.get("energy", {})
-        cm = k.get("block_m", {})
+        ce, cm = k.get("energy", {}), k.get("block_m", {})
         if c is None:
-            marg = "(truth) | | | | | | | |"
+            marg = ["(truth)"] + [""] * 8
         else:
             sc = c["scalars"]
             zmax = max(abs(z) for z in c["g4c_z"] if z is not None)
-            marg = (f"{c['g4c_max_abs_dev']:.4f} | {zmax:.1f} | {c['g4c_chi2_dof']:.3g} | {pval(c['g4c_p_value'])} | "
-                    f"{c['g2_chi2_dof']:.3g} | {pval(c['g2_p_value'])} | "
-                    f"{sc['energy']['z']:+.1f} | {sc['binder']['z']:+.1f} | "
-                    f"{'—' if c.get('consistency') is None else format(c['consistency'], '.3f')}")
-        rows.append(f"| {summary['scale']:g} | {name} | {marg} | "
-                    f"{fmt(ce.get('mse_ratio'), ce.get('mse_ratio_err'), 2)} | "
-                    f"{fmt(cm.get('mse_ratio'), cm.get('mse_ratio_err'), 2)} |")
+            marg = [f"{c['g4c_max_abs_dev']:.4f}", f"{zmax:.1f}", f"{c['g4c_chi2_dof']:.3g}", pval(c["g4c_p_value"]),
+                    f"{c['g2_chi2_dof']:.3g}", pval(c["g2_p_value"]), f"{sc['energy']['z']:+.1f}",
+                    f"{sc['binder']['z']:+.1f}",
+                    "—" if c.get("consistency") is None else format(c["consistency"], ".3f")]
+        rows.append([f"{summary['scale']:g}", name, *marg, value_err(ce.get("mse_ratio"), ce.get("mse_ratio_err"), 2),
+                     value_err(cm.get("mse_ratio"), cm.get("mse_ratio_err"), 2)])
     return rows
 
 
@@ -124,9 +118,7 @@ def run() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["| S | method | max abs dG4c | max abs z | G4c chi2/dof | G4c p | G2 chi2/dof | G2 p | dE (z) | dU4 (z) "
-             "| consistency | E given c: mse ratio | block m given c: mse ratio |", "|" + "---|" * 13]
-    ratios, gains, starts = [], [], []
+    rows, ratios, gains, starts = [], [], [], []
     for S in [float(x) for x in args.scales.split(",")]:
         folder = out / f"s{S:g}"
         if not args.table_only:
@@ -139,7 +131,7 @@ def run() -> None:
                                 steps=args.steps, sampler=args.sampler, start=args.start, device=args.device)
             print(f"scale {S:g}: {summary['run']['wall_s']:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
-        lines += table(summary)
+        rows += table(summary)
         prov = summary["ensembles"].get("skild", {}).get("provenance", {})
         if prov:
             starts.append(f"S = {S:g}: {prov.get('protocol')} start, {prov.get('steps')} steps")
@@ -151,7 +143,7 @@ def run() -> None:
                                   f"{cmp['skild']['g4c_max_abs_dev'] / cmp[m]['g4c_max_abs_dev']:.3f}")
         gains.append(f"S = {S:g}: "
                      + ", ".join(f"{m} {lo:.1f}-{hi:.1f}" for m, (lo, hi) in pairing_gain(summary).items()))
-    lines.insert(0, "SKILD: " + "; ".join(starts) + "\n")
+    lines = ["SKILD: " + "; ".join(starts) + "\n", markdown(HEADER, rows)]
     print("\n".join(lines))
     print()
     print("\n".join(ratios))

@@ -21,7 +21,7 @@ from pathlib import Path
 from isingsr.exceptions import InputError
 
 from _script import main, parser
-from compare_methods import pval
+from isingsr.analysis.tables import pval
 
 
 def rows(folders: list[Path], scales: list[str], methods: list[str]) -> list[str]:
