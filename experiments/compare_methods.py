@@ -36,8 +36,8 @@ from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 from _script import main, parser
 
 
-HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)", "dU4 (z)",
-          "consistency", "E given c: mse ratio", "block m given c: mse ratio"]
+HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)",
+          "dU4 (z)", "consistency", "E given c: mse ratio", "block m given c: mse ratio"]
 
 
 def table(summary: dict) -> list[list[str]]:
