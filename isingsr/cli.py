@@ -7,7 +7,6 @@ status 2 -- never a traceback.
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
@@ -16,6 +15,7 @@ import click
 from .constants import BETA_C
 from .defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 from .exceptions import InputError
+from .info import fmt_err
 
 
 class _Cli(click.Group):
@@ -43,16 +43,6 @@ def _fail(message: str, code: int) -> None:
     line = " ".join(str(message).split())  # one line, whatever the message
     click.echo(f"isingsr: error: {line}", err=True)
     sys.exit(code)
-
-
-def fmt_err(value, error) -> str:
-    """``value ± error`` with the error to two significant digits."""
-    if value is None:
-        return "n/a"
-    if error is None or not math.isfinite(error) or error <= 0:
-        return f"{value:.6g}"
-    digits = max(0, 1 - int(math.floor(math.log10(error))))
-    return f"{value:.{digits}f} ± {error:.{digits}f}"
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -150,7 +140,7 @@ def info(file, as_json):
       isingsr info data/L128.h5
       isingsr info data/L128.h5 --json | python -m json.tool
     """
-    from .info import ensemble_summary
+    from .info import ensemble_summary, summary_text
 
     s = ensemble_summary(file)
     if as_json:
@@ -159,39 +149,7 @@ def info(file, as_json):
         payload["attrs"] = s["attrs"]
         click.echo(json.dumps(payload, indent=2, default=_json_default))
         return
-    a = s["attrs"]
-    beta = s["beta"]
-    lines = [f"{file}"]
-    bstr = "unknown" if beta is None else f"{beta:.10g}" + (" (beta_c)" if math.isclose(beta, BETA_C) else "")
-    lines.append(f"  lattice       {s['L']} x {s['L']}, {a.get('boundary', 'periodic')}, beta = {bstr}")
-    status = "" if a.get("complete", True) else f"  (incomplete: {a.get('n')} of {a.get('n_target')})"
-    lines.append(f"  samples       {s['n']}" + (f" from {a['chains']} chains" if "chains" in a else "") + status)
-    if "algorithm" in a:
-        lines.append(f"  algorithm     {a['algorithm']}, {a.get('updates_between')} cluster updates between saves "
-                     f"(~{a.get('sweeps_between')} sweeps; <|C|> = {a.get('mean_cluster_size', float('nan')):.1f})")
-    prov = [f"{k} = {a[k]}" for k in ("seed", "source", "rule", "scale", "checkpoint", "sampler", "steps") if k in a]
-    if prov:
-        lines.append("  provenance    " + ", ".join(prov))
-    lines.append(f"  written by    isingsr {a.get('isingsr_version', '?')} on {a.get('created', '?')}")
-    lines.append(f"  tau_int       E: {fmt_err(s.get('tau_int_E'), s.get('tau_int_E_err'))}   "
-                 f"|m|: {fmt_err(s.get('tau_int_absm'), s.get('tau_int_absm_err'))}   (in saving intervals)")
-    exact = s.get("exact", {})
-    lines.append("")
-    lines.append(f"  {'observable':<16}{'measured':>26}   {'exact':>14}   deviation")
-    names = [("energy", "energy / site"), ("abs_m", "<|m|>"), ("m2", "<m^2>"), ("chi", "chi = N<m^2>"),
-             ("binder", "Binder U4"), ("specific_heat", "specific heat")]
-    for key, label in names:
-        if key not in s:
-            continue
-        v, e = s[key], s.get(key + "_err")
-        ex = exact.get(key)
-        note = ""
-        if ex is None and key == "binder" and "binder_universal" in exact:
-            ex, note = exact["binder_universal"], " (L -> inf)"
-        dev = f"{(v - ex) / e:+.1f} sigma{note}" if ex is not None and e else ""
-        exs = f"{ex:.10g}" if ex is not None else ""
-        lines.append(f"  {label:<16}{fmt_err(v, e):>26}   {exs:>14}   {dev}")
-    click.echo("\n".join(lines))
+    click.echo(summary_text(s, file))
 
 
 def _parse_candidates(values) -> dict[str, str]:

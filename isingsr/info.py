@@ -15,7 +15,7 @@ from .io.hdf5 import load_ensemble
 from .analysis.errors import chain_autocorrelation
 from .analysis.scalars import energy_magnetization, scalar_observables
 
-__all__ = ["ensemble_summary", "BINDER_UNIVERSAL"]
+__all__ = ["ensemble_summary", "summary_text", "fmt_err", "BINDER_UNIVERSAL"]
 
 #: Universal Binder cumulant of the square torus at criticality (Salas & Sokal 2000).
 BINDER_UNIVERSAL = 0.61069
@@ -69,3 +69,51 @@ def ensemble_summary(path, n_blocks: int = 100) -> dict:
     out["exact"] = exact
     out["attrs"] = ens.attrs
     return out
+
+
+def fmt_err(value, error) -> str:
+    """``value ± error`` with the error to two significant digits."""
+    if value is None:
+        return "n/a"
+    if error is None or not math.isfinite(error) or error <= 0:
+        return f"{value:.6g}"
+    digits = max(0, 1 - int(math.floor(math.log10(error))))
+    return f"{value:.{digits}f} ± {error:.{digits}f}"
+
+
+def summary_text(s: dict, name) -> str:
+    """The text ``isingsr info`` prints for :func:`ensemble_summary` ``s`` of the file ``name``."""
+    file = name
+    a = s["attrs"]
+    beta = s["beta"]
+    lines = [f"{file}"]
+    bstr = "unknown" if beta is None else f"{beta:.10g}" + (" (beta_c)" if math.isclose(beta, BETA_C) else "")
+    lines.append(f"  lattice       {s['L']} x {s['L']}, {a.get('boundary', 'periodic')}, beta = {bstr}")
+    status = "" if a.get("complete", True) else f"  (incomplete: {a.get('n')} of {a.get('n_target')})"
+    lines.append(f"  samples       {s['n']}" + (f" from {a['chains']} chains" if "chains" in a else "") + status)
+    if "algorithm" in a:
+        lines.append(f"  algorithm     {a['algorithm']}, {a.get('updates_between')} cluster updates between saves "
+                     f"(~{a.get('sweeps_between')} sweeps; <|C|> = {a.get('mean_cluster_size', float('nan')):.1f})")
+    prov = [f"{k} = {a[k]}" for k in ("seed", "source", "rule", "scale", "checkpoint", "sampler", "steps") if k in a]
+    if prov:
+        lines.append("  provenance    " + ", ".join(prov))
+    lines.append(f"  written by    isingsr {a.get('isingsr_version', '?')} on {a.get('created', '?')}")
+    lines.append(f"  tau_int       E: {fmt_err(s.get('tau_int_E'), s.get('tau_int_E_err'))}   "
+                 f"|m|: {fmt_err(s.get('tau_int_absm'), s.get('tau_int_absm_err'))}   (in saving intervals)")
+    exact = s.get("exact", {})
+    lines.append("")
+    lines.append(f"  {'observable':<16}{'measured':>26}   {'exact':>14}   deviation")
+    names = [("energy", "energy / site"), ("abs_m", "<|m|>"), ("m2", "<m^2>"), ("chi", "chi = N<m^2>"),
+             ("binder", "Binder U4"), ("specific_heat", "specific heat")]
+    for key, label in names:
+        if key not in s:
+            continue
+        v, e = s[key], s.get(key + "_err")
+        ex = exact.get(key)
+        note = ""
+        if ex is None and key == "binder" and "binder_universal" in exact:
+            ex, note = exact["binder_universal"], " (L -> inf)"
+        dev = f"{(v - ex) / e:+.1f} sigma{note}" if ex is not None and e else ""
+        exs = f"{ex:.10g}" if ex is not None else ""
+        lines.append(f"  {label:<16}{fmt_err(v, e):>26}   {exs:>14}   {dev}")
+    return "\n".join(lines)

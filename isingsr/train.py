@@ -40,6 +40,7 @@ from .diffusion.train import skild_setup
 from .exceptions import InputError
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.hdf5 import load_ensemble
+from .io.paths import portable_path
 
 __all__ = ["METHODS", "TrainConfig", "train"]
 
@@ -195,7 +196,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
     meta = {"config": asdict(cfg), **setup.meta,
-            "data": {"path": str(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
+            "data": {"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
                      "algorithm": ens.attrs.get("algorithm")}}
     if rank == 0 and ck is None:
         described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
