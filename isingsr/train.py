@@ -196,8 +196,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
     meta = {"config": asdict(cfg), **setup.meta,
-            "data": {"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta, "seed": ens.attrs.get("seed"),
-                     "algorithm": ens.attrs.get("algorithm")}}
+            "data": {"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta,
+                     "seed": ens.attrs.get("seed"), "algorithm": ens.attrs.get("algorithm")}}
     if rank == 0 and ck is None:
         described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
         (out / "config.json").write_text(json.dumps({**asdict(cfg), **described, "world_size": world}, indent=2))

@@ -42,7 +42,7 @@ def _quoted(page: Path):
                 block.append(ln)
             yield "table", m.group(2), block
         else:
-            assert rest and rest[0].startswith("```"), f"{page.name}: output marker for {m.group(2)} without a code block"
+            assert rest and rest[0].startswith("```"), f"{page.name}: no code block after the marker for {m.group(2)}"
             end = next(j for j in range(1, len(rest)) if rest[j].startswith("```"))
             yield "output", m.group(2), rest[1:end]
 
