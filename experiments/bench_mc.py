@@ -11,7 +11,8 @@ of saves (~2 sweeps apart, as `isingsr generate` does). Reported:
 
 and the wall time of the full `generate --L 128 -n 10000` path (HDF5 included).
 
-Usage:  python experiments/bench_mc.py [--sizes 32,64,128,256] [--seconds 3]
+Usage:  python experiments/bench_mc.py [--sizes 32,64,128,256] [--seconds 3] [--out results/bench_mc]
+(``--out`` writes the table to ``OUT/table.md`` and the generate timing to ``OUT/generate.txt``.)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from isingsr.analysis.errors import chain_autocorrelation
+from isingsr.analysis.tables import markdown
 from isingsr.mc.generate import generate
 from isingsr.mc.wolff import WolffChains, default_workers
 
@@ -55,26 +57,34 @@ def main() -> None:
     ap.add_argument("--sizes", default="32,64,128,256")
     ap.add_argument("--seconds", type=float, default=3.0, help="timed run per row")
     ap.add_argument("--no-generate", action="store_true", help="skip the end-to-end generate timing")
+    ap.add_argument("--out", type=Path, default=None, help="folder for table.md and generate.txt")
     args = ap.parse_args()
     all_w = default_workers()
     rows = []
-    print("| L | workers | ns/flip (per core) | cfg/s | tau_int E (saves) | tau_int abs m (saves) | indep cfg/s "
-          "| speed-up |")
-    print("|---|---|---|---|---|---|---|---|")
     for L in [int(s) for s in args.sizes.split(",")]:
         base = None
         for w in sorted({1, all_w}):
             r = bench(L, w, args.seconds)
             base = base or r["cfg_s"]
-            rows.append(r)
-            print(f"| {L} | {w} | {r['ns_per_flip']:.1f} | {r['cfg_s']:.0f} | {r['tau_E']:.2f} | {r['tau_m']:.2f} | "
-                  f"{r['indep_s']:.0f} | {r['cfg_s'] / base:.2f} |", flush=True)
+            rows.append([L, w, f"{r['ns_per_flip']:.1f}", f"{r['cfg_s']:.0f}", f"{r['tau_E']:.2f}", f"{r['tau_m']:.2f}",
+                         f"{r['indep_s']:.0f}", f"{r['cfg_s'] / base:.2f}"])
+            print(" ".join(str(c) for c in rows[-1]), flush=True)
+    table = markdown(["L", "workers", "ns/flip (per core)", "cfg/s", "tau_int E (saves)", "tau_int abs m (saves)",
+                      "indep cfg/s", "speed-up"], rows)
+    print(table)
+    line = ""
     if not args.no_generate:
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
             a = generate(Path(d) / "L128.h5", 128, 10000, workers=all_w)
             dt = time.perf_counter() - t0
-        print(f"\ngenerate --L 128 -n 10000 ({a['chains']} chains, {all_w} workers, HDF5 included): {dt:.1f} s")
+        line = f"generate --L 128 -n 10000 ({a['chains']} chains, {all_w} workers, HDF5 included): {dt:.1f} s"
+        print("\n" + line)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "table.md").write_text(table + "\n")
+        if line:
+            (args.out / "generate.txt").write_text(line + "\n")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,19 @@
 Timing does not depend on the weights' values, so this uses the shipped
 checkpoint as it is; the inputs are Monte Carlo configurations generated here.
 
-Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3]
+Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3] [--out results/bench_sampling]
+(``--out`` writes both tables to ``OUT/network.md`` and ``OUT/sampling.md``.)
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import torch
 
+from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from isingsr.diffusion.pipeline import superresolve_fields
@@ -68,21 +71,26 @@ def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--n", type=int, default=256, help="configurations super-resolved in part 2")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=None, help="folder for network.md and sampling.md")
     args = ap.parse_args()
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("\nnetwork evaluations per second (shipped small U-Net, float32)")
-    print("| L | batch | default layout | channels-last |\n|---|---|---|---|")
+    net_rows = []
     for L, batches in ((32, (8, 32, 128)), (128, (1, 2, 8))):
         plain = build_from_checkpoint(ck, L=L).net
         plain = copy.deepcopy(plain).to(memory_format=torch.contiguous_format)
         plain._channels_last = False
         fast = build_from_checkpoint(ck, L=L).net
         for b in batches:
-            print(f"| {L} | {b} | {net_rate(plain, L, b, False, repeats=args.repeats):.0f} | "
-                  f"{net_rate(fast, L, b, True, repeats=args.repeats):.0f} |", flush=True)
+            net_rows.append([L, b, f"{net_rate(plain, L, b, False, repeats=args.repeats):.0f}",
+                             f"{net_rate(fast, L, b, True, repeats=args.repeats):.0f}"])
+            print(" ".join(str(c) for c in net_rows[-1]), flush=True)
+    net_table = markdown(["L", "batch", "default layout", "channels-last"], net_rows)
+    print(net_table)
 
-    print(f"\n4x super-resolution, {args.n} configurations, {SAMPLER} {REVERSE_STEPS} steps, batch auto")
+    print(f"\n4x super-resolution, {SAMPLER} {REVERSE_STEPS} steps, batch auto")
+    rows = []
     for L in (32, 128):
         den = build_from_checkpoint(ck, L=L)
         n = args.n if L == 32 else max(4, args.n // 16)
@@ -97,10 +105,17 @@ def run() -> None:
         finally:
             del B.forward, B.inverse
         tr = fwd.seconds + inv.seconds
-        evals = n * REVERSE_STEPS
-        print(f"L = {L}, batch {auto_batch(L)}: {wall:.1f} s for {n} configurations, {evals / wall:.0f} evaluations/s; "
-              f"network {net_timer.seconds / wall:.0%}, transforms {tr / wall:.0%}, "
-              f"rest {(wall - net_timer.seconds - tr) / wall:.0%}", flush=True)
+        rows.append([L, auto_batch(L), n, f"{wall:.1f}", f"{n * REVERSE_STEPS / wall:.0f}",
+                     f"{net_timer.seconds / wall:.0%}", f"{tr / wall:.0%}",
+                     f"{(wall - net_timer.seconds - tr) / wall:.0%}"])
+        print(" ".join(str(c) for c in rows[-1]), flush=True)
+    table = markdown(["L", "batch", "configurations", "wall s", "evaluations/s", "network", "transforms", "rest"],
+                     rows)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "network.md").write_text(net_table + "\n")
+        (args.out / "sampling.md").write_text(table + "\n")
 
 
 if __name__ == "__main__":

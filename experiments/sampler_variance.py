@@ -12,7 +12,7 @@ measures the per-mode error, super-resolves the cached truth by ``--scale``
 with each choice (same inputs, seeds and steps) and compares them all with
 the truth through ``run_correlate`` (paired errors, full-covariance p-values).
 
-Usage (about 9.5 min per variance choice on 2 cores at 100 steps, 5 min for the error estimate):
+Usage (on 2 cores about 2.5 s per reverse step for each variance choice, plus the error estimate):
   isingsr generate --L 32 -n 256 --seed 777 --out data/L32_mse.h5
   python experiments/sampler_variance.py --mse-data data/L32_mse.h5 --out results/sampler_variance_s4
 """
@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from isingsr.analysis.report import run_correlate
+from isingsr.analysis.tables import markdown, pval, signed_z
 from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 from isingsr.diffusion.rng import generators
 from isingsr.diffusion.samplers import time_grid
@@ -34,8 +35,10 @@ from isingsr.diffusion.starts import forward_start
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
+from isingsr.io.paths import portable_path
 from isingsr.models import shipped_checkpoint
 from isingsr.correlate import cached_truth, coarse_inputs
+from isingsr.defaults import REVERSE_STEPS
 
 from _script import main, parser
 
@@ -58,7 +61,7 @@ def run() -> None:
     ap.add_argument("--out", default="results/sampler_variance_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--scale", type=float, default=4.0)
-    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
     ap.add_argument("--n-mse", type=int, default=256)
     ap.add_argument("--variances", default="gaussian,posterior,analytic")
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
@@ -98,18 +101,22 @@ def run() -> None:
         print(f"{v}: {time.perf_counter() - t0:.0f} s")
         path = out / f"skild_{v}.h5"
         write_ensemble(path, to_spins(fields), {
-            "kind": "skild-superres", "source": str(truth_path), "scale": args.scale, "protocol": args.start,
+            "kind": "skild-superres", "source": portable_path(truth_path), "scale": args.scale, "protocol": args.start,
             "rule": "majority", "sampler": f"ancestral, step variance {v}", "steps": args.steps, "seed": 0},
             overwrite=True)
         cands[f"skild_{v}"] = str(path)
     s = run_correlate(truth_path, args.scale, out, candidates=cands, progress=False, naive=False)
-    print("| variance | max abs dG4c | G4c p | G2 p | G4c residual r = 1, L/4 (z) | dE (z) | d abs m (z) | dU4 (z) |")
-    print("|---|---|---|---|---|---|---|---|")
+    rows = []
     for name, c in s["comparison"].items():
         sc, res, z = c["scalars"], c["g4c_residual"], c["g4c_z"]
-        print(f"| {name.removeprefix('skild_')} | {c['g4c_max_abs_dev']:.4f} | {c['g4c_p_value']:.2g} | "
-              f"{c['g2_p_value']:.2g} | {res[0]:+.4f} ({z[0]:+.1f}), {res[-1]:+.4f} ({z[-1]:+.1f}) | "
-              + " | ".join(f"{sc[k]['diff']:+.4f} ({sc[k]['z']:+.1f})" for k in ("energy", "abs_m", "binder")) + " |")
+        rows.append([name.removeprefix("skild_"), f"{c['g4c_max_abs_dev']:.4f}", pval(c["g4c_p_value"]),
+                     pval(c["g2_p_value"]), f"{signed_z(res[0], z[0])}, {signed_z(res[-1], z[-1])}",
+                     *(signed_z(sc[k]["diff"], sc[k]["z"]) for k in ("energy", "abs_m", "binder"))])
+    table = markdown(["variance", "max abs dG4c", "G4c p", "G2 p", "G4c residual r = 1, L/4 (z)", "dE (z)",
+                      "d abs m (z)", "dU4 (z)"], rows)
+    print(table)
+    (out / "table.md").write_text(f"scale {args.scale:g}, {args.steps} steps, ancestral, {args.start} start\n\n"
+                                  + table + "\n")
 
 
 if __name__ == "__main__":
