@@ -13,7 +13,7 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
+from .defaults import METHODS as CORRELATE_METHODS, REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 from .exceptions import InputError
 from .info import fmt_err
 
@@ -174,10 +174,6 @@ def _parse_r(text):
     if not r or r[0] < 1:
         raise InputError(f"--r distances must be >= 1, got {text!r}")
     return r
-
-
-#: Methods of ``isingsr correlate --methods`` (``truth`` is always there; :data:`isingsr.correlate.METHODS`).
-CORRELATE_METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 
 
 def _parse_methods(text):

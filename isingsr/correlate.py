@@ -22,15 +22,13 @@ from pathlib import Path
 from typing import Callable
 
 from .coarse import coarse_grain, is_block_scale
-from .defaults import REVERSE_STEPS, SAMPLER
+from .defaults import METHODS, REVERSE_STEPS, SAMPLER
 from .exceptions import InputError
 from .io.paths import cache_dir, portable_path
 
 __all__ = ["METHODS", "TRUTH_SEED", "POSTERIOR_DRAWS", "cached_truth", "coarse_inputs", "correlate",
            "summary_table", "run_provenance"]
 
-#: Methods of :func:`correlate` (the truth is always there).
-METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 #: Seed of the default truth ensemble (the shipped models were trained on seed 1: independent data).
 TRUTH_SEED = 12345
 #: Exact posterior draws per input behind the conditional scores (one more is the ``posterior`` candidate).

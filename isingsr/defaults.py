@@ -17,6 +17,8 @@ more accurate.
 #: Reverse steps of SKILD and SR3 when none are given.
 REVERSE_STEPS = 200
 
+#: Every super-resolution method (:func:`isingsr.superres.load_superresolver`, ``isingsr correlate --methods``).
+METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 #: Sampler of SKILD and SR3 when none is given (a key of :data:`isingsr.diffusion.samplers.SAMPLERS`).
 SAMPLER = "ancestral"
 #: Every sampler's name, for the command line without importing torch (checked against the library by a test).

@@ -36,7 +36,7 @@ import numpy as np
 
 from .coarse import is_block_scale, upsample
 from .constants import BETA_C
-from .defaults import REVERSE_STEPS, SAMPLER
+from .defaults import METHODS, REVERSE_STEPS, SAMPLER
 from .diffusion.pipeline import to_spins
 from .exceptions import InputError
 from .io.paths import portable_path
@@ -44,8 +44,6 @@ from .io.paths import portable_path
 __all__ = ["METHODS", "NaiveSuperResolver", "PosteriorSuperResolver", "load_superresolver", "superresolve_to_file",
            "to_spins"]
 
-#: Every method of :func:`load_superresolver`.
-METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 
 
 class NaiveSuperResolver:
