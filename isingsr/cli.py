@@ -211,9 +211,11 @@ def _parse_methods(text):
                    "isingsr superres --help); forward is the published one, which leaks the fine configuration "
                    "(comparison only).")
 @click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
-              help="Reverse steps of SKILD and SR3 (equal network evaluations). Fewer is faster, not more "
-                   "accurate: at 100 SKILD's G4c at r = 1 still carries a discretisation bias, and SR3's "
-                   "partly cancels its network's own (README).")
+              help="Reverse steps (network evaluations) of SKILD and SR3; the default matches the converged "
+                   "sampler within errors (docs/sampling.md).")
+@click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
+              help="SKILD: project every estimate onto the fields whose block majorities equal the input "
+                   "(see isingsr superres --help).")
 @click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
               help="Sampler of SKILD and SR3 (see isingsr superres --help).")
 @click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
@@ -228,8 +230,8 @@ def _parse_methods(text):
               help="Seed for coarse-graining ties and all sampling.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD, SR3, CNN).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, sampler,
-              posterior_draws, L, n, r_text, blocks, seed, device, quiet):
+def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
+              sampler, posterior_draws, L, n, r_text, blocks, seed, device, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
@@ -257,8 +259,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
-                      sampler=sampler, posterior_draws=posterior_draws, L=L, n=n, r=_parse_r(r_text), blocks=blocks,
-                      seed=seed, device=device, progress=progress,
+                      sampler=sampler, skild_options={"consistency": consistency}, posterior_draws=posterior_draws,
+                      L=L, n=n, r=_parse_r(r_text), blocks=blocks, seed=seed, device=device, progress=progress,
                       log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
     finally:
         if progress is not None:
@@ -450,13 +452,17 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
                    "construction). forward: exact forward marginal of the true fine configuration (published "
                    "protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
+@click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
+              help="SKILD, majority-rule input at an integer scale: project every estimate of the fine field, and "
+                   "the output, onto the fields whose block majorities equal the input (no retraining; the spins "
+                   "then coarse-grain to the input).")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
                    "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
 @_sampling_options
-def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, seed, batch, device, save_fields,
-             overwrite, quiet):
+def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps, sampler, seed, batch, device,
+             save_fields, overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
     SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
@@ -486,7 +492,7 @@ def superres(ckpt, input_path, scale, out, start, fine, n, L, steps, sampler, se
     if start == "forward" and fine_spins is None:
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
-                               fine=fine_spins)
+                               fine=fine_spins, consistency=consistency)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     update, close = _bar(quiet, f"{model.method} super-resolving", "cfg")
     try:

@@ -158,6 +158,9 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
                                   sampler=sampler, fine=fine, checkpoint=path, **skild_options)
     if start == "forward" or fine is not None:
         raise InputError(f"--start {start}: a {kind} baseline starts from the coarse input only")
+    extra = {k: v for k, v in skild_options.items() if v is not None and not (k == "consistency" and v == "none")}
+    if extra:
+        raise InputError(f"{', '.join(sorted(extra))}: options of SKILD, not of a {kind} checkpoint")
     if kind == "sr3":
         from .baselines.sr3 import SR3
 

@@ -53,7 +53,7 @@ class SkildSuperResolver:
         The checkpoint (pass-band statistics of the start states).
     start : {'conditional', 'coarse', 'forward'}
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
-    steps, sampler, variance, grid, t_start :
+    steps, sampler, variance, grid, t_start, consistency :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
@@ -66,13 +66,13 @@ class SkildSuperResolver:
 
     def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int = REVERSE_STEPS,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
-                 fine=None, checkpoint: str | None = None):
+                 consistency: str = "none", fine=None, checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
         self.den, self.ck, self.L = den, ck, den.process.L
         self.options = dict(start=start, steps=int(steps), sampler=sampler, variance=variance, grid=grid,
-                            t_start=t_start)
+                            t_start=t_start, consistency=consistency)
         self.fine, self.checkpoint, self.t_start_used = fine, checkpoint, None
 
     def provenance(self) -> dict:
@@ -82,14 +82,15 @@ class SkildSuperResolver:
                "checkpoint": self.checkpoint, "checkpoint_step": int(ck["step"]), "basis": ck["process"]["basis"],
                "schedule": ck["process"]["schedule"], "trained_L": int(ck["process"]["L"]),
                "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
-               "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"])}
+               "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"]),
+               "consistency": o["consistency"]}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 
     def generate(self, n: int, *, seed: int = 0, batch: int | None = None, progress=None) -> np.ndarray:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
-        if self.options["start"] != "conditional" or self.fine is not None:
-            raise InputError("generation has no start protocol; load the checkpoint without --start/--fine")
+        if self.options["start"] != "conditional" or self.fine is not None or self.options["consistency"] != "none":
+            raise InputError("generation has no start protocol and no input to be consistent with")
         return generate_fields(self.den, n, steps=self.options["steps"], sampler=self.options["sampler"], seed=seed,
                                batch=batch, progress=progress)
 

@@ -22,9 +22,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..coarse import block_centre
+from ..coarse import block_centre, is_block_scale
 from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
 from ..exceptions import InputError
+from .consistency import CONSISTENCY, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
 from .samplers import gaussian_field, get_sampler, time_grid
@@ -43,13 +44,13 @@ def to_spins(fields: np.ndarray) -> np.ndarray:
 
 
 def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens,
-         variance=None) -> torch.Tensor:
+         variance=None, project=None) -> torch.Tensor:
     f = get_sampler(sampler)
     if variance is None:
-        return f(den, den.process, x_start, times, generator=gens)
+        return f(den, den.process, x_start, times, generator=gens, project=project)
     if sampler not in ("ancestral", "dpmpp-2m-sde"):
         raise InputError(f"sampler {sampler!r} has no step variance to choose")
-    return f(den, den.process, x_start, times, generator=gens, variance=variance)
+    return f(den, den.process, x_start, times, generator=gens, variance=variance, project=project)
 
 
 def _batches(n: int, batch: int | None, L: int):
@@ -118,7 +119,7 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
                         fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = SAMPLER,
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
-                        t_start: float | None = None, grid: dict | None = None,
+                        t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -130,7 +131,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
     knob: the pass-band statistics are those of ``scale`` either way). ``grid``: keyword
-    arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``).
+    arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``). ``consistency``:
+    ``none``, or ``project`` -- every estimate of x_0 and the output are projected onto the fields whose
+    block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
+    integer scale dividing L), so the spins coarse-grain to the input.
 
     Returns
     -------
@@ -161,6 +165,11 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         if not 0 < t_start < 1:
             raise InputError(f"t_start must lie in (0, 1), got {t_start}")
         t_s = float(t_start)
+    if consistency not in CONSISTENCY:
+        raise InputError(f"unknown consistency {consistency!r}; choose one of {', '.join(CONSISTENCY)}")
+    if consistency == "project" and (rule != "majority" or not is_block_scale(p.L, scale)):
+        raise InputError(f"--consistency project needs majority-rule inputs at an integer scale dividing L = {p.L}, "
+                         f"got rule {rule!r} and scale {scale:g}")
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
@@ -176,7 +185,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain, gens, offset=offset)
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
-        out[a:b] = _run(den, x, times, sampler, gens, variance)[:, 0].cpu().numpy()
+        project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency == "project" else None
+        out[a:b] = _run(den, x, times, sampler, gens, variance, project)[:, 0].cpu().numpy()
         if progress:
             progress(b, n)
     if not math.isfinite(float(np.abs(out).max())):

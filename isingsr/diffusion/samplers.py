@@ -193,17 +193,19 @@ def correction_weight(h: torch.Tensor, h_prev: torch.Tensor, r_range=R_RANGE) ->
 
 
 def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float, variance,
-               second_order: bool, r_range=R_RANGE, residual: bool = False) -> torch.Tensor:
+               second_order: bool, r_range=R_RANGE, residual: bool = False, project=None) -> torch.Tensor:
     """The update of the module docstring; the samplers below choose its coefficients.
 
     ``residual``: the correction acts on ``R = D - a X``, the denoiser's departure from the exact
-    denoiser of Gaussian data, instead of on ``D``.
+    denoiser of Gaussian data, instead of on ``D``. ``project``: a map of real-space fields applied to
+    every denoiser estimate and to the final field (e.g. a constraint from the coarse input,
+    :mod:`isingsr.diffusion.consistency`).
     """
     x, B, times = _start(process, x_start), process.basis, _check_times(times)
     X, D_prev, h_prev = B.forward(x), None, None
     for t, t_next in zip(times[:-1], times[1:]):
-        D = B.forward(denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device))
-                      .to(torch.float64))
+        d = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device)).to(torch.float64)
+        D = B.forward(d if project is None else project(d))
         R = D - process.a(t) * X if residual else D
         w = 0.0
         if second_order:
@@ -220,11 +222,11 @@ def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *,
             X_next = X_next + std * B.forward(randn(tuple(x.shape), generator, x.device))
         X = X_next
         x = B.inverse(X)
-    return x
+    return x if project is None else project(x)
 
 
 def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                     variance="gaussian") -> torch.Tensor:
+                     variance="gaussian", project=None) -> torch.Tensor:
     """Ancestral (DDPM) sampling from ``times[0]`` down to ``times[-1] = 0``; first order.
 
     Each step draws, per mode, ``X_prev ~ N(c_t X_t + c_0 X0_hat, v S + c_0^2 m)``
@@ -256,6 +258,9 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
         Strictly decreasing, ending at 0 (:func:`time_grid`).
     generator : None, torch.Generator or list of them (one per sample)
     variance : {'gaussian', 'posterior', 'adaptive'} or callable
+    project : callable, optional
+        Applied to every denoiser estimate (real space) and to the result:
+        a constraint the output must satisfy (:mod:`isingsr.diffusion.consistency`).
 
     Returns
     -------
@@ -264,10 +269,12 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
     """
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
-    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False)
+    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False,
+                      project=project)
 
 
-def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float = 0.0, generator=None) -> torch.Tensor:
+def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float = 0.0, generator=None,
+                project=None) -> torch.Tensor:
     """DDIM sampling per mode; ``eta = 0`` is deterministic; first order.
 
     ``eta = 1`` is :func:`ancestral_sample` with ``variance='posterior'``.
@@ -284,11 +291,11 @@ def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float =
     """
     eta = real(eta, "eta", low=0, high=1)
     return _multistep(denoiser, process, x_start, times, generator, eta=float(eta), variance="posterior",
-                      second_order=False)
+                      second_order=False, project=project)
 
 
 def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                        variance="adaptive", r_range=R_RANGE) -> torch.Tensor:
+                        variance="adaptive", r_range=R_RANGE, project=None) -> torch.Tensor:
     """SDE-DPM-Solver++(2M) per mode: the ancestral step with a second-order correction.
 
     Per mode, with ``lambda = ln(a / sigma)``, ``h = lambda_next - lambda_now``,
@@ -312,22 +319,22 @@ def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
     return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=True,
-                      r_range=r_range)
+                      r_range=r_range, project=project)
 
 
 def dpmpp_2m_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                    r_range=R_RANGE) -> torch.Tensor:
+                    r_range=R_RANGE, project=None) -> torch.Tensor:
     """DPM-Solver++(2M) per mode, deterministic (probability-flow ODE); ``generator`` is unused.
 
     ``X_next = (sigma_next / sigma_now) X_now + a_next (1 - e^-h) [D_i + (D_i - D_{i-1}) / (2 r)]``;
     without the correction it is :func:`ddim_sample` with ``eta = 0``.
     """
     return _multistep(denoiser, process, x_start, times, None, eta=0.0, variance="posterior", second_order=True,
-                      r_range=r_range)
+                      r_range=r_range, project=project)
 
 
 def ancestral_2m_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                        r_range=R_RANGE) -> torch.Tensor:
+                        r_range=R_RANGE, project=None) -> torch.Tensor:
     """The Gaussian-exact ancestral step with a second-order correction of the denoiser's non-Gaussian part.
 
     Write the denoiser as ``D = a X + R``: ``a X`` is the exact denoiser of
@@ -339,10 +346,10 @@ def ancestral_2m_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     rest is extrapolated to second order.
     """
     return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance="gaussian", second_order=True,
-                      r_range=r_range, residual=True)
+                      r_range=r_range, residual=True, project=project)
 
 
-#: Samplers by name (``--sampler``): ``f(denoiser, process, x_start, times, generator) -> fields``.
+#: Samplers by name (``--sampler``): ``f(denoiser, process, x_start, times, generator, project=None) -> fields``.
 SAMPLERS = {
     "ancestral": ancestral_sample,
     "ddim": ddim_sample,
