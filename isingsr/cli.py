@@ -216,6 +216,9 @@ def _parse_methods(text):
 @click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
               help="SKILD: project every estimate onto the fields whose block majorities equal the input "
                    "(see isingsr superres --help).")
+@click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
+              help="With --consistency project: also compare SKILD's output after SWEEPS constrained Metropolis "
+                   "sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
 @click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
               help="Sampler of SKILD and SR3 (see isingsr superres --help).")
 @click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
@@ -231,7 +234,7 @@ def _parse_methods(text):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD, SR3, CNN).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
-              sampler, posterior_draws, L, n, r_text, blocks, seed, device, quiet):
+              polish, sampler, posterior_draws, L, n, r_text, blocks, seed, device, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
@@ -259,7 +262,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
-                      sampler=sampler, skild_options={"consistency": consistency}, posterior_draws=posterior_draws,
+                      sampler=sampler, skild_options={"consistency": consistency}, polish=polish,
+                      posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), blocks=blocks, seed=seed, device=device, progress=progress,
                       log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
     finally:

@@ -112,6 +112,26 @@ def test_cli_sample_and_superres(model):
     assert r.exit_code == 0 and load_ensemble(d / "srf.h5").attrs["protocol"] == "forward"
 
 
+def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):
+    """SKILD's spins coarse-grain to the input with --consistency project, and the exact polish (constrained
+    Metropolis from SKILD's output) is a separate row; --polish without the projection is refused in one line."""
+    import json
+
+    d, ck, _ = model
+    truth = tmp_path / "truth.h5"
+    write_ensemble(truth, sample_configurations(8, 40, seed=9), {"beta": BETA_C, "source": "test"})
+    common = ["correlate", "--truth", truth, "--scale", 2, "--ckpt", ck, "--steps", 3, "--methods", "skild,posterior",
+              "-q"]
+    r = invoke(*common, "--out", tmp_path / "a", "--consistency", "project", "--polish", 2)
+    assert r.exit_code == 0, r.stderr
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["comparison"]["skild"]["consistency"] == 1.0 and s["comparison"]["skild_polish"]["consistency"] == 1.0
+    assert s["ensembles"]["skild"]["provenance"]["consistency"] == "project"
+    assert s["ensembles"]["skild_polish"]["provenance"]["polish_sweeps"] == 2
+    r = invoke(*common, "--out", tmp_path / "b", "--polish", 2)
+    assert r.exit_code == 2 and "--consistency project" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_superres_at_another_size(model):
     """A checkpoint trained at L = 8 super-resolves 8x8 inputs by 2 to 16x16 (critical scaling of its process)."""
     d, ck, _ = model

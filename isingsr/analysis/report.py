@@ -95,7 +95,8 @@ __all__ = ["run_correlate", "PROVENANCE_KEYS"]
 
 #: File attributes copied into each ensemble's ``provenance``.
 PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
-                   "source", "seed", "beta", "basis", "isingsr_version")
+                   "source", "seed", "beta", "basis", "t_start", "consistency", "variance", "grid_l_soft", "grid_l_end",
+                   "polish_sweeps", "isingsr_version")
 _RESERVED = ("truth", "naive")
 
 

@@ -238,6 +238,22 @@ def _check_coarse(coarse, b) -> tuple[np.ndarray, bool, int]:
     return c, single, b
 
 
+def _check_init(init, c: np.ndarray, b: int) -> np.ndarray:
+    """Start configurations ``(N, L, L)`` of +-1 spins that the coarse inputs allow (every block weight > 0)."""
+    s = np.asarray(init)
+    n, l, _ = c.shape
+    if s.shape != (n, b * l, b * l):
+        raise InputError(f"init: expected shape {(n, b * l, b * l)}, got {s.shape}")
+    if not np.all((s == 1) | (s == -1)):
+        raise InputError("init: spins must be +1 or -1")
+    sums = s.astype(np.int64).reshape(n, l, b, l, b).sum((2, 4))
+    bad = int(np.count_nonzero(sums * c < 0))
+    if bad:
+        raise InputError(f"init: {bad} block(s) have the majority opposite to their coarse spin (weight 0); "
+                         "start from configurations consistent with the input")
+    return s.astype(np.int8)
+
+
 def _seed_states(seed: int, first: int, n: int) -> np.ndarray:
     """xoshiro256** states of inputs first .. first + n - 1: SeedSequence([seed, i])."""
     states = np.stack([np.random.SeedSequence([seed, first + i]).generate_state(4, dtype=np.uint64)
@@ -247,7 +263,7 @@ def _seed_states(seed: int, first: int, n: int) -> np.ndarray:
 
 
 def _run(c: np.ndarray, b: int, beta: float, n_samples: int, therm: int, between: int, seed: int,
-         index_offset: int, workers: int | None, progress, trace_len: int = 0):
+         index_offset: int, workers: int | None, progress, trace_len: int = 0, init=None):
     """Shared driver: flat samples (N, n_samples, L^2) and traces (N, trace_len, 2)."""
     n, l, _ = c.shape
     L = b * l
@@ -257,7 +273,8 @@ def _run(c: np.ndarray, b: int, beta: float, n_samples: int, therm: int, between
     order = _checkerboard_order(L)
     block = _block_index(L, b)
     thr = acceptance_thresholds(beta)
-    spins = np.ascontiguousarray(block_fill(c, b).reshape(n, n_sites))
+    start = block_fill(c, b) if init is None else _check_init(init, c, b)
+    spins = np.ascontiguousarray(start.reshape(n, n_sites))
     cblk = c.reshape(n, l * l)
     rng = _seed_states(seed, index_offset, n)
     out = np.empty((n, n_samples, n_sites), dtype=np.int8)
@@ -290,7 +307,7 @@ def _run(c: np.ndarray, b: int, beta: float, n_samples: int, therm: int, between
 def constrained_sample(coarse: np.ndarray, b: int, *, beta: float = BETA_C, n_samples: int = 1,
                        therm_sweeps: int = DEFAULT_THERM_SWEEPS, sweeps_between: int = DEFAULT_SWEEPS_BETWEEN,
                        seed: int = 0, workers: int | None = None, progress=None,
-                       index_offset: int = 0) -> np.ndarray:
+                       index_offset: int = 0, init=None) -> np.ndarray:
     """Fine configurations drawn from the exact posterior p(fine | coarse) of the majority rule.
 
     Parameters
@@ -317,6 +334,11 @@ def constrained_sample(coarse: np.ndarray, b: int, *, beta: float = BETA_C, n_sa
     index_offset : int
         Global index of ``coarse[0]``: processing a data set in pieces with
         the right offsets gives the same samples as one call on all of it.
+    init : ndarray, shape (N, L, L), optional
+        Start configurations instead of the block fill, e.g. a super-resolver's
+        output, which must be consistent with ``coarse`` (no block majority
+        opposite to its coarse spin). With few ``therm_sweeps`` this measures how
+        far from the posterior the start is (the "exact polish").
 
     Returns
     -------
@@ -348,7 +370,7 @@ def constrained_sample(coarse: np.ndarray, b: int, *, beta: float = BETA_C, n_sa
     index_offset = _check_int(index_offset, "index_offset", 0)
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be callable or None, got {progress!r}")
-    out, _ = _run(c, b, beta, n_samples, therm, between, seed, index_offset, workers, progress)
+    out, _ = _run(c, b, beta, n_samples, therm, between, seed, index_offset, workers, progress, init=init)
     L = b * c.shape[-1]
     return out.reshape(c.shape[0], n_samples, L, L)
 
