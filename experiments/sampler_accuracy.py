@@ -186,6 +186,7 @@ def run() -> None:
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
                     "(for skild the run with l_soft=0, the original grid)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--figure", type=Path, default=None, help="also write the figure there (docs/figures/...)")
     args = ap.parse_args()
     methods = args.methods.split(",")
     runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
@@ -214,6 +215,9 @@ def run() -> None:
     (args.out / "table.md").write_text("\n".join(lines) + "\n")
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1) + "\n")
     figure(rows, args.out / "accuracy.png")
+    if args.figure is not None:
+        args.figure.parent.mkdir(parents=True, exist_ok=True)
+        figure(rows, args.figure)
 
 
 if __name__ == "__main__":
