@@ -359,6 +359,8 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--ckpt-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Use only the first N configurations.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop (with a checkpoint) after this much training time, even before --steps.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (up to --steps).")
 @click.option("--method", type=click.Choice(["skild", "sr3", "cnn"]), default="skild", show_default=True,
               help="skild: one unconditional model for all scales; sr3 (conditional diffusion) and cnn "
@@ -367,7 +369,7 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
               help="Scale factor of a baseline (sr3: any S > 1; cnn: an integer dividing L).")
 @click.option("-q", "--quiet", is_flag=True)
 def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed, ckpt_every, device, max_samples,
-          resume, method, scale, quiet):
+          minutes, resume, method, scale, quiet):
     """Train SKILD (one unconditional network for generation and super-resolution at every scale) or a baseline.
 
     Writes OUT/config.json, log.txt, loss.csv, loss.png and checkpoint.pt (self-describing;
@@ -386,7 +388,7 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
 
     cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
                       basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
-                      max_samples=max_samples, method=method, scale=scale)
+                      max_samples=max_samples, max_minutes=minutes, method=method, scale=scale)
     update, close = _bar(quiet, "training", "step")
     try:
         run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))

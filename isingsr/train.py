@@ -69,6 +69,7 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     max_samples: int | None = None
+    max_minutes: float | None = None
     method: str = "skild"
     scale: float | None = None
 
@@ -79,6 +80,8 @@ class TrainConfig:
             raise InputError("SKILD is one network for every scale: --scale applies to --method sr3 or cnn only")
         if self.method != "skild" and (self.scale is None or not self.scale > 1):
             raise InputError(f"--method {self.method} is trained per scale factor: pass --scale S > 1")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise InputError(f"--minutes must be positive, got {self.max_minutes}")
         if self.steps < 1 or self.batch < 1 or self.ckpt_every < 1 or self.log_every < 1:
             raise InputError("steps, batch, ckpt_every and log_every must be >= 1")
         if not (self.lr > 0 and 0 <= self.ema < 1 and self.grad_clip > 0 and self.warmup >= 0):
@@ -163,7 +166,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     if ck is not None:
         old = TrainConfig.from_dict(ck["config"])
         same = {"data": lambda a, b: Path(a).resolve() == Path(b).resolve()}
-        changed = [f.name for f in fields(cfg) if f.name not in ("steps", "out", "device", "ckpt_every", "log_every")
+        changed = [f.name for f in fields(cfg)
+                   if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes")
                    and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
         if changed:
             raise InputError(f"--resume with different {', '.join(changed)} than the stored run")
@@ -225,6 +229,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     if lossf is not None and lossf.tell() == 0:
         lossf.write("step,loss\n")
     t0, seen, running = time.perf_counter(), 0, None
+    deadline = None if cfg.max_minutes is None else t0 + 60 * cfg.max_minutes
     t_last, seen_last = t0, 0  # img/s over the last logging interval (excludes warm-up)
     net.train()
     try:
@@ -257,8 +262,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
                     lossf.flush()
                 if progress:
                     progress(step, cfg.steps, running)
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            last = step == cfg.steps or _out_of_time(deadline, world, device)
+            if step % cfg.ckpt_every == 0 or last:
                 checkpoint()
+            if last:
+                break
     finally:
         if logf:
             logf.close()
@@ -270,6 +278,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return out / "checkpoint.pt"
+
+
+def _out_of_time(deadline: float | None, world: int, device) -> bool:
+    """Whether the time budget is spent; under DDP every rank gets the same answer (collective)."""
+    if deadline is None:
+        return False
+    over = time.perf_counter() > deadline
+    if world > 1:
+        flag = torch.tensor([float(over)], device=device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        over = bool(flag.item())
+    return over
 
 
 def _plot_loss(out: Path) -> None:
