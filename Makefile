@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check isingsr tests experiments
+	$(VENV)/bin/ruff check isingsr tests experiments scripts
 
 bench: $(STAMP)
 	$(VENV)/bin/python experiments/bench_mc.py
