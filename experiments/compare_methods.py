@@ -12,11 +12,10 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, about 35 min per scale on 2 cores at the default 200 steps; 18 min with --steps 100,
-7.5 min with --steps 40):
-  python experiments/compare_methods.py --out results/methods_steps200
+Usage (CPU, 2 cores, the default 100 steps; docs/results.md gives the measured time):
+  python experiments/compare_methods.py --out results/methods_L32_steps100 --figure docs/figures/g4c_L32_s4.png
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
-  python experiments/compare_methods.py --out results/methods_steps200 --reuse
+  python experiments/compare_methods.py --out results/methods_L32_steps100 --reuse
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\

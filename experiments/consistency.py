@@ -17,7 +17,8 @@ Every row is compared with the truth (paired errors, full-covariance G4c
 p-value, energy and U4 z, block consistency) and scored input by input
 against 8 further exact posterior draws (energy and block-magnetisation mse
 ratios; 1 = an exact draw). Default sampler and steps of the package.
-Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files).
+Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files). Super-resolved files already in
+``OUT/sS/`` are reused (delete one to make it again), so an interrupted run resumes.
 
 Usage (about 7 min per scale on 2 cores):
   python experiments/consistency.py --out results/consistency_L32
@@ -44,6 +45,16 @@ HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c
           "G4c p", "dE (z)", "dU4 (z)"]
 
 
+def once(method: str, truth, scale: float, path: Path, ckpt, **options) -> Path:
+    """``path`` if it exists, else :func:`super_resolve_truth` into it, timed."""
+    if path.exists():
+        return path
+    t0 = time.perf_counter()
+    out = super_resolve_truth(method, truth, scale, path, ckpt, **options)
+    print(f"{path}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--out", type=Path, default=Path("results/consistency_L32"))
@@ -68,16 +79,14 @@ def run() -> None:
                 float(process.time_at_blur(c * math.sqrt(S * S - 1)))
             for mode in ("none", "project"):
                 name = f"skild_{mode}_c{c:g}"
-                t0 = time.perf_counter()
-                cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
-                                                  sampler=args.sampler, consistency=mode, t_start=t_start)
-                print(f"{S:g}x {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+                cands[name] = once("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
+                                   sampler=args.sampler, consistency=mode, t_start=t_start)
         coarse = coarse_inputs(load_ensemble(truth).spins, S, 0)
         start = cands[f"skild_project_c{process.blur_per_block:g}"]
         for k in [int(x) for x in args.polish.split(",")]:
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
-        cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
-                                           steps=args.steps, sampler=args.sampler)
+        cands["sr3"] = once("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S), steps=args.steps,
+                            sampler=args.sampler)
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]

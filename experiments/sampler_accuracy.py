@@ -19,8 +19,9 @@ converged result within errors when that p >= 0.05 and |z_E| < 2.
 A run is ``METHOD:SAMPLER:STEPS[:KEY=VALUE,...]``; keys ``variance`` (of a
 stochastic sampler), ``l_end`` and ``l_soft`` (of SKILD's time grid,
 :func:`isingsr.diffusion.samplers.time_grid`; ``l_soft=0`` is the grid uniform
-in ln l). Existing run folders
-are reused (delete one to redo it), so an interrupted call resumes.
+in ln l). A run's configurations are reused when its folder has them (delete the folder to redo
+it, its ``summary.json`` to re-analyse only), so an interrupted call resumes. Wall times stay in
+``run.json``, not the table: they depend on what else the machine runs (speed: ``bench_sampling.py``).
 
 Prints and writes ``OUT/table.md``; draws ``OUT/accuracy.png`` (max |dG4c|
 and energy z against network evaluations, one panel column per scale).
@@ -73,11 +74,18 @@ def parse_run(text: str) -> dict:
 
 
 def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str) -> None:
-    """Super-resolve and analyse one run into ``folder`` (skipped when its summary exists)."""
-    if (folder / "summary.json").exists():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
+    """Super-resolve (skipped when its configurations exist) and analyse (skipped when its summary exists)
+    one run into ``folder``."""
     path = folder / f"{run['name']}.h5"
+    if not (folder / "run.json").exists():
+        _sample(run, truth, scale, folder, path, device)
+    if not (folder / "summary.json").exists():
+        run_correlate(truth, scale, folder, candidates={run["method"]: path}, progress=False, naive=False,
+                      posterior_reference=reference)
+
+
+def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, device: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if run["method"] == "skild":
         grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft") if k in run["opts"]} or None
@@ -92,8 +100,6 @@ def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, devi
     n = load_ensemble(path, max_samples=1).n
     (folder / "run.json").write_text(json.dumps({**run, "scale": scale, "wall_s": wall, "configurations": n,
                                                  "evaluations_per_configuration": run["steps"]}, indent=1) + "\n")
-    run_correlate(truth, scale, folder, candidates={run["method"]: path}, progress=False, naive=False,
-                  posterior_reference=reference)
 
 
 def vs_converged(truth: Path, folder: Path, ref_folder: Path, method: str) -> dict:
@@ -132,15 +138,15 @@ def pval(p) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     lines = ["| S | method | sampler | evals | max abs dG4c | G4c p | dE (z) | dU4 (z) | consistency | E\\|c | mB\\|c "
-             "| vs converged: max abs z, G4c p, dE z | s per 1000 |", "|" + "---|" * 13]
+             "| vs converged: max abs z, G4c p, dE z |", "|" + "---|" * 12]
     for r in rows:
         vs = r.get("vs")
-        vs_txt = "(reference)" if vs is None else \
+        vs_txt = ("(reference)" if r.get("reference") else "—") if vs is None else \
             f"{vs['g4c_max_abs_z']:.1f}, {pval(vs['g4c_p_value'])}, {vs['energy_z']:+.1f}"
         sampler = r["sampler"] + "".join(f" {k}={v}" for k, v in r["opts"].items())
         lines.append(f"| {r['scale']:g} | {r['method']} | {sampler} | {r['evals']} | {r['g4c_max_abs_dev']:.4f} | "
                      f"{pval(r['g4c_p'])} | {r['energy_z']:+.1f} | {r['binder_z']:+.1f} | {r['consistency']:.3f} | "
-                     f"{r['e_ratio']:.2f} | {r['m_ratio']:.2f} | {vs_txt} | {r['wall_s']:.0f} |")
+                     f"{r['e_ratio']:.2f} | {r['m_ratio']:.2f} | {vs_txt} |")
     return lines
 
 
@@ -209,7 +215,7 @@ def run() -> None:
             if (ref / "summary.json").exists() and ref.name != r["name"]:
                 (base / r["name"] / "vs_converged.json").write_text(
                     json.dumps(vs_converged(truth, base / r["name"], ref, r["method"]), indent=1) + "\n")
-            rows.append(row(S, r, base / r["name"]))
+            rows.append({**row(S, r, base / r["name"]), "reference": ref.name == r["name"]})
     lines = table(rows)
     print("\n".join(lines))
     (args.out / "table.md").write_text("\n".join(lines) + "\n")

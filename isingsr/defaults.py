@@ -3,19 +3,19 @@
 ``REVERSE_STEPS`` is the number of reverse steps (network evaluations) of
 SKILD and of the SR3 baseline wherever none is given: ``isingsr sample``,
 ``superres``, ``correlate``, :mod:`isingsr.workflow` and
-:mod:`isingsr.diffusion.pipeline`. Measured at L = 32 with the shipped
-checkpoints (README, "Baselines and the headline comparison"): SKILD's
-ancestral sampler converges roughly like 1/steps (its G4c residual at r = 1
-at 4x: 0.0066 at 100 steps, 0.0022 at 200; energy +1.8 and +0.7 sigma),
-while at 100 steps SR3's discretisation bias partly cancels its network's
-(at 2x: r = 1 residual -0.027, -0.0035, +0.010 at 40, 100, 200 steps; at
-4x +0.011, +0.021, +0.024 at 100, 200, 400). 200 is the smallest count
-measured at which SKILD's G4c passes at 4x and 8x; fewer is faster, not
-more accurate.
+:mod:`isingsr.diffusion.pipeline`. Chosen by measurement (docs/sampling.md;
+``experiments/sampler_accuracy.py``, L = 32, 4x, shipped checkpoint, the same
+1,000 inputs and seeds): on the default time grid the ancestral sampler at 100
+steps matches the converged 400-step result (paired G4c p = 0.92, energy
+-0.4 sigma) and the Monte Carlo truth (G4c p = 0.19, energy +0.3 sigma); at 50
+steps it still matches the converged result (p = 0.23, energy +2.2 sigma) but
+the truth rejects its G4c curve (p = 0.0007). The second-order
+``dpmpp-2m-sde`` is too ordered at every count measured (energy -3.2 sigma
+at 50).
 """
 
 #: Reverse steps of SKILD and SR3 when none are given.
-REVERSE_STEPS = 200
+REVERSE_STEPS = 100
 
 #: Every super-resolution method (:func:`isingsr.superres.load_superresolver`, ``isingsr correlate --methods``).
 METHODS = ("skild", "sr3", "cnn", "naive", "posterior")

@@ -115,6 +115,9 @@ def _jsonable(x):
 
 def _provenance(attrs: dict, **extra) -> dict:
     out = {k: attrs[k] for k in PROVENANCE_KEYS if k in attrs}
+    for key in ("checkpoint", "source"):  # files written elsewhere may record machine paths
+        if isinstance(out.get(key), str) and out[key].startswith("/"):
+            out[key] = portable_path(out[key])
     out.update(extra)
     return out
 
