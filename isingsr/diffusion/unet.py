@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..device import keep_freed_memory
 from ..exceptions import InputError
 
 __all__ = ["UNetConfig", "UNet", "PRESETS", "preset"]
@@ -230,7 +231,8 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
 
     def for_inference(self, device="cpu") -> "UNet":
-        """Evaluation mode on ``device``; on a CPU also the channels-last memory layout.
+        """Evaluation mode on ``device``; on a CPU also the channels-last memory layout and
+        :func:`isingsr.device.keep_freed_memory`.
 
         oneDNN's convolutions run 1.2-1.5x faster channels-last on CPU
         (``experiments/bench_sampling.py``); inputs are converted in :meth:`forward`.
@@ -238,6 +240,7 @@ class UNet(nn.Module):
         """
         self.to(device).eval()
         if torch.device(device).type == "cpu":
+            keep_freed_memory()
             self.to(memory_format=torch.channels_last)
             self._channels_last = True
         return self
