@@ -25,8 +25,8 @@ SAMPLER = "ancestral"
 SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m")
 
 #: Lattice sites per network batch at inference: the CPU's caches favour small batches (L = 32:
-#: 430-470 evaluations/s at 32 configurations against 250-300 at 128; L = 128: 48/s at 2 against
-#: 25/s at 8; ``experiments/bench_sampling.py``).
+#: 674 evaluations/s at 32 configurations against 601 at 128; L = 128: 49/s at 2 against 42/s at 8;
+#: ``experiments/bench_sampling.py``, results/bench_sampling).
 SITES_PER_BATCH = 32768
 
 
