@@ -212,7 +212,7 @@ def _parse_methods(text):
                    "(comparison only).")
 @click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
               help="Reverse steps (network evaluations) of SKILD and SR3; the default matches the converged "
-                   "sampler within errors (docs/sampling.md).")
+                   "sampler within errors at 2x and 4x; 8x needs about 200 (docs/sampling.md).")
 @click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
               help="SKILD: project every estimate onto the fields whose block majorities equal the input "
                    "(see isingsr superres --help).")
