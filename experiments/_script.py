@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +19,17 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def numbers(kind: type = float) -> Callable[[str], list]:
+    """An argparse ``type`` for comma-separated numbers (``"2,4,8"`` -> ``[2.0, 4.0, 8.0]``): bad input is
+    the parser's one-line error."""
+    def parse(text: str) -> list:
+        try:
+            return [kind(x) for x in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind.__name__} values, got {text!r}") from None
+    return parse
+
+
 def main(run: Callable[[], None]) -> None:
     """Call ``run()``; bad input and missing files end the script with one line, not a traceback."""
     try:
@@ -27,23 +39,29 @@ def main(run: Callable[[], None]) -> None:
 
 
 def super_resolve_truth(method: str, truth, scale: float, out, ckpt=None, *, seed: int = 0, progress=None,
-                        **options) -> Path:
+                        reuse: bool = False, **options) -> Path:
     """Coarse-grain the truth by ``scale`` as ``isingsr correlate`` does and super-resolve it with ``method``.
 
     ``options`` go to :func:`isingsr.superres.load_superresolver` (steps, sampler, start, variance, grid, ...);
-    the ``forward`` start gets the truth itself. Returns the written ensemble's path.
+    the ``forward`` start gets the truth itself. With ``reuse`` an existing ``out`` is taken as it is
+    (an interrupted script resumes). Returns the ensemble's path.
     """
     from isingsr.correlate import coarse_inputs
     from isingsr.io.hdf5 import load_ensemble
     from isingsr.io.paths import portable_path
     from isingsr.superres import load_superresolver, superresolve_to_file
 
+    if reuse and Path(out).exists():
+        return Path(out)
+    t0 = time.perf_counter()
     ens = load_ensemble(truth)
     if options.get("start") == "forward":
         options["fine"] = ens.spins
     model = load_superresolver(method, ckpt, L=ens.L, **options)
-    return superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed), scale, out, seed=seed,
+    path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed), scale, out, seed=seed,
                                 source=portable_path(truth), overwrite=True, progress=progress)
+    print(f"{path}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return path
 
 
 def posterior_reference(truth, scale: float, out, *, seed: int = 0):

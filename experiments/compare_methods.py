@@ -34,7 +34,7 @@ from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
 from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 
-from _script import main, parser
+from _script import main, numbers, parser
 
 
 HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)",
@@ -101,7 +101,7 @@ def pairing_gain(summary: dict) -> dict:
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--out", default="results/methods")
-    ap.add_argument("--scales", default="2,4,8")
+    ap.add_argument("--scales", type=numbers(), default="2,4,8")
     ap.add_argument("--truth", default=None, help="truth ensemble [default: cached L = 32, n = 1000]")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
@@ -122,7 +122,7 @@ def run() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, ratios, gains, starts = [], [], [], []
-    for S in [float(x) for x in args.scales.split(",")]:
+    for S in args.scales:
         folder = out / f"s{S:g}"
         if not args.table_only:
             methods, cands = None, {}

@@ -27,7 +27,6 @@ Usage (about 7 min per scale on 2 cores):
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 from isingsr.analysis.report import run_correlate
@@ -39,28 +38,18 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_baseline, shipped_checkpoint
 
-from _script import main, parser, posterior_reference, super_resolve_truth
+from _script import main, numbers, parser, posterior_reference, super_resolve_truth
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
           "G4c p", "dE (z)", "dU4 (z)"]
 
 
-def once(method: str, truth, scale: float, path: Path, ckpt, **options) -> Path:
-    """``path`` if it exists, else :func:`super_resolve_truth` into it, timed."""
-    if path.exists():
-        return path
-    t0 = time.perf_counter()
-    out = super_resolve_truth(method, truth, scale, path, ckpt, **options)
-    print(f"{path}: {time.perf_counter() - t0:.0f} s", flush=True)
-    return out
-
-
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--out", type=Path, default=Path("results/consistency_L32"))
-    ap.add_argument("--scales", default="2,4,8")
-    ap.add_argument("--c", default="0.9,0.5", help="blur constants of the start time")
-    ap.add_argument("--polish", default="1,3,10", help="sweeps of the exact polish")
+    ap.add_argument("--scales", type=numbers(), default="2,4,8")
+    ap.add_argument("--c", type=numbers(), default="0.9,0.5", help="blur constants of the start time")
+    ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish")
     ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
     ap.add_argument("--sampler", default=SAMPLER)
     args = ap.parse_args()
@@ -69,24 +58,25 @@ def run() -> None:
     truth = cached_truth(32, 1000, log=print)
     beta = load_ensemble(truth, max_samples=1).beta
     rows = []
-    for S in [float(x) for x in args.scales.split(",")]:
+    for S in args.scales:
         out = args.out / f"s{S:g}"
         out.mkdir(parents=True, exist_ok=True)
         _, reference = posterior_reference(truth, S, out / "posterior.h5")
         cands = {"posterior": out / "posterior.h5"}
-        for c in [float(x) for x in args.c.split(",")]:
+        for c in args.c:
             t_start = None if c == process.blur_per_block else \
                 float(process.time_at_blur(c * math.sqrt(S * S - 1)))
             for mode in ("none", "project"):
                 name = f"skild_{mode}_c{c:g}"
-                cands[name] = once("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
-                                   sampler=args.sampler, consistency=mode, t_start=t_start)
+                cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
+                                                  sampler=args.sampler, consistency=mode, t_start=t_start,
+                                                  reuse=True)
         coarse = coarse_inputs(load_ensemble(truth).spins, S, 0)
         start = cands[f"skild_project_c{process.blur_per_block:g}"]
-        for k in [int(x) for x in args.polish.split(",")]:
+        for k in args.polish:
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
-        cands["sr3"] = once("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S), steps=args.steps,
-                            sampler=args.sampler)
+        cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
+                                           steps=args.steps, sampler=args.sampler, reuse=True)
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]

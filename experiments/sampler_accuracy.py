@@ -42,12 +42,13 @@ import numpy as np
 
 from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.report import run_correlate
+from isingsr.analysis.tables import markdown, pval
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.correlate import cached_truth
 from isingsr.models import shipped_baseline, shipped_checkpoint
 
-from _script import main, parser, posterior_reference, super_resolve_truth
+from _script import main, numbers, parser, posterior_reference, super_resolve_truth
 
 DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 400)]
                 + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100, 200)]
@@ -132,22 +133,22 @@ def row(scale: float, run: dict, folder: Path) -> dict:
     return out
 
 
-def pval(p) -> str:
-    return "—" if p is None else ("< 1e-6" if p < 1e-6 else f"{p:.2g}")
+HEADER = ["S", "method", "sampler", "evals", "max abs dG4c", "G4c p", "dE (z)", "dU4 (z)", "consistency", "E\\|c",
+          "mB\\|c", "vs converged: max abs z, G4c p, dE z"]
 
 
-def table(rows: list[dict]) -> list[str]:
-    lines = ["| S | method | sampler | evals | max abs dG4c | G4c p | dE (z) | dU4 (z) | consistency | E\\|c | mB\\|c "
-             "| vs converged: max abs z, G4c p, dE z |", "|" + "---|" * 12]
+def table(rows: list[dict]) -> str:
+    """The markdown table of :data:`HEADER`, one line per run."""
+    out = []
     for r in rows:
         vs = r.get("vs")
         vs_txt = ("(reference)" if r.get("reference") else "—") if vs is None else \
             f"{vs['g4c_max_abs_z']:.1f}, {pval(vs['g4c_p_value'])}, {vs['energy_z']:+.1f}"
         sampler = r["sampler"] + "".join(f" {k}={v}" for k, v in r["opts"].items())
-        lines.append(f"| {r['scale']:g} | {r['method']} | {sampler} | {r['evals']} | {r['g4c_max_abs_dev']:.4f} | "
-                     f"{pval(r['g4c_p'])} | {r['energy_z']:+.1f} | {r['binder_z']:+.1f} | {r['consistency']:.3f} | "
-                     f"{r['e_ratio']:.2f} | {r['m_ratio']:.2f} | {vs_txt} |")
-    return lines
+        out.append([f"{r['scale']:g}", r["method"], sampler, r["evals"], f"{r['g4c_max_abs_dev']:.4f}",
+                    pval(r["g4c_p"]), f"{r['energy_z']:+.1f}", f"{r['binder_z']:+.1f}", f"{r['consistency']:.3f}",
+                    f"{r['e_ratio']:.2f}", f"{r['m_ratio']:.2f}", vs_txt])
+    return markdown(HEADER, out)
 
 
 def figure(rows: list[dict], path: Path) -> None:
@@ -186,7 +187,7 @@ def figure(rows: list[dict], path: Path) -> None:
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--out", type=Path, default=Path("results/sampler_accuracy"))
-    ap.add_argument("--scales", default="2,4,8")
+    ap.add_argument("--scales", type=numbers(), default="2,4,8")
     ap.add_argument("--methods", default="skild,sr3", help="only the runs of these methods")
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:SAMPLER:STEPS[:KEY=VALUE,...]")
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
@@ -198,7 +199,7 @@ def run() -> None:
     runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
     truth = cached_truth(32, 1000, log=print)
     rows = []
-    for S in [float(x) for x in args.scales.split(",")]:
+    for S in args.scales:
         base = args.out / f"s{S:g}"
         base.mkdir(parents=True, exist_ok=True)
         _, reference = posterior_reference(truth, S, base / "posterior.h5")
@@ -216,9 +217,9 @@ def run() -> None:
                 (base / r["name"] / "vs_converged.json").write_text(
                     json.dumps(vs_converged(truth, base / r["name"], ref, r["method"]), indent=1) + "\n")
             rows.append({**row(S, r, base / r["name"]), "reference": ref.name == r["name"]})
-    lines = table(rows)
-    print("\n".join(lines))
-    (args.out / "table.md").write_text("\n".join(lines) + "\n")
+    text = table(rows)
+    print(text)
+    (args.out / "table.md").write_text(text + "\n")
     (args.out / "rows.json").write_text(json.dumps(rows, indent=1) + "\n")
     figure(rows, args.out / "accuracy.png")
     if args.figure is not None:

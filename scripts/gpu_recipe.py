@@ -38,6 +38,7 @@ from isingsr.device import resolve_device
 from isingsr.exceptions import InputError
 from isingsr.mc.generate import generate
 from isingsr.train import TrainConfig, train
+from isingsr.validate import integer, real
 
 
 def _phase(name: str, times: dict):
@@ -66,6 +67,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--smoke", action="store_true", help="toy size on the CPU: the same path in well under a minute")
     args = ap.parse_args(argv)
+    integer(args.L, "--L", minimum=8)
+    integer(args.n_train, "--n-train", minimum=2)
+    integer(args.n_test, "--n-test", minimum=2)
+    integer(args.batch, "--batch", minimum=1)
+    real(args.minutes, "--minutes", low=0, low_open=True)
+    real(args.scale, "--scale", low=1, low_open=True)
     if args.smoke:
         args.L, args.n_train, args.n_test, args.minutes, args.preset, args.device = 16, 256, 64, 0.1, "small", "cpu"
     device = resolve_device(args.device)
