@@ -54,14 +54,18 @@ def coarse_inputs(spins, scale: float, seed: int):
 
 
 def run_provenance() -> dict:
-    """The command line and the git revision of the code (None outside a git checkout; ``+modified`` if edited)."""
+    """The command line and the git revision of the code (None outside a git checkout; ``+modified`` if a
+    tracked file outside ``results/`` and ``docs/`` is edited: results a script rewrites are not code)."""
     rev = None
     try:
         here = Path(__file__).resolve().parent
         rev = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              timeout=10).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = top and subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no", "--",
+                                        ".", ":(exclude)results", ":(exclude)docs"],
+                                       capture_output=True, text=True, timeout=10).stdout.strip()
         if rev and dirty:
             rev += "+modified"
     except (OSError, subprocess.SubprocessError):
