@@ -54,6 +54,7 @@ def cli():
     \b
     Examples:
       isingsr generate --L 128 -n 10000 --out data/L128.h5
+      isingsr merge --out data/L128.h5 shards/*.h5
       isingsr info data/L128.h5
       isingsr correlate --truth data/L128.h5 --scale 4 --out figs/
       isingsr train --data data/L32.h5 --out runs/L32
@@ -80,19 +81,29 @@ def cli():
               help="Thermalisation before the first save, in sweeps.")
 @click.option("--append", is_flag=True, help="Add n configurations to OUT, continuing its chains.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT (and any interrupted OUT.partial).")
+@click.option("--shard", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Run only this shard (0-based) of the run split into --nshards (e.g. $SLURM_ARRAY_TASK_ID).")
+@click.option("--nshards", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Shards the run is split into, each with a block of its chains (at most --chains); "
+                   "join them with isingsr merge.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
-def generate(L, n, out, beta, seed, chains, workers, sweeps_between, therm_sweeps, append, overwrite, quiet):
+def generate(L, n, out, beta, seed, chains, workers, sweeps_between, therm_sweeps, append, overwrite, shard, nshards,
+             quiet):
     """Sample equilibrium configurations with Wolff cluster Monte Carlo into an HDF5 file.
 
     Saves are a fixed number of cluster updates apart (never "after N flipped
     spins", which biases observables). A killed run leaves OUT.partial; run the
-    same command again to continue it.
+    same command again to continue it. With --shard I --nshards N, N processes
+    (a job array, or background jobs) each run a block of the chains; -n and
+    --chains are the whole run's, and isingsr merge joins the N files into
+    exactly the file one process would have written.
 
     \b
     Examples:
       isingsr generate --L 128 -n 10000 --out data/L128.h5
       isingsr generate --L 32 -n 5000 --beta 0.40 --seed 7 --out data/L32_hot.h5
       isingsr generate -n 5000 --append --out data/L128.h5
+      isingsr generate --L 128 -n 1000000 --chains 256 --seed 1 --shard 3 --nshards 16 --out shards/3.h5
     """
     from tqdm import tqdm
 
@@ -113,13 +124,47 @@ def generate(L, n, out, beta, seed, chains, workers, sweeps_between, therm_sweep
 
     try:
         attrs = run(out, L, n, beta=beta, seed=seed, chains=chains, workers=workers, sweeps_between=sweeps_between,
-                    therm_sweeps=therm_sweeps, append=append, overwrite=overwrite, progress=progress, log=log)
+                    therm_sweeps=therm_sweeps, append=append, overwrite=overwrite, shard=shard, nshards=nshards,
+                    progress=progress, log=log)
     finally:
         if bar is not None:
             bar.close()
-    log(f"wrote {out}: {attrs['n']} configurations of {attrs['L']}x{attrs['L']}, "
+    what = f"shard {shard} of {nshards}, " if nshards > 1 else ""
+    log(f"wrote {out}: {what}{attrs['n']} configurations of {attrs['L']}x{attrs['L']}, "
         f"tau_int(E) = {fmt_err(attrs.get('tau_int_E'), attrs.get('tau_int_E_err'))}, "
         f"tau_int(|m|) = {fmt_err(attrs.get('tau_int_absm'), attrs.get('tau_int_absm_err'))} saves")
+
+
+@cli.command()
+@click.argument("shards", nargs=-1, required=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="Merged HDF5 file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
+def merge(shards, out, overwrite, quiet):
+    """Join the SHARDS of one run (isingsr generate --shard I --nshards N) into one ensemble.
+
+    The result is the file one process with the same --seed, -n and --chains
+    writes: the same configurations, energies, magnetisations, chain and update
+    records in the same order, and the chains' state (so --append extends it).
+    The shards must all be complete and all belong to the run (seed, L, beta,
+    chains, spacing); anything else is refused.
+
+    \b
+    Examples:
+      isingsr merge --out data/L128.h5 shards/*.h5
+      isingsr merge --out data/L128.h5 shards/0.h5 shards/1.h5 shards/2.h5 shards/3.h5
+    """
+    from .mc.merge import merge_shards
+
+    update, close = _bar(quiet, "merging", "cfg")
+    try:
+        attrs = merge_shards(out, shards, overwrite=overwrite, progress=update)
+    finally:
+        close()
+    if not quiet:
+        click.echo(f"wrote {out}: {attrs['n']} configurations of {attrs['L']}x{attrs['L']} from "
+                   f"{attrs['merged_shards']} shards, tau_int(E) = "
+                   f"{fmt_err(attrs.get('tau_int_E'), attrs.get('tau_int_E_err'))} saves", err=True)
 
 
 _CONTRACT = ("L", "n", "beta", "energy", "energy_err", "abs_m", "abs_m_err", "chi", "chi_err", "binder",

@@ -90,7 +90,16 @@ def summary_text(s: dict, name) -> str:
     bstr = "unknown" if beta is None else f"{beta:.10g}" + (" (beta_c)" if math.isclose(beta, BETA_C) else "")
     lines.append(f"  lattice       {s['L']} x {s['L']}, {a.get('boundary', 'periodic')}, beta = {bstr}")
     status = "" if a.get("complete", True) else f"  (incomplete: {a.get('n')} of {a.get('n_target')})"
-    lines.append(f"  samples       {s['n']}" + (f" from {a['chains']} chains" if "chains" in a else "") + status)
+    if "nshards" in a:
+        lo = int(a.get("chain_offset", 0))
+        status += (f"  (shard {a['shard']} of {a['nshards']}: chains {lo}..{lo + int(a.get('shard_chains', 1)) - 1} "
+                   f"of {a.get('chains')}; join with isingsr merge)")
+        samples_from = ""
+    else:
+        samples_from = f" from {a['chains']} chains" if "chains" in a else ""
+    if "merged_shards" in a:
+        samples_from += f" (merged from {a['merged_shards']} shards)"
+    lines.append(f"  samples       {s['n']}" + samples_from + status)
     if "algorithm" in a:
         lines.append(f"  algorithm     {a['algorithm']}, {a.get('updates_between')} cluster updates between saves "
                      f"(~{a.get('sweeps_between')} sweeps; <|C|> = {a.get('mean_cluster_size', float('nan')):.1f})")
