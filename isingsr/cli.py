@@ -16,6 +16,7 @@ from .constants import BETA_C
 from .defaults import METHODS as CORRELATE_METHODS, REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
 from .exceptions import InputError
 from .info import fmt_err
+from .io.paths import check_output
 
 
 class _Cli(click.Group):
@@ -35,13 +36,20 @@ class _Cli(click.Group):
             click.echo("isingsr: interrupted", err=True)
             sys.exit(130)
         except OSError as exc:  # disk full, permission denied mid-run, ...
-            _fail(f"{exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}", 1)
+            _fail(f"{exc.filename + ': ' if getattr(exc, 'filename', None) else ''}{exc.strerror or exc}", 1,
+                  hard=True)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, hard: bool = False) -> None:
+    """Print one line and exit. ``hard``: skip interpreter teardown, where an HDF5 library left broken by a
+    failed write can crash while closing its files (the files are already as safe as they will be)."""
     line = " ".join(str(message).split())  # one line, whatever the message
     click.echo(f"isingsr: error: {line}", err=True)
+    if hard and _PROCESS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 
@@ -378,6 +386,9 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
     from .coarse import coarse_grain, is_block_scale
     from .io.hdf5 import load_ensemble, write_ensemble
 
+    check_output(out)
+    if os.path.exists(out) and not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it")
     ens = load_ensemble(input_path)
     route = rule if is_block_scale(ens.L, scale) else "spectral+sign"
     coarse = coarse_grain(ens.spins, scale, rule=rule, seed=seed)
@@ -474,6 +485,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
     from .io.hdf5 import write_ensemble
     from .superres import load_superresolver, to_spins
 
+    check_output(out)
     if os.path.exists(out) and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     model = load_superresolver("skild", ckpt, device=device, steps=steps, sampler=sampler)
@@ -533,6 +545,7 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps
     from .io.paths import portable_path
     from .superres import load_superresolver, superresolve_to_file
 
+    check_output(out)
     if os.path.exists(out) and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     coarse = load_ensemble(input_path, max_samples=n)
@@ -563,7 +576,13 @@ def _json_default(o):
         return str(o)
 
 
+#: Whether this process is the console command (not a caller of ``cli`` in-process, which must survive).
+_PROCESS = False
+
+
 def main():  # console-script entry point
+    global _PROCESS
+    _PROCESS = True
     cli(prog_name="isingsr")
 
 

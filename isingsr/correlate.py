@@ -24,7 +24,7 @@ from typing import Callable
 from .coarse import coarse_grain, is_block_scale
 from .defaults import METHODS, REVERSE_STEPS, SAMPLER
 from .exceptions import InputError
-from .io.paths import cache_dir, portable_path
+from .io.paths import cache_dir, check_output, portable_path
 
 __all__ = ["METHODS", "TRUTH_SEED", "POSTERIOR_DRAWS", "cached_truth", "coarse_inputs", "correlate",
            "exact_polish", "summary_table", "run_provenance"]
@@ -134,6 +134,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     """
     from .analysis.report import run_correlate
     from .io.hdf5 import load_ensemble
+    from .baselines.conditioning import check_scale
     from .superres import load_superresolver, superresolve_to_file
 
     t0 = time.perf_counter()
@@ -146,11 +147,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     clash = [m for m in methods if m in cands]
     if clash:
         raise InputError(f"candidate name {clash[0]!r} is also a method; choose another name")
-    out = Path(out)
-    if not out.exists():
-        if not out.parent.exists():
-            raise InputError(f"{out.parent}: no such directory")
-        out.mkdir()
+    out = check_output(out, directory=True)
     truth = Path(cached_truth(L, n, log=log) if truth is None else truth)
     ens = load_ensemble(truth)
     coarse = coarse_inputs(ens.spins, scale, seed)
@@ -164,7 +161,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
             raise InputError(what)
         log(f"{what}: skipped")
 
-    reference = None
+    reference, jobs = None, []
     for m in methods:
         if m == "naive":
             continue
@@ -185,7 +182,12 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
             options = dict(skild_options or {}, start=start, fine=ens.spins if start == "forward" else None) \
                 if m == "skild" else {}
             resolver = load_superresolver(m, ckpt, L=ens.L, device=device, steps=steps, sampler=sampler, **options)
+            if m != "skild":
+                check_scale(resolver, scale)
             stage = f"{m} {scale:g}x"
+        jobs.append((m, resolver, stage))
+    out.mkdir(exist_ok=True)  # every input and checkpoint has been checked: nothing is left behind on bad input
+    for m, resolver, stage in jobs:
         path = superresolve_to_file(resolver, coarse, scale, out / f"{m}.h5", seed=seed, source=portable_path(truth),
                                     overwrite=True, progress=None if progress is None else
                                     (lambda done, total, _s=stage: progress(_s, done, total)))

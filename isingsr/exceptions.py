@@ -8,3 +8,7 @@ class InputError(ValueError):
     (``isingsr: error: <message>``) and exits with status 2; library callers
     get an ordinary exception. Messages name the offending thing.
     """
+
+
+class TrainingDiverged(InputError):
+    """The training loss became NaN or inf; the message names the step and the checkpoint to resume from."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import operator
 import os
 import time
@@ -37,10 +36,10 @@ from .device import resolve_device
 from .diffusion.data import SymmetricBatches
 from .diffusion.process import TARGETS
 from .diffusion.train import skild_setup
-from .exceptions import InputError
+from .exceptions import InputError, TrainingDiverged
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.hdf5 import load_ensemble
-from .io.paths import portable_path
+from .io.paths import check_output, portable_path
 
 __all__ = ["METHODS", "TrainConfig", "train"]
 
@@ -108,6 +107,9 @@ def _dist():
 
 
 _SETUPS = {"skild": skild_setup, "sr3": sr3_setup, "cnn": cnn_setup}
+#: Options a resume may change: the cures for a diverged run (the continuation is then no longer the
+#: uninterrupted run's, and the checkpoint records the new values).
+_RETUNABLE = ("lr", "grad_clip")
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -122,18 +124,14 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
-def _setup_run_dir(cfg: TrainConfig, resume: bool) -> Path:
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
-    if not out.parent.exists():
-        raise InputError(f"{out.parent}: no such directory")
+def _check_run_dir(cfg: TrainConfig, resume: bool) -> Path:
+    """The run folder, checked (created later, once everything else is known to be good)."""
+    out = check_output(cfg.out, directory=True)
     if resume:
         if not (out / "checkpoint.pt").exists():
             raise InputError(f"{out}: no checkpoint.pt to resume from")
     elif (out / "checkpoint.pt").exists():
         raise InputError(f"{out}: already holds a run; pass --resume to continue it or choose another --out")
-    out.mkdir(exist_ok=True)
     return out
 
 
@@ -159,7 +157,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    out = _setup_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
+    ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)  # before the run folder: bad data leave nothing
+    out = _check_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
     ck = load_checkpoint(out / "checkpoint.pt") if resume else None
     if ck is not None and ck.get("slim"):
         raise InputError(f"{out / 'checkpoint.pt'} is a slim release checkpoint and cannot be resumed")
@@ -167,15 +166,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         old = TrainConfig.from_dict(ck["config"])
         same = {"data": lambda a, b: Path(a).resolve() == Path(b).resolve()}
         changed = [f.name for f in fields(cfg)
-                   if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes")
+                   if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes", *_RETUNABLE)
                    and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
         if changed:
             raise InputError(f"--resume with different {', '.join(changed)} than the stored run")
+        for name in _RETUNABLE:
+            if getattr(old, name) != getattr(cfg, name):
+                log(f"resuming with {name} {getattr(cfg, name):g} (was {getattr(old, name):g})")
 
-    ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)
     L = ens.L
     torch.manual_seed(cfg.seed)
     setup = _SETUPS[cfg.method](cfg, ens, device, ck, log)
+    if rank == 0:
+        out.mkdir(exist_ok=True)
     net = setup.net
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -229,6 +232,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     if lossf is not None and lossf.tell() == 0:
         lossf.write("step,loss\n")
     t0, seen, running = time.perf_counter(), 0, None
+    saved_step = step if ck is not None else None
     deadline = None if cfg.max_minutes is None else t0 + 60 * cfg.max_minutes
     t_last, seen_last = t0, 0  # img/s over the last logging interval (excludes warm-up)
     net.train()
@@ -239,6 +243,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             loss = setup.loss(model, x0, gen)
+            if not _all_finite(loss, world):  # before the update: the weights and checkpoint stay good
+                raise TrainingDiverged(_diverged_message(cfg, out, step + 1, float(loss.detach()), saved_step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -246,13 +252,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
             step += 1
             _ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
             lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise RuntimeError(f"loss is {lv} at step {step}; lower --lr")
             running = lv if running is None else 0.98 * running + 0.02 * lv
             seen += B * world
+            last = step == cfg.steps or _out_of_time(deadline, world, device)
             if rank == 0:
                 lossf.write(f"{step},{lv:.6g}\n")
-                if step % cfg.log_every == 0 or step == cfg.steps:
+                if step % cfg.log_every == 0 or last:
                     now = time.perf_counter()
                     rate = (seen - seen_last) / (now - t_last)
                     t_last, seen_last = now, seen
@@ -262,9 +267,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
                     lossf.flush()
                 if progress:
                     progress(step, cfg.steps, running)
-            last = step == cfg.steps or _out_of_time(deadline, world, device)
             if step % cfg.ckpt_every == 0 or last:
                 checkpoint()
+                saved_step = step
             if last:
                 break
     finally:
@@ -278,6 +283,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return out / "checkpoint.pt"
+
+
+def _all_finite(loss: torch.Tensor, world: int) -> bool:
+    """Whether the loss is finite on every rank (collective under DDP, so all ranks stop together)."""
+    bad = torch.logical_not(torch.isfinite(loss.detach())).float().reshape(1)
+    if world > 1:
+        torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
+    return not bool(bad.item())
+
+
+def _diverged_message(cfg: TrainConfig, out: Path, step: int, value: float, saved_step: int | None) -> str:
+    lower = f"--lr {cfg.lr / 4:g}"
+    if saved_step is None:
+        return (f"training diverged: the loss is {value} at step {step}, before the first checkpoint "
+                f"(--ckpt-every {cfg.ckpt_every}); start again with a lower learning rate ({lower})")
+    return (f"training diverged: the loss is {value} at step {step}; {out / 'checkpoint.pt'} holds the last good "
+            f"state (step {saved_step}); continue it with the same command plus --resume {lower}")
 
 
 def _out_of_time(deadline: float | None, world: int, device) -> bool:

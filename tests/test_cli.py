@@ -36,7 +36,7 @@ def ensemble(tmp_path_factory):
 
 
 @pytest.mark.parametrize("cmd", [[], ["generate"], ["info"], ["correlate"], ["coarsen"], ["train"], ["sample"],
-                                 ["superres"]])
+                                 ["superres"], ["merge"]])
 def test_help_has_examples(cmd):
     r = invoke(*cmd, "--help")
     assert r.exit_code == 0 and "Examples:" in r.output

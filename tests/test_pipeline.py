@@ -1,5 +1,7 @@
 """Generation and super-resolution from one checkpoint, through the library and the CLI."""
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -195,7 +197,7 @@ def _torchrun(d, out, steps, *extra):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
            "-m", "isingsr.cli", "train", "--data", str(d / "fine.h5"), "--out", str(out),
            "--steps", str(steps), "--batch", "8", "--warmup", "1", "--ckpt-every", "2", "-q", *extra]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ,
                                                                                 "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
 
@@ -216,3 +218,20 @@ def test_data_parallel_training_with_gloo_resumes_exactly(model, tmp_path):
     r = invoke("train", "--data", d / "fine.h5", "--out", tmp_path / "b", "--steps", 6, "--batch", 8, "--warmup", 1,
                "--ckpt-every", 2, "--resume", "-q")
     assert r.exit_code == 2 and "same number" in r.output
+    # The multi-node form of docs/scaling.md: two "nodes" of one process each, meeting by c10d rendezvous as
+    # srun-launched torchrun processes do, train exactly as one node with two processes.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--rdzv_backend",
+         "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "isingsr-test", "-m", "isingsr.cli", "train",
+         "--data", str(d / "fine.h5"), "--out", str(tmp_path / "c"), "--steps", "4", "--batch", "8", "--warmup",
+         "1", "--ckpt-every", "2", "-q"], env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for node in nodes:
+        _, err = node.communicate(timeout=300)
+        assert node.returncode == 0, err[-2000:]
+    wc = load_checkpoint(tmp_path / "c" / "checkpoint.pt")["model"]
+    for k in wa:
+        assert torch.equal(wa[k], wc[k]), k

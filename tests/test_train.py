@@ -8,8 +8,9 @@ import torch
 
 from isingsr.diffusion.data import SymmetricBatches, apply_symmetry
 from isingsr.diffusion.inference import build_from_checkpoint
+import isingsr.train as train_mod
 from isingsr.train import TrainConfig, train
-from isingsr.exceptions import InputError
+from isingsr.exceptions import InputError, TrainingDiverged
 from isingsr.io.checkpoint import load_checkpoint, save_checkpoint
 from isingsr.io.hdf5 import write_ensemble
 from isingsr.mc import sample_configurations
@@ -111,9 +112,55 @@ def test_bad_training_input(tmp_path, data):
         train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
     with pytest.raises(InputError, match="no checkpoint.pt"):
         train(cfg(data, tmp_path / "new"), resume=True, log=lambda s: None)
-    with pytest.raises(InputError, match="different lr"):
-        train(cfg(data, tmp_path / "r", steps=2, lr=1.0), resume=True, log=lambda s: None)
+    with pytest.raises(InputError, match="different seed"):
+        train(cfg(data, tmp_path / "r", steps=2, seed=9), resume=True, log=lambda s: None)
     with pytest.raises(InputError, match="unknown target"):
         train(cfg(data, tmp_path / "x", target="score"), log=lambda s: None)
     with pytest.raises(InputError, match="no such file"):
         train(cfg(tmp_path / "none.h5", tmp_path / "y"), log=lambda s: None)
+
+
+def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, data, monkeypatch):
+    """A NaN loss at step 5 (checkpoints every 2): one message naming step 5 and the step-4 checkpoint,
+    no update with the bad loss, and --resume with a lower --lr continues from the good state."""
+    real = train_mod._SETUPS["skild"]
+    calls = []
+
+    def poisoned(*args):
+        setup = real(*args)
+        loss = setup.loss
+
+        def nan_at_5(model, x0, gen):
+            calls.append(1)
+            value = loss(model, x0, gen)
+            return value * float("nan") if len(calls) == 5 else value
+
+        setup.loss = nan_at_5
+        return setup
+
+    monkeypatch.setitem(train_mod._SETUPS, "skild", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"nan at step 5; .*checkpoint.pt holds the last good state "
+                                               r"\(step 4\); .*--resume --lr 5e-05") as err:
+        train(cfg(data, tmp_path / "r", steps=8), log=lambda s: None)
+    assert "\n" not in str(err.value)
+    ck = load_checkpoint(tmp_path / "r" / "checkpoint.pt")  # refuses non-finite weights
+    assert ck["step"] == 4
+    monkeypatch.setitem(train_mod._SETUPS, "skild", real)
+    messages = []
+    resumed = load_checkpoint(train(cfg(data, tmp_path / "r", steps=8, lr=5e-5), resume=True, log=messages.append))
+    assert resumed["step"] == 8 and resumed["config"]["lr"] == 5e-5
+    assert any("lr 5e-05 (was 0.0002)" in m for m in messages)
+
+
+def test_divergence_before_any_checkpoint_says_start_again(tmp_path, data, monkeypatch):
+    real = train_mod._SETUPS["skild"]
+
+    def poisoned(*args):
+        setup = real(*args)
+        setup.loss = lambda model, x0, gen: torch.tensor(float("inf"), requires_grad=True)
+        return setup
+
+    monkeypatch.setitem(train_mod._SETUPS, "skild", poisoned)
+    with pytest.raises(TrainingDiverged, match="inf at step 1, before the first checkpoint"):
+        train(cfg(data, tmp_path / "r"), log=lambda s: None)
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()

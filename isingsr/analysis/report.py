@@ -84,7 +84,7 @@ from tqdm.auto import tqdm
 from ..coarse import coarse_grain, is_block_scale, target_size, upsample
 from ..exceptions import InputError
 from ..io.hdf5 import load_ensemble
-from ..io.paths import portable_path
+from ..io.paths import ensure_space, portable_path
 from .compare import block_consistency, compare, measure
 from .conditional import conditional_scores
 from .errors import DEFAULT_BLOCKS
@@ -215,6 +215,7 @@ def run_correlate(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create output folder ({exc.strerror or exc})") from None
+    ensure_space(out, 4 << 20)  # summary, table and figures: a few MiB at most
 
     coarse = coarse_grain(truth.spins, scale, rule="majority", seed=seed)
     spectral = not is_block_scale(L, scale)

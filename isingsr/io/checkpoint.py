@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import zipfile
 from pathlib import Path
 
 import torch
 
 from ..exceptions import InputError
+from .paths import ensure_space
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "slim_checkpoint"]
 
@@ -44,10 +46,31 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     p = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "isingsr_version": __version__,
                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **payload}
+    size = sum(t.numel() * t.element_size() for t in _tensors(payload))
+    ensure_space(p, size, "the previous checkpoint, if any, is intact")
     tmp = p.with_name(p.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, p)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, p)
+    except (OSError, RuntimeError) as exc:  # torch's zip writer raises RuntimeError on a failed write
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{p}: cannot write the checkpoint ({str(exc).splitlines()[0][:160]})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return p
+
+
+def _tensors(obj):
+    """Every tensor in a nested checkpoint payload."""
+    if torch.is_tensor(obj):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -61,6 +84,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such checkpoint file")
+    _check_archive(p)
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
@@ -69,7 +93,26 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise InputError(f"{p}: not an isingsr checkpoint")
     if int(ck.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(f"{p}: checkpoint format {ck['format_version']} is newer than this isingsr")
+    for part in ("ema", "model"):
+        for name, w in (ck.get(part) or {}).items():
+            if torch.is_tensor(w) and w.is_floating_point() and not bool(torch.isfinite(w).all()):
+                raise InputError(f"{p}: weight {part}.{name} is not finite (NaN or inf); the checkpoint is "
+                                 "damaged or comes from a diverged run")
     return ck
+
+
+def _check_archive(p: Path) -> None:
+    """Refuse a damaged file: torch checkpoints are zip archives whose members carry CRC-32 checksums,
+    which ``torch.load`` does not verify (a flipped byte in the weights would load silently)."""
+    if not zipfile.is_zipfile(p):
+        return  # not a zip (legacy torch format, or not torch at all): torch.load decides
+    try:
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{p}: damaged checkpoint ({exc})") from None
+    if bad is not None:
+        raise InputError(f"{p}: damaged checkpoint (checksum mismatch in {bad}); copy it again or retrain")
 
 
 def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from ..exceptions import InputError
+from .paths import check_output, ensure_space
 
 __all__ = [
     "FORMAT",
@@ -236,13 +237,12 @@ def write_ensemble(
     extra : dict of str -> ndarray, optional
         Further datasets with leading length N (e.g. continuous fields).
     """
-    p = Path(path)
+    p = check_output(path)
     if p.exists() and not overwrite:
         raise InputError(f"{p}: exists; pass --overwrite to replace it")
-    if not p.parent.exists():
-        raise InputError(f"{p.parent}: no such directory")
     spins = np.asarray(spins)
     validate_spins(spins, "spins to write")
+    ensure_space(p, spins.size + sum(np.asarray(a).nbytes for a in (extra or {}).values()))
     tmp = p.with_name(p.name + ".tmp")
     try:
         with h5py.File(tmp, "w") as f:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
-__all__ = ["cache_dir", "portable_path"]
+from ..exceptions import InputError
+
+__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space"]
 
 
 def _cache_root() -> Path:
@@ -43,3 +47,55 @@ def portable_path(path) -> str:
     if resolved.is_relative_to(cache):
         return "$ISINGSR_CACHE/" + resolved.relative_to(cache).as_posix()
     return str(path)
+
+
+def check_output(path, *, directory: bool = False) -> Path:
+    """Fail early, with one line, when ``path`` cannot be written -- before any long computation.
+
+    A file: the name is not a folder, its folder exists and a file can be
+    created there. A folder (``directory=True``): the path is a folder or does
+    not exist yet, its parent exists, and the nearest existing one takes a
+    file. The check writes and removes a small hidden file (it catches
+    read-only file systems and permissions that ``os.access`` misreports).
+    """
+    p = Path(path)
+    if directory:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{p}: exists and is not a directory")
+        if not p.exists() and not p.parent.exists():
+            raise InputError(f"{p.parent}: no such directory")
+        where = p if p.is_dir() else p.parent
+    else:
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory, expected an output file name")
+        where = p.parent
+        if not where.exists():
+            raise InputError(f"{where}: no such directory")
+    if not where.is_dir():
+        raise InputError(f"{where}: is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".isingsr-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot write there ({exc.strerror or exc})") from None
+    return p
+
+
+#: Free space kept in reserve on top of what a write needs.
+SPACE_MARGIN = 16 << 20
+
+
+def ensure_space(path, nbytes: int, done: str = "") -> None:
+    """Raise :class:`InputError` before a write of about ``nbytes`` bytes that the disk cannot take.
+
+    HDF5 does not recover from a write that fails half-way (the file and the
+    library are left in a broken state), so writers check first.
+    ``done`` says what is already safe on disk (e.g. how to resume).
+    """
+    p = Path(path)
+    where = p if p.is_dir() else p.parent
+    free = shutil.disk_usage(where).free
+    if free < nbytes + SPACE_MARGIN:
+        raise InputError(f"{where}: disk nearly full ({free / 2**20:.0f} MiB free, the next write needs about "
+                         f"{(nbytes + SPACE_MARGIN) / 2**20:.0f} MiB){'; ' + done if done else ''}")

@@ -30,6 +30,7 @@ from ..analysis.errors import chain_autocorrelation
 from ..constants import BETA_C
 from ..exceptions import InputError
 from ..io.hdf5 import FORMAT, attrs_to_dict, chunk_shape, common_attrs
+from ..io.paths import check_output, ensure_space
 from .wolff import WolffChains, default_chains
 
 __all__ = ["generate", "ROUND_BYTES", "SHARD_KEYS", "shard_chains", "create_datasets", "chain_targets"]
@@ -45,15 +46,6 @@ SHARD_KEYS = ("shard", "nshards", "chain_offset", "shard_chains")
 
 def _partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
-
-
-def _check_out_path(out: Path) -> None:
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory, expected an output file name")
-    if not out.parent.exists():
-        raise InputError(f"{out.parent}: no such directory")
-    if not os.access(out.parent, os.W_OK):
-        raise InputError(f"{out.parent}: directory is not writable")
 
 
 def shard_chains(chains: int, shard: int, nshards: int) -> tuple[int, int]:
@@ -191,7 +183,7 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
         raise InputError(f"--shard must be 0..nshards-1 and --nshards >= 1, got shard {shard} of {nshards}")
     if append and nshards > 1:
         raise InputError("--append continues a whole run: merge the shards first, then append to the merged file")
-    _check_out_path(out)
+    check_output(out)
     partial = _partial_path(out)
     if overwrite:
         partial.unlink(missing_ok=True)
@@ -234,6 +226,9 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
         while np.any(saved < target):
             counts = np.minimum(k_round, target - saved)
             res = mc.sample(counts, between)
+            ensure_space(partial, res.spins.nbytes + res.energy.nbytes * 4,
+                         f"{n_done} configurations are safe in {partial}; free space and repeat the command to "
+                         "continue")
             n_done += _append_round(f, res, counts, offset)
             saved = saved + counts
             _save_state(f, mc, saved, n_done)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from ..io.hdf5 import FORMAT, attrs_to_dict, common_attrs
+from ..io.paths import check_output, ensure_space
 from .generate import ROUND_BYTES, SHARD_KEYS, chain_targets, create_datasets, shard_chains
 from .generate import _autocorrelation
 
@@ -137,12 +138,9 @@ def merge_shards(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *, 
     out = Path(out)
     if not paths:
         raise InputError("no shard files given")
+    check_output(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory, expected an output file name")
-    if not out.parent.exists():
-        raise InputError(f"{out.parent}: no such directory")
     if any(Path(p).resolve() == out.resolve() for p in paths):
         raise InputError(f"{out}: is also one of the shards")
     shards = _check_together([_Shard(Path(p)) for p in paths])
@@ -151,6 +149,7 @@ def merge_shards(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *, 
     total = sum(len(s.chain) for s in shards)
     if total != n_target or not np.array_equal(np.concatenate([s.saved for s in shards]), chain_targets(n_target, C)):
         raise InputError(f"the shards hold {total} configurations, the run {n_target}; a shard is damaged")
+    ensure_space(out, sum(s.path.stat().st_size for s in shards))  # same data, same compression
     tmp = out.with_name(out.name + ".tmp")
     try:
         with h5py.File(tmp, "w") as f:
