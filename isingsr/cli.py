@@ -13,7 +13,7 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import METHODS as CORRELATE_METHODS, REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
+from .defaults import METHODS as CORRELATE_METHODS, REVERSE_STEPS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -263,9 +263,9 @@ def _parse_methods(text):
               help="SKILD start protocol: conditional and coarse are built from the coarse input alone (see "
                    "isingsr superres --help); forward is the published one, which leaks the fine configuration "
                    "(comparison only).")
-@click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
-              help="Reverse steps (network evaluations) of SKILD and SR3; the default matches the converged "
-                   "sampler within errors at 2x and 4x; 8x needs about 200 (docs/sampling.md).")
+@click.option("--steps", type=click.IntRange(min=1), default=None, show_default=SUPERRES_STEPS_HELP,
+              help="Reverse steps (network evaluations) of SKILD and SR3; the default is where the measured "
+                   "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
 @click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
               help="SKILD: project every estimate onto the fields whose block majorities equal the input "
                    "(see isingsr superres --help).")
@@ -452,9 +452,19 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
         close()
 
 
-def _sampling_options(f):
-    f = click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS, show_default=True,
-                     help="Reverse steps over the whole grid (fewer with --sampler ddim).")(f)
+def _sampling_options(generation: bool):
+    """The sampling options of ``sample`` (``generation``) and ``superres``."""
+    def add(f):
+        return _sampling_options_for(f, generation)
+    return add
+
+
+def _sampling_options_for(f, generation: bool):
+    steps_help = ("Reverse steps (network evaluations) from t = 1." if generation else
+                  "Reverse steps (network evaluations) from the start time; the default is where the measured "
+                  "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
+    f = click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS if generation else None,
+                     show_default=True if generation else SUPERRES_STEPS_HELP, help=steps_help)(f)
     f = click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
                      help="ancestral (DDPM, first order), ddim (deterministic, first order), dpmpp-2m-sde "
                           "(SDE-DPM-Solver++(2M), second order), dpmpp-2m (its deterministic form).")(f)
@@ -473,7 +483,7 @@ def _sampling_options(f):
 @click.option("--ckpt", required=True, help="Checkpoint (checkpoint.pt of a training run).")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Configurations to generate.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output HDF5 file.")
-@_sampling_options
+@_sampling_options(generation=True)
 def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overwrite, quiet):
     """Generate configurations from noise (t = 1) with a SKILD checkpoint.
 
@@ -524,7 +534,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
                    "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
-@_sampling_options
+@_sampling_options(generation=False)
 def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps, sampler, seed, batch, device,
              save_fields, overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).

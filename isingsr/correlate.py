@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from .coarse import coarse_grain, is_block_scale
-from .defaults import METHODS, REVERSE_STEPS, SAMPLER
+from .defaults import METHODS, SAMPLER
 from .exceptions import InputError
 from .io.paths import cache_dir, check_output, portable_path
 
@@ -85,7 +85,7 @@ def _shipped(method: str, L: int, scale: float):
 
 
 def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates: dict | None = None,
-              ckpts: dict | None = None, start: str = "conditional", steps: int = REVERSE_STEPS,
+              ckpts: dict | None = None, start: str = "conditional", steps: int | None = None,
               sampler: str = SAMPLER, posterior_draws: int = POSTERIOR_DRAWS, L: int = 32, n: int = 1000,
               r=None, blocks: int = 100, seed: int = 0, device: str = "auto", skild_options: dict | None = None,
               polish: int = 0,

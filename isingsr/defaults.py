@@ -1,21 +1,30 @@
 """Defaults shared by the commands and the library (no heavy imports: ``isingsr --help`` reads them).
 
-``REVERSE_STEPS`` is the number of reverse steps (network evaluations) of
-SKILD and of the SR3 baseline wherever none is given: ``isingsr sample``,
-``superres``, ``correlate``, :mod:`isingsr.workflow` and
-:mod:`isingsr.diffusion.pipeline`. Chosen by measurement (docs/sampling.md;
-``experiments/sampler_accuracy.py``, L = 32, 4x, shipped checkpoint, the same
-1,000 inputs and seeds): on the default time grid the ancestral sampler at 100
-steps matches the converged 400-step result (paired G4c p = 0.92, energy
--0.4 sigma) and the Monte Carlo truth (G4c p = 0.19, energy +0.3 sigma); at 50
-steps it still matches the converged result (p = 0.23, energy +2.2 sigma) but
-the truth rejects its G4c curve (p = 0.0007). The second-order
-``dpmpp-2m-sde`` is too ordered at every count measured (energy -3.2 sigma
-at 50).
+Reverse steps (network evaluations) of SKILD and of the SR3 baseline wherever
+none are given: :func:`superres_steps` for super-resolution by S (``isingsr
+superres``, ``correlate``), ``REVERSE_STEPS`` for generation from t = 1
+(``isingsr sample``). Chosen by measurement (docs/sampling.md;
+``experiments/sampler_accuracy.py``, L = 32, shipped checkpoint, the same
+1,000 inputs and seeds, ancestral sampler on the default time grid): the step
+count at which the result stops moving grows with the scale -- 2x is
+converged at 50 steps, 4x at 100 (paired G4c p = 0.92 against 400 steps,
+energy -0.4 sigma; truth: p = 0.19, +0.3 sigma; at 50 the truth rejects G4c,
+p = 0.0007), 8x at 200 (truth p = 0.58; at 100, p = 0.017) -- so about 25 S.
+The second-order ``dpmpp-2m-sde`` is too ordered at every count measured.
 """
 
-#: Reverse steps of SKILD and SR3 when none are given.
+#: Reverse steps of generation from t = 1 (SKILD) when none are given.
 REVERSE_STEPS = 100
+#: Super-resolution by S takes ``max(MIN_SUPERRES_STEPS, round(STEPS_PER_SCALE * S))`` steps when none are given.
+STEPS_PER_SCALE = 25
+MIN_SUPERRES_STEPS = 50
+#: What ``--help`` shows as the default of super-resolution's ``--steps``.
+SUPERRES_STEPS_HELP = f"{STEPS_PER_SCALE} x scale, at least {MIN_SUPERRES_STEPS}"
+
+
+def superres_steps(scale: float) -> int:
+    """Reverse steps of super-resolution by ``scale`` when none are given: 50 at 2x, 100 at 4x, 200 at 8x."""
+    return max(MIN_SUPERRES_STEPS, int(round(STEPS_PER_SCALE * float(scale))))
 
 #: Every super-resolution method (:func:`isingsr.superres.load_superresolver`, ``isingsr correlate --methods``).
 METHODS = ("skild", "sr3", "cnn", "naive", "posterior")

@@ -36,7 +36,7 @@ import numpy as np
 
 from .coarse import is_block_scale, upsample
 from .constants import BETA_C
-from .defaults import METHODS, REVERSE_STEPS, SAMPLER
+from .defaults import METHODS, SAMPLER
 from .diffusion.pipeline import to_spins
 from .exceptions import InputError
 from .io.paths import portable_path
@@ -112,7 +112,7 @@ def _checkpoint(path):
 
 
 def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = None, device="auto",
-                       steps: int = REVERSE_STEPS, sampler: str = SAMPLER, start: str = "conditional",
+                       steps: int | None = None, sampler: str = SAMPLER, start: str = "conditional",
                        fine=None, beta: float = BETA_C, reference_draws: int = 0, **skild_options):
     """The super-resolver for ``method``, or for what the checkpoint ``ckpt`` holds.
 
@@ -128,7 +128,8 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
     device : str
         ``auto``, ``cpu`` or ``cuda``.
     steps, sampler :
-        Reverse steps and sampler of SKILD and SR3.
+        Reverse steps and sampler of SKILD and SR3 (steps None: :func:`isingsr.defaults.superres_steps` of
+        the scale; SKILD's generation: ``REVERSE_STEPS``).
     start, fine, **skild_options :
         SKILD's start protocol, true fine configurations (``forward`` only) and further options of
         :class:`~isingsr.diffusion.inference.SkildSuperResolver` (``variance``, ``grid``, ``t_start``).

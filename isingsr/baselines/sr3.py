@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
+from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch, superres_steps
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
@@ -176,10 +176,10 @@ class SR3:
 
     method = "sr3"
 
-    def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int = REVERSE_STEPS,
+    def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int | None = None,
                  sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None):
         get_sampler(sampler)
-        steps = integer(steps, "steps", minimum=1)
+        steps = superres_steps(scale) if steps is None else integer(steps, "steps", minimum=1)
         self.net, self.L, self.scale = net, int(L), float(scale)
         self.steps, self.sampler = int(steps), sampler
         self.device = torch.device(device)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .process import DiagonalProcess, SpectralProcess
+from .zero_mode import ZeroModePrior
 
 __all__ = ["conditioning", "Denoiser", "wiener_denoiser", "training_loss", "COND_DIM"]
 
@@ -45,8 +46,10 @@ class Denoiser:
     :mod:`isingsr.diffusion.samplers`.
     """
 
-    def __init__(self, net: nn.Module, process: SpectralProcess, target: str = "eps", autocast: bool = False):
+    def __init__(self, net: nn.Module, process: SpectralProcess, target: str = "eps", autocast: bool = False,
+                 zero_mode: ZeroModePrior | None = None):
         self.net, self.process, self.target, self.autocast = net, process, target, autocast
+        self.zero_mode = zero_mode
 
     def predict(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """Raw network output for ``x_t`` at time ``t`` (float or (B,))."""
@@ -58,7 +61,25 @@ class Denoiser:
     @torch.no_grad()
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         pred = self.predict(x_t, t).to(x_t.dtype)
-        return self.process.x0_from_target(self.target, pred, x_t, t)
+        x0 = self.process.x0_from_target(self.target, pred, x_t, t)
+        return x0 if self.zero_mode is None else self._envelope_zero_mode(x_t, x0, t)
+
+    def _envelope_zero_mode(self, x_t: torch.Tensor, x0: torch.Tensor, t) -> torch.Tensor:
+        """For samples with t > t_env: the zero mode of ``x0`` becomes its exact posterior mean
+        (:mod:`isingsr.diffusion.zero_mode`); every other mode, and every sample below t_env, is the network's."""
+        p = self.process
+        t = torch.as_tensor(t, dtype=torch.float64, device=p.S.device).reshape(-1).expand(x_t.shape[0])
+        inside = t > p.t_env
+        if not bool(inside.any()):
+            return x0
+        la = p.log_a(t[inside])[:, 0, 0]
+        a, s2 = la.exp(), -torch.expm1(2 * la) * p.S[0, 0]
+        y = p.basis.forward(x_t[inside].to(torch.float64))[:, 0, 0, 0]
+        coef = p.basis.forward(x0[inside].to(torch.float64))
+        coef[:, 0, 0, 0] = self.zero_mode.posterior_mean(y, a, s2)
+        x0 = x0.clone()
+        x0[inside] = p.basis.inverse(coef).to(x0.dtype)
+        return x0
 
 
 def wiener_denoiser(process: DiagonalProcess):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..defaults import REVERSE_STEPS, SAMPLER
+from ..defaults import REVERSE_STEPS, SAMPLER, superres_steps
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
@@ -19,15 +19,20 @@ from .samplers import get_sampler
 from .spectral import Spectrum
 from .transfer import check_transferable, process_at
 from .unet import UNet, UNetConfig
+from .zero_mode import ZeroModePrior
 
 __all__ = ["build_from_checkpoint", "SkildSuperResolver"]
 
 
-def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None) -> Denoiser:
+def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None,
+                          zero_mode: bool = True) -> Denoiser:
     """The denoiser stored in a checkpoint (EMA weights by default), ready to sample.
 
     ``L``: run at this lattice size instead of the training size (critical
-    checkpoints only; :mod:`isingsr.diffusion.transfer`).
+    checkpoints only; :mod:`isingsr.diffusion.transfer`). ``zero_mode``: in
+    the envelope (t > t_env) take the zero mode's estimate from the training
+    data's magnetisation histogram when the checkpoint stores one
+    (:mod:`isingsr.diffusion.zero_mode`); False: the network's alone.
     """
     if ck.get("kind", "skild") != "skild":
         raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
@@ -39,7 +44,13 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
         raise InputError("this (slim) checkpoint holds only the EMA weights")
     net.load_state_dict(ck["ema" if use_ema else "model"])
     net.for_inference(device)
-    return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda")
+    prior = None
+    if zero_mode and "zero_mode" in ck:
+        spectrum = Spectrum.from_state_dict(ck["spectrum"])
+        trained = process_at(ck["process"], spectrum, int(ck["process"]["L"]), device=device)
+        prior = ZeroModePrior.for_process(ck["zero_mode"], trained, process)
+    return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda",
+                    zero_mode=prior)
 
 
 class SkildSuperResolver:
@@ -64,25 +75,27 @@ class SkildSuperResolver:
     method = "skild"
     scale = None  # any real scale
 
-    def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int = REVERSE_STEPS,
+    def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int | None = None,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", fine=None, checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
         self.den, self.ck, self.L = den, ck, den.process.L
-        self.options = dict(start=start, steps=int(steps), sampler=sampler, variance=variance, grid=grid,
+        self.options = dict(start=start, steps=None if steps is None else int(steps), sampler=sampler,
+                            variance=variance, grid=grid,
                             t_start=t_start, consistency=consistency)
-        self.fine, self.checkpoint, self.t_start_used = fine, checkpoint, None
+        self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
     def provenance(self) -> dict:
         """Checkpoint, schedule, start protocol and sampler of the output (HDF5 attributes)."""
         ck, o = self.ck, self.options
-        out = {"method": "skild", "protocol": o["start"], "sampler": o["sampler"], "steps": o["steps"],
+        out = {"method": "skild", "protocol": o["start"], "sampler": o["sampler"], "steps": self.steps_used,
                "checkpoint": self.checkpoint, "checkpoint_step": int(ck["step"]), "basis": ck["process"]["basis"],
                "schedule": ck["process"]["schedule"], "trained_L": int(ck["process"]["L"]),
                "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
                "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"]),
+               "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
                "consistency": o["consistency"]}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
@@ -91,13 +104,16 @@ class SkildSuperResolver:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
         if self.options["start"] != "conditional" or self.fine is not None or self.options["consistency"] != "none":
             raise InputError("generation has no start protocol and no input to be consistent with")
-        return generate_fields(self.den, n, steps=self.options["steps"], sampler=self.options["sampler"], seed=seed,
+        self.steps_used = REVERSE_STEPS if self.options["steps"] is None else self.options["steps"]
+        return generate_fields(self.den, n, steps=self.steps_used, sampler=self.options["sampler"], seed=seed,
                                batch=batch, progress=progress)
 
     def superresolve(self, coarse, scale: float, *, seed: int = 0, batch: int | None = None, progress=None,
                      rule: str = "majority") -> np.ndarray:
         """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
         fine = None if self.fine is None else np.asarray(self.fine)[: len(coarse)]
+        self.steps_used = superres_steps(scale) if self.options["steps"] is None else self.options["steps"]
+        options = dict(self.options, steps=self.steps_used)
         fields, self.t_start_used = superresolve_fields(self.den, self.ck, coarse, scale, fine=fine, seed=seed,
-                                                        batch=batch, rule=rule, progress=progress, **self.options)
+                                                        batch=batch, rule=rule, progress=progress, **options)
         return fields

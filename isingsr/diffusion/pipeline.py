@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..coarse import block_centre, is_block_scale
-from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch
+from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
 from .consistency import CONSISTENCY, majority_projector
 from .denoiser import Denoiser
@@ -117,12 +117,13 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
 
 
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
-                        fine: np.ndarray | None = None, steps: int = REVERSE_STEPS, sampler: str = SAMPLER,
+                        fine: np.ndarray | None = None, steps: int | None = None, sampler: str = SAMPLER,
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
+    ``steps``: reverse steps (network evaluations); None: :func:`~isingsr.defaults.superres_steps` of ``scale``.
     ``L' scale`` must be the denoiser's lattice size to within one coarse block: build it there
     (``build_from_checkpoint(ck, L=...)``) to run a checkpoint at another size. ``variance``
     is the step variance of a stochastic sampler (:func:`~isingsr.diffusion.samplers.ancestral_sample`;
@@ -174,7 +175,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
         offset = block_centre(p.L, scale, rule)
-    times = time_grid(steps, t_s, process=p, **(grid or {}))
+    times = time_grid(superres_steps(scale) if steps is None else steps, t_s, process=p, **(grid or {}))
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
     for a, b in _batches(n, batch, p.L):

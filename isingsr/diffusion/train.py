@@ -23,6 +23,7 @@ from .denoiser import COND_DIM, Denoiser, training_loss
 from .process import SpectralProcess
 from .spectral import Spectrum, estimate_spectrum
 from .starts import measure_passband
+from .zero_mode import zero_mode_histogram
 from .unet import UNet, preset
 
 __all__ = ["Setup", "skild_setup", "passband_statistics", "add_passband_statistics", "GAIN_SCALES"]
@@ -57,8 +58,10 @@ def skild_setup(cfg, ens, device, ck, log) -> Setup:
         log(f"estimating the data spectrum and pass-band statistics on {ens.n} configurations ({cfg.basis} basis)")
         spectrum = estimate_spectrum(ens.spins, cfg.basis)
         gains, corrs = passband_statistics(ens.spins, cfg.basis, cfg.seed)
+        zero = zero_mode_histogram(ens.spins)
     else:
         spectrum, gains, corrs = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"], ck.get("passband_corr")
+        zero = ck.get("zero_mode")
     process = SpectralProcess(L, cfg.basis, spectrum, device=device)
     autocast = device.type == "cuda"
 
@@ -68,7 +71,8 @@ def skild_setup(cfg, ens, device, ck, log) -> Setup:
         return training_loss(Denoiser(model, process, cfg.target, autocast=autocast), x0, t, eps)
 
     meta = {"kind": "skild", "unet": ucfg.to_dict(), "process": process.config(), "spectrum": spectrum.state_dict(),
-            "gains": gains, **({} if corrs is None else {"passband_corr": corrs})}
+            "gains": gains, **({} if corrs is None else {"passband_corr": corrs}),
+            **({} if zero is None else {"zero_mode": zero})}
     return Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} U-Net")
 
 
@@ -89,7 +93,8 @@ def passband_statistics(spins, basis: str, seed: int) -> tuple[dict, dict]:
 
 
 def add_passband_statistics(ckpt, data, out=None, rtol: float = 1e-5) -> Path:
-    """Add the pass-band correlations of the ``conditional`` start to a SKILD checkpoint that lacks them.
+    """Add the statistics of the training data that a SKILD checkpoint made before them lacks: the pass-band
+    correlations of the ``conditional`` start and the zero-mode histogram (:mod:`isingsr.diffusion.zero_mode`).
 
     They are measured on ``data``, which must be the checkpoint's training
     data: the pass-band gains are measured again alongside and must equal the
@@ -111,4 +116,5 @@ def add_passband_statistics(ckpt, data, out=None, rtol: float = 1e-5) -> Path:
             raise InputError(f"{data} is not the checkpoint's training data: the pass-band gain at scale {key} "
                              f"differs by {dev:.2g} (relative)")
     ck["passband_corr"] = {key: corrs[key] for key in ck["gains"]}
+    ck["zero_mode"] = zero_mode_histogram(ens.spins)
     return save_checkpoint(out or ckpt, ck)
