@@ -12,10 +12,11 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, 2 cores, the default 100 steps; docs/results.md gives the measured time):
-  python experiments/compare_methods.py --out results/methods_L32_steps100 --figure docs/figures/g4c_L32_s4.png
+Usage (CPU, 2 cores; the README's table was made at 100 steps for every scale; docs/results.md gives the time):
+  python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 \\
+      --figure docs/figures/g4c_L32_s4.png
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
-  python experiments/compare_methods.py --out results/methods_L32_steps100 --reuse
+  python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 --reuse
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
-from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
+from isingsr.defaults import SAMPLER, SAMPLER_NAMES, superres_steps
 
 from _script import main, numbers, parser
 
@@ -106,7 +107,8 @@ def run() -> None:
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
-    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps of SKILD and SR3 [default: the package's, "
+                    "25 S and at least 50]")
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
@@ -127,7 +129,8 @@ def run() -> None:
         if not args.table_only:
             methods, cands = None, {}
             if args.reuse:
-                methods, cands = reused(folder, args.steps, args.start, args.sampler)
+                methods, cands = reused(folder, superres_steps(S) if args.steps is None else args.steps, args.start,
+                                        args.sampler)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
                      "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
             summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
