@@ -529,7 +529,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
               help="SKILD, majority-rule input at an integer scale: project every estimate of the fine field, and "
                    "the output, onto the fields whose block majorities equal the input (no retraining; the spins "
                    "then coarse-grain to the input). It biases the marginals (4x, L = 32: energy +19 sigma, "
-                   "docs/results.md); isingsr correlate --polish 3 repairs them with the Hamiltonian.")
+                   "docs/results.md); isingsr correlate --polish 5 reaches the exact posterior with the Hamiltonian.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
