@@ -32,7 +32,7 @@ from pathlib import Path
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import cached_truth, coarse_inputs, exact_polish
-from isingsr.defaults import REVERSE_STEPS, SAMPLER
+from isingsr.defaults import SAMPLER, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
@@ -50,7 +50,7 @@ def run() -> None:
     ap.add_argument("--scales", type=numbers(), default="2,4,8")
     ap.add_argument("--c", type=numbers(), default="0.9,0.5", help="blur constants of the start time")
     ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish")
-    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
     args = ap.parse_args()
     ckpt = shipped_checkpoint(32)
@@ -89,7 +89,8 @@ def run() -> None:
                          f"{sc['binder']['z']:+.1f}"])
     table = markdown(HEADER, rows)
     print(table)
-    (args.out / "table.md").write_text(f"{args.sampler}, {args.steps} steps\n\n" + table + "\n")
+    steps = ", ".join(str(args.steps or superres_steps(S)) for S in args.scales)
+    (args.out / "table.md").write_text(f"{args.sampler}, {steps} steps\n\n" + table + "\n")
 
 
 if __name__ == "__main__":

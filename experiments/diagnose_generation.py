@@ -30,7 +30,7 @@ from scipy.stats import ks_2samp
 
 from isingsr.analysis.compare import compare, measure
 from isingsr.correlate import cached_truth
-from isingsr.defaults import REVERSE_STEPS, SAMPLER
+from isingsr.defaults import SAMPLER
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import to_spins
 from isingsr.diffusion.rng import generators
@@ -40,6 +40,7 @@ from isingsr.io.hdf5 import load_ensemble
 
 from _script import main as script_main, numbers, parser
 
+STEPS = 100  # reverse steps of every generation run of the diagnosis (docs/generation.md)
 TIMES_A = (0.3, 0.5, 0.65, 0.75, 0.92, 0.94, 0.96, 0.98, 0.99, 0.995, 0.999, 1.0)
 SHELLS = (0.5, 1.5, 3, 6, 12, np.inf)  # shell edges of |k| in units of 2 pi / L (the zero mode apart)
 A_LIVE = 0.05  # shells (zero mode apart) keep the modes with A_LIVE <= a_t(k) < 1: those the denoiser acts on
@@ -232,12 +233,12 @@ def run() -> None:
     res["a"] = part_a(den, x0, prior, TIMES_A, args.batch, args.seed + 1, rng)
     res["seconds"]["a"] = time.perf_counter() - t0
 
-    runs = {f"default ({REVERSE_STEPS} steps)": (args.n, REVERSE_STEPS, {}, None)}
+    runs = {f"default ({STEPS} steps)": (args.n, STEPS, {}, None)}
     runs.update({f"{s} steps": (args.n_check, s, {}, None) for s in args.steps})
-    runs.update({"l_soft = 0": (args.n_check, REVERSE_STEPS, {"l_soft": 0.0}, None),
-                 "u_end = 0.005 (more envelope steps)": (args.n_check, REVERSE_STEPS, {"u_end": 0.005}, None),
-                 "zero mode Wiener for t > t_env": (args.n_check, REVERSE_STEPS, {}, "wiener"),
-                 "zero mode E[M | X_t(0)] for t > t_env": (args.n_check, REVERSE_STEPS, {}, "bayes")})
+    runs.update({"l_soft = 0": (args.n_check, STEPS, {"l_soft": 0.0}, None),
+                 "u_end = 0.005 (more envelope steps)": (args.n_check, STEPS, {"u_end": 0.005}, None),
+                 "zero mode Wiener for t > t_env": (args.n_check, STEPS, {}, "wiener"),
+                 "zero mode E[M | X_t(0)] for t > t_env": (args.n_check, STEPS, {}, "bayes")})
     res["c"] = {}
     for name, (n, steps, grid, kind) in runs.items():
         t0 = time.perf_counter()

@@ -31,7 +31,7 @@ from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.correlate import cached_truth
-from isingsr.defaults import REVERSE_STEPS, SAMPLER, SAMPLER_NAMES
+from isingsr.defaults import GENERATION_STEPS, SAMPLER, SAMPLER_NAMES
 
 from _script import super_resolve_truth
 
@@ -53,8 +53,8 @@ def main() -> None:
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
                     help="honest start protocol of the 'skild' rows")
     ap.add_argument("--forward-scales", default="4", help="scales also run with the forward (published) start")
-    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
-    ap.add_argument("--gen-steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--steps", type=int, default=None, help="super-resolution steps [default: the package's, 25 S]")
+    ap.add_argument("--gen-steps", type=int, default=GENERATION_STEPS)
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     args = ap.parse_args()
     out = Path(args.out)

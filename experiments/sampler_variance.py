@@ -38,7 +38,7 @@ from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.io.paths import portable_path
 from isingsr.models import shipped_checkpoint
 from isingsr.correlate import cached_truth, coarse_inputs
-from isingsr.defaults import REVERSE_STEPS
+from isingsr.defaults import superres_steps
 
 from _script import main, parser
 
@@ -61,12 +61,13 @@ def run() -> None:
     ap.add_argument("--out", default="results/sampler_variance_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--scale", type=float, default=4.0)
-    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--n-mse", type=int, default=256)
     ap.add_argument("--variances", default="gaussian,posterior,analytic")
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
                     help="SKILD start protocol")
     args = ap.parse_args()
+    args.steps = superres_steps(args.scale) if args.steps is None else args.steps
     torch.set_grad_enabled(False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

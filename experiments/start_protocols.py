@@ -33,7 +33,7 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.models import shipped_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.correlate import cached_truth, coarse_inputs
-from isingsr.defaults import REVERSE_STEPS, SAMPLER
+from isingsr.defaults import SAMPLER, superres_steps
 
 from _script import main, parser, posterior_reference, super_resolve_truth
 
@@ -43,13 +43,14 @@ def run() -> None:
     ap.add_argument("--out", default="results/start_protocols_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--scale", type=float, default=4.0)
-    ap.add_argument("--steps", type=int, default=REVERSE_STEPS)
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--starts", default="conditional,coarse")
     ap.add_argument("--c", type=float, default=None,
                     help="start at the blur c sqrt(s^2 - 1) instead of the checkpoint's t_start(s) "
                          "(its c is 0.9); files and rows get the suffix _c<c>")
     ap.add_argument("--reuse", action="store_true", help="re-analyse the files already in OUT")
     args = ap.parse_args()
+    args.steps = superres_steps(args.scale) if args.steps is None else args.steps
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = args.ckpt or str(shipped_checkpoint(32))

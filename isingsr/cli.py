@@ -13,7 +13,7 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import METHODS as CORRELATE_METHODS, REVERSE_STEPS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP
+from .defaults import METHODS as CORRELATE_METHODS, GENERATION_STEPS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -463,7 +463,7 @@ def _sampling_options_for(f, generation: bool):
     steps_help = ("Reverse steps (network evaluations) from t = 1." if generation else
                   "Reverse steps (network evaluations) from the start time; the default is where the measured "
                   "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
-    f = click.option("--steps", type=click.IntRange(min=1), default=REVERSE_STEPS if generation else None,
+    f = click.option("--steps", type=click.IntRange(min=1), default=GENERATION_STEPS if generation else None,
                      show_default=True if generation else SUPERRES_STEPS_HELP, help=steps_help)(f)
     f = click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
                      help="ancestral (DDPM, first order), ddim (deterministic, first order), dpmpp-2m-sde "

@@ -129,7 +129,7 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
         ``auto``, ``cpu`` or ``cuda``.
     steps, sampler :
         Reverse steps and sampler of SKILD and SR3 (steps None: :func:`isingsr.defaults.superres_steps` of
-        the scale; SKILD's generation: ``REVERSE_STEPS``).
+        the scale; SKILD's generation: ``GENERATION_STEPS``).
     start, fine, **skild_options :
         SKILD's start protocol, true fine configurations (``forward`` only) and further options of
         :class:`~isingsr.diffusion.inference.SkildSuperResolver` (``variance``, ``grid``, ``t_start``).

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch, superres_steps
+from ..defaults import SAMPLER, auto_batch, superres_steps
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
@@ -113,7 +113,7 @@ def sr3_denoiser(net: nn.Module, cond_img: torch.Tensor, autocast: bool = False)
 
 
 @torch.no_grad()
-def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int = REVERSE_STEPS, sampler: str = SAMPLER,
+def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int, sampler: str = SAMPLER,
                generator=None, autocast: bool = False) -> torch.Tensor:
     """Reverse process from white noise at t = 1 to t = 0 on a uniform grid of ``steps`` steps.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..defaults import REVERSE_STEPS, SAMPLER, superres_steps
+from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
@@ -104,7 +104,7 @@ class SkildSuperResolver:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
         if self.options["start"] != "conditional" or self.fine is not None or self.options["consistency"] != "none":
             raise InputError("generation has no start protocol and no input to be consistent with")
-        self.steps_used = REVERSE_STEPS if self.options["steps"] is None else self.options["steps"]
+        self.steps_used = GENERATION_STEPS if self.options["steps"] is None else self.options["steps"]
         return generate_fields(self.den, n, steps=self.steps_used, sampler=self.options["sampler"], seed=seed,
                                batch=batch, progress=progress)
 

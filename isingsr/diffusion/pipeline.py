@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..coarse import block_centre, is_block_scale
-from ..defaults import REVERSE_STEPS, SAMPLER, auto_batch, superres_steps
+from ..defaults import GENERATION_STEPS, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
 from .consistency import CONSISTENCY, majority_projector
 from .denoiser import Denoiser
@@ -61,7 +61,7 @@ def _batches(n: int, batch: int | None, L: int):
         yield start, min(n, start + batch)
 
 
-def generate_fields(den: Denoiser, n: int, *, steps: int = REVERSE_STEPS, sampler: str = SAMPLER, seed: int = 0,
+def generate_fields(den: Denoiser, n: int, *, steps: int = GENERATION_STEPS, sampler: str = SAMPLER, seed: int = 0,
                     batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Unconditional samples: continuous fields ``(n, L, L)`` float32 (sign gives spins).
 
