@@ -39,6 +39,7 @@ __all__ = [
     "chunk_shape",
     "common_attrs",
     "attrs_to_dict",
+    "check_hdf5_file",
 ]
 
 FORMAT = "isingsr-ensemble"
@@ -134,6 +135,23 @@ def validate_spins(spins: np.ndarray, what: str = "spins") -> None:
             )
 
 
+def check_hdf5_file(path: str | os.PathLike, missing_hint: str = "") -> Path:
+    """``path`` as a Path if it is a readable HDF5 file; otherwise :class:`InputError` with one line
+    (``missing_hint`` is added to the message of a missing file)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file{missing_hint}")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, expected an HDF5 ensemble file")
+    try:
+        is_h5 = h5py.is_hdf5(p)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
+    if not is_h5:
+        raise InputError(f"{p}: not an HDF5 file")
+    return p
+
+
 def load_ensemble(path: str | os.PathLike, max_samples: int | None = None) -> Ensemble:
     """Read and validate an ensemble file.
 
@@ -154,17 +172,7 @@ def load_ensemble(path: str | os.PathLike, max_samples: int | None = None) -> En
         Missing file, not HDF5, no ``spins`` dataset, wrong shape or dtype,
         values other than +-1, an empty ensemble. The message is one line.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, expected an HDF5 ensemble file")
-    try:
-        is_h5 = h5py.is_hdf5(p)
-    except OSError as exc:
-        raise InputError(f"{p}: cannot be read ({exc.strerror or exc})") from None
-    if not is_h5:
-        raise InputError(f"{p}: not an HDF5 file")
+    p = check_hdf5_file(path)
     try:
         with h5py.File(p, "r") as f:
             if "spins" not in f or not isinstance(f["spins"], h5py.Dataset):

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from ..exceptions import InputError
-from ..io.hdf5 import FORMAT, attrs_to_dict, common_attrs
+from ..io.hdf5 import FORMAT, attrs_to_dict, check_hdf5_file, common_attrs
 from ..io.paths import check_output, ensure_space
 from .generate import ROUND_BYTES, SHARD_KEYS, chain_targets, create_datasets, shard_chains
 from .generate import _autocorrelation
@@ -53,16 +53,9 @@ class _Shard:
 
     def __init__(self, path: Path):
         self.path = path
-        if not path.exists():
-            partial = path.with_name(path.name + ".partial")
-            hint = f"; {partial} exists: rerun that shard's generate command to finish it" if partial.exists() else ""
-            raise InputError(f"{path}: no such file{hint}")
-        try:
-            ok = h5py.is_hdf5(path)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        if not ok:
-            raise InputError(f"{path}: not an HDF5 file")
+        partial = path.with_name(path.name + ".partial")
+        check_hdf5_file(path, f"; {partial} exists: rerun that shard's generate command to finish it"
+                        if partial.exists() else "")
         try:
             with h5py.File(path, "r") as f:
                 a = attrs_to_dict(f.attrs)
