@@ -4,11 +4,11 @@ For each scale S the cached Monte Carlo truth (L = 32, n = 1000) is
 coarse-grained by S (majority rule, seed 0) and super-resolved, same inputs
 and seeds, by
 
-* SKILD with ``--consistency none`` and ``project``, each from the
+* SKILD with each ``--consistency`` of ``--modes`` (none, project, and final), each from the
   checkpoint's start time (blur constant c = 0.9) and from the earlier
   c = 0.5 (what the alignment diagnostic asks for given the coarse input);
 * the exact polish: 1, 3 and 10 constrained Metropolis sweeps at beta_c from
-  SKILD's projected output (c = 0.9). It uses the Hamiltonian, which SKILD
+  SKILD's consistent output (``--polish-from``, default project; c = 0.9). It uses the Hamiltonian, which SKILD
   never sees, so it is a separate row: it measures how far SKILD's output is
   from the exact posterior;
 * SR3 (its shipped checkpoint) and one exact posterior draw per input.
@@ -22,6 +22,9 @@ Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files). Super-resolv
 
 Usage (about 7 min per scale on 2 cores):
   python experiments/consistency.py --out results/consistency_L32
+The output-only projection, polished from there:
+  python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
+      --polish-from final --polish 1,3,5
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def run() -> None:
     ap.add_argument("--scales", type=numbers(), default="2,4,8")
     ap.add_argument("--c", type=numbers(), default="0.9,0.5", help="blur constants of the start time")
     ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish")
+    ap.add_argument("--modes", default="none,project", help="SKILD's --consistency options to run")
+    ap.add_argument("--polish-from", default="project", choices=("project", "final"),
+                    help="the SKILD output the polish starts from")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
     args = ap.parse_args()
@@ -66,13 +72,13 @@ def run() -> None:
         for c in args.c:
             t_start = None if c == process.blur_per_block else \
                 float(process.time_at_blur(c * math.sqrt(S * S - 1)))
-            for mode in ("none", "project"):
+            for mode in args.modes.split(","):
                 name = f"skild_{mode}_c{c:g}"
                 cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
                                                   sampler=args.sampler, consistency=mode, t_start=t_start,
                                                   reuse=True)
         coarse = coarse_inputs(load_ensemble(truth).spins, S, 0)
-        start = cands[f"skild_project_c{process.blur_per_block:g}"]
+        start = cands[f"skild_{args.polish_from}_c{process.blur_per_block:g}"]
         for k in args.polish:
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
         cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),

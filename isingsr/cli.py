@@ -266,12 +266,12 @@ def _parse_methods(text):
 @click.option("--steps", type=click.IntRange(min=1), default=None, show_default=SUPERRES_STEPS_HELP,
               help="Reverse steps (network evaluations) of SKILD and SR3; the default is where the measured "
                    "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
-@click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
-              help="SKILD: project every estimate onto the fields whose block majorities equal the input "
-                   "(see isingsr superres --help).")
+@click.option("--consistency", type=click.Choice(["none", "final", "project"]), default="none", show_default=True,
+              help="SKILD: make the output's block majorities equal the input: final (the output only) or "
+                   "project (every estimate; see isingsr superres --help).")
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
-              help="With --consistency project: also compare SKILD's output after SWEEPS constrained Metropolis "
-                   "sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
+              help="With --consistency final or project: also compare SKILD's output after SWEEPS constrained "
+                   "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
 @click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
               help="Sampler of SKILD and SR3 (see isingsr superres --help).")
 @click.option("--posterior-draws", type=click.IntRange(min=2), default=8, show_default=True,
@@ -525,11 +525,12 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
                    "construction). forward: exact forward marginal of the true fine configuration (published "
                    "protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
-@click.option("--consistency", type=click.Choice(["none", "project"]), default="none", show_default=True,
-              help="SKILD, majority-rule input at an integer scale: project every estimate of the fine field, and "
-                   "the output, onto the fields whose block majorities equal the input (no retraining; the spins "
-                   "then coarse-grain to the input). It biases the marginals (4x, L = 32: energy +19 sigma, "
-                   "docs/results.md); isingsr correlate --polish 5 reaches the exact posterior with the Hamiltonian.")
+@click.option("--consistency", type=click.Choice(["none", "final", "project"]), default="none", show_default=True,
+              help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
+                   "without retraining. final: move the fewest, smallest-magnitude sites of each wrong block in "
+                   "the output; project: project every estimate of the fine field, and the output (biases the "
+                   "marginals: 4x, L = 32, energy +19 sigma). docs/results.md measures both; isingsr correlate "
+                   "--polish 5 reaches the exact posterior with the Hamiltonian.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "

@@ -116,8 +116,8 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     posterior_draws : int
         Exact posterior draws per input behind the conditional scores.
     polish : int
-        With SKILD's ``consistency='project'``: also compare ``skild_polish``, SKILD's output after this
-        many constrained Metropolis sweeps at the truth's beta (:func:`exact_polish`) -- the exact
+        With SKILD's ``consistency`` ``'final'`` or ``'project'``: also compare ``skild_polish``, SKILD's
+        output after this many constrained Metropolis sweeps at the truth's beta (:func:`exact_polish`) -- the exact
         posterior's chain started from SKILD's configurations, reported apart from SKILD's own row.
     r, blocks, seed, device :
         G4c square sides, jackknife blocks, seed of the coarse-graining ties and of all sampling, device.
@@ -152,9 +152,9 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     ens = load_ensemble(truth)
     coarse = coarse_inputs(ens.spins, scale, seed)
     ckpts = dict(ckpts or {})
-    if polish and (skild_options or {}).get("consistency", "none") != "project":
+    if polish and (skild_options or {}).get("consistency", "none") == "none":
         raise InputError("--polish starts the exact posterior's chain from SKILD's output, which must be consistent "
-                         "with the input: add --consistency project")
+                         "with the input: add --consistency final (or project)")
 
     def unavailable(what: str) -> None:
         if explicit:

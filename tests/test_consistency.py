@@ -68,8 +68,16 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     kept, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="project")
     assert block_consistency(to_spins(free), coarse, 4) < 0.95  # a Gaussian oracle does not know the rule ...
     assert block_consistency(to_spins(kept), coarse, 4) == 1.0  # ... the projection imposes it
-    with pytest.raises(InputError, match="integer scale"):
-        superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
-                            fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency="project")
+    # final: the same trajectory as the free run, only its wrong blocks moved (fewest, smallest sites)
+    last, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="final")
+    assert block_consistency(to_spins(last), coarse, 4) == 1.0
+    projected = project_majority(torch.from_numpy(free[:, None]).double(), torch.from_numpy(coarse), 4)[:, 0]
+    np.testing.assert_array_equal(last, projected.float().numpy())
+    changed = to_spins(last) != to_spins(free)
+    assert 0 < changed.mean() < 0.05
+    for mode in ("project", "final"):
+        with pytest.raises(InputError, match="integer scale"):
+            superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
+                                fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
     with pytest.raises(InputError, match="unknown consistency"):
         superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, consistency="strict")

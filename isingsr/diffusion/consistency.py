@@ -14,7 +14,8 @@ the fewest and smallest changes -- are moved to ``margin`` on the right side;
 all other sites are left alone. The sampler applies it to every estimate of
 x_0 (predict, project, re-noise: the DDNM / Predict-Project-Renoise idea;
 the model stays unconditional and nothing is retrained) and to the final
-field, so the returned spins coarse-grain to the input.
+field, so the returned spins coarse-grain to the input; or (``final``) to
+the final field only, which leaves the sampler's trajectory alone.
 
 References
 ----------
@@ -31,8 +32,9 @@ from ..exceptions import InputError
 
 __all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector"]
 
-#: Choices of ``superres --consistency``: ``none`` (the plain sampler) and ``project``.
-CONSISTENCY = ("none", "project")
+#: Choices of ``superres --consistency``: ``none`` (the plain sampler), ``project`` (every estimate of x_0 and
+#: the output) and ``final`` (the output only: the fewest, smallest changes that make the spins consistent).
+CONSISTENCY = ("none", "project", "final")
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 

@@ -133,7 +133,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
     knob: the pass-band statistics are those of ``scale`` either way). ``grid``: keyword
     arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``). ``consistency``:
-    ``none``, or ``project`` -- every estimate of x_0 and the output are projected onto the fields whose
+    ``none``, ``final`` -- the output is projected (below) -- or ``project`` -- every estimate of x_0 and
+    the output are projected onto the fields whose
     block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
     integer scale dividing L), so the spins coarse-grain to the input.
 
@@ -168,9 +169,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         t_s = float(t_start)
     if consistency not in CONSISTENCY:
         raise InputError(f"unknown consistency {consistency!r}; choose one of {', '.join(CONSISTENCY)}")
-    if consistency == "project" and (rule != "majority" or not is_block_scale(p.L, scale)):
-        raise InputError(f"--consistency project needs majority-rule inputs at an integer scale dividing L = {p.L}, "
-                         f"got rule {rule!r} and scale {scale:g}")
+    if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
+        raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
+                         f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
@@ -186,8 +187,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain, gens, offset=offset)
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
-        project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency == "project" else None
-        out[a:b] = _run(den, x, times, sampler, gens, variance, project)[:, 0].cpu().numpy()
+        project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
+        x = _run(den, x, times, sampler, gens, variance, project if consistency == "project" else None)
+        out[a:b] = (project(x) if consistency == "final" else x)[:, 0].cpu().numpy()
         if progress:
             progress(b, n)
     if not math.isfinite(float(np.abs(out).max())):
