@@ -131,7 +131,7 @@ def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, t
     assert s["ensembles"]["skild"]["provenance"]["consistency"] == "project"
     assert s["ensembles"]["skild_polish"]["provenance"]["polish_sweeps"] == 2
     r = invoke(*common, "--out", tmp_path / "b", "--polish", 2)
-    assert r.exit_code == 2 and "--consistency project" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code == 2 and "--consistency final" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_superres_at_another_size(model):
