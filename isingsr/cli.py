@@ -453,13 +453,11 @@ def train(data, out, preset, steps, batch, lr, warmup, ema, basis, target, seed,
 
 
 def _sampling_options(generation: bool):
-    """The sampling options of ``sample`` (``generation``) and ``superres``."""
-    def add(f):
-        return _sampling_options_for(f, generation)
-    return add
+    """The sampling options of ``sample`` (``generation``) and ``superres``, as one decorator."""
+    return lambda f: _add_sampling_options(f, generation)
 
 
-def _sampling_options_for(f, generation: bool):
+def _add_sampling_options(f, generation: bool):
     steps_help = ("Reverse steps (network evaluations) from t = 1." if generation else
                   "Reverse steps (network evaluations) from the start time; the default is where the measured "
                   "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")

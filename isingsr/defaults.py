@@ -28,6 +28,7 @@ def superres_steps(scale: float) -> int:
     """Reverse steps of super-resolution by ``scale`` when none are given: 50 at 2x, 100 at 4x, 200 at 8x."""
     return max(MIN_SUPERRES_STEPS, int(round(STEPS_PER_SCALE * float(scale))))
 
+
 #: Every super-resolution method (:func:`isingsr.superres.load_superresolver`, ``isingsr correlate --methods``).
 METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 #: Sampler of SKILD and SR3 when none is given (a key of :data:`isingsr.diffusion.samplers.SAMPLERS`).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import operator
 import os
 import time
@@ -243,15 +244,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             loss = setup.loss(model, x0, gen)
-            if not _all_finite(loss, world):  # before the update: the weights and checkpoint stay good
-                raise TrainingDiverged(_diverged_message(cfg, out, step + 1, float(loss.detach()), saved_step))
+            lv = float(loss.detach())
+            if not _finite_on_every_rank(lv, world, device):  # before the update: weights and checkpoint stay good
+                raise TrainingDiverged(_diverged_message(cfg, out, step + 1, lv, saved_step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             opt.step()
             step += 1
             _ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
-            lv = float(loss.detach())
             running = lv if running is None else 0.98 * running + 0.02 * lv
             seen += B * world
             last = step == cfg.steps or _out_of_time(deadline, world, device)
@@ -285,11 +286,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     return out / "checkpoint.pt"
 
 
-def _all_finite(loss: torch.Tensor, world: int) -> bool:
+def _finite_on_every_rank(value: float, world: int, device) -> bool:
     """Whether the loss is finite on every rank (collective under DDP, so all ranks stop together)."""
-    bad = torch.logical_not(torch.isfinite(loss.detach())).float().reshape(1)
-    if world > 1:
-        torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
+    if world == 1:
+        return math.isfinite(value)
+    bad = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=device)
+    torch.distributed.all_reduce(bad, op=torch.distributed.ReduceOp.MAX)
     return not bool(bad.item())
 
 

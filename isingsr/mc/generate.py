@@ -221,7 +221,7 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
         between = int(f.attrs["updates_between"])
         offset = int(f.attrs.get("chain_offset", 0))
         n_done = int(f.attrs["n"])
-        n_target = int(target.sum()) if "nshards" in f.attrs else int(f.attrs["n_target"])
+        n_target = int(target.sum())  # this file's share of the run (all of it unless a shard)
         k_round = max(1, ROUND_BYTES // (mc.chains * mc.L * mc.L))
         while np.any(saved < target):
             counts = np.minimum(k_round, target - saved)

@@ -172,12 +172,11 @@ def merge_shards(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *, 
                 for h in handles:
                     h.close()
             attrs = {k: v for k, v in a0.items() if k not in SHARD_KEYS}
-            attrs.update({"n": total, "complete": False, "merged_shards": len(shards),
-                          "created": common_attrs()["created"]})
+            now = common_attrs()["created"]
+            attrs.update({"n": total, "complete": True, "merged_shards": len(shards), "created": now,
+                          "modified": now})
             f.attrs.update(attrs)
             f.attrs.update(_autocorrelation(f))
-            f.attrs["complete"] = True
-            f.attrs["modified"] = common_attrs()["created"]
             final = attrs_to_dict(f.attrs)
         os.replace(tmp, out)
     except BaseException:

@@ -266,17 +266,6 @@ class WolffChains:
         obj.updates = np.asarray(updates, dtype=np.int64).copy()
         return obj
 
-    def take(self, lo: int, hi: int) -> "WolffChains":
-        """Chains ``lo .. hi-1`` as their own ensemble (copies of their state; a shard of a run).
-
-        Each chain's future depends only on its own state, so the taken
-        chains continue exactly as they would have inside the full set.
-        """
-        if not 0 <= lo < hi <= self.chains:
-            raise InputError(f"chains {lo}..{hi - 1} are not within 0..{self.chains - 1}")
-        return WolffChains.from_state(self.L, self.beta, self.spins[lo:hi], self.rng[lo:hi], self.updates[lo:hi],
-                                      seed=self.seed, workers=self.workers, J=self.J)
-
     # ------------------------------------------------------------------ running
     def _map(self, fn):
         """Run fn(c) for every chain, on ``workers`` threads (kernels release the GIL)."""
