@@ -35,6 +35,7 @@ from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import to_spins
 from isingsr.diffusion.rng import generators
 from isingsr.diffusion.samplers import gaussian_field, get_sampler, time_grid
+from isingsr.diffusion.zero_mode import ZeroModePrior, zero_mode_histogram
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 
@@ -55,13 +56,11 @@ def boot(fn, *cols, rng):
     return float(fn(*cols)), float(np.std(reps))
 
 
-def bayes_zero_mode(y, a, s2, prior):
-    """``E[M | Y = y]`` for ``Y = a M + N(0, s2)`` and M drawn from the (symmetrised) empirical ``prior``."""
+def bayes_zero_mode(y, a, s2, prior: ZeroModePrior):
+    """``E[M | Y = y]`` for ``Y = a M + N(0, s2)`` under ``prior``; ``y`` itself where there is no noise."""
     if s2 <= 0:
         return y
-    logw = -(y[:, None] - a * prior[None, :]) ** 2 / (2 * s2)
-    w = torch.softmax(logw, dim=1)
-    return w @ prior
+    return prior.posterior_mean(y, torch.full_like(y, a), torch.full_like(y, s2))
 
 
 def zero_mode_swap(p, kind, prior):
@@ -219,11 +218,13 @@ def run() -> None:
     t_all, out = time.perf_counter(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
-    den = build_from_checkpoint(load_checkpoint(args.ckpt))
+    den = build_from_checkpoint(load_checkpoint(args.ckpt), zero_mode=False)  # the network alone
     p, L, rng = den.process, den.process.L, np.random.default_rng(args.seed)
     truth = load_ensemble(cached_truth(L, 1000))
-    prior_m = L * load_ensemble(cached_truth(L, args.n_prior, seed=2)).spins.reshape(args.n_prior, -1).mean(1)
-    prior = torch.from_numpy(np.concatenate([prior_m, -prior_m]).astype(np.float64))   # exact spin-flip symmetry
+    prior_spins = load_ensemble(cached_truth(L, args.n_prior, seed=2)).spins
+    prior_m = L * prior_spins.reshape(args.n_prior, -1).mean(1)
+    S0 = float(p.S[0, 0])
+    prior = ZeroModePrior(zero_mode_histogram(prior_spins), S0, 1 / L, S0)  # values L m, the basis' zero mode
     truth_meas = measure(truth.spins, order=truth.time_order())
     res = {"ckpt": args.ckpt, "L": L, "sampler": SAMPLER, "args": vars(args), "seconds": {},
            "truth": {"n": truth.n, "U4": [truth_meas["binder"], truth_meas["binder_err"]]}}
