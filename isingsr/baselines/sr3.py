@@ -83,15 +83,19 @@ def _predict(net: nn.Module, x_t: torch.Tensor, cond_img: torch.Tensor, t: torch
         return net(torch.cat([x_t.float(), cond_img.float()], dim=1), _net_cond(t)).float()
 
 
-def sr3_loss(net: nn.Module, x0: torch.Tensor, scale: float, gen: torch.Generator, autocast: bool = False):
-    """Eps-prediction MSE on a fine batch ``(B, 1, L, L)``; coarse inputs made from it by the majority rule.
+def sr3_loss(net: nn.Module, x0: torch.Tensor, scale: float, gen: torch.Generator, autocast: bool = False,
+             condition: Callable[[torch.Tensor, int], torch.Tensor] | None = None):
+    """Eps-prediction MSE on a fine batch ``(B, C, L, L)``.
 
+    ``condition(x0, seed)`` makes the conditioning images from the fine batch;
+    default: majority-rule coarse-graining by ``scale`` and its naive
+    upsampling (:func:`~.conditioning.condition_from_fine`, Ising spins).
     ``gen`` (CPU) draws the tie-breaking seed, the times and the noise, so an
     exact resume replays the same losses.
     """
     B = x0.shape[0]
     seed = int(torch.randint(0, 2**62, (1,), generator=gen))
-    cond_img = condition_from_fine(x0, scale, seed)
+    cond_img = (condition or (lambda x, sd: condition_from_fine(x, scale, sd)))(x0, seed)
     t = torch.rand(B, generator=gen, dtype=torch.float64).to(x0.device)
     eps = torch.randn(x0.shape, generator=gen).to(x0.device)
     a, s = (v.reshape(B, 1, 1, 1).float() for v in alpha_sigma(t))

@@ -1,7 +1,7 @@
 """Samplers: free functions that run a diagonal reverse process over an explicit time grid.
 
 One denoiser contract: ``denoiser(x_t, t) -> x0_hat``, with ``x_t`` a
-``(B, 1, L, L)`` float64 field and ``t`` a ``(B,)`` float64 tensor; it may
+``(B, C, L, L)`` float64 field (C = 1 for Ising, 3 for RGB images) and ``t`` a ``(B,)`` float64 tensor; it may
 return any real dtype. A sampler is ``sample(denoiser, process, x_start, times)``:
 it runs from ``times[0]`` down to ``times[-1] = 0`` (:func:`time_grid`).
 Generation starts at t = 1 from spectrum-matched noise (:func:`gaussian_field`);
@@ -127,18 +127,19 @@ def _check_times(times) -> list[float]:
     return t.tolist()
 
 
-def gaussian_field(process: DiagonalProcess, n: int, generator=None) -> torch.Tensor:
-    """Stationary Gaussian fields with spectrum S: ``B^-1[sqrt(S) eps]``, shape ``(n, 1, L, L)`` float64.
+def gaussian_field(process: DiagonalProcess, n: int, generator=None, channels: int = 1) -> torch.Tensor:
+    """Stationary Gaussian fields with spectrum S: ``B^-1[sqrt(S) eps]``, shape ``(n, channels, L, L)`` float64.
 
-    This is also the start state of generation (the t = 1 marginal).
+    This is also the start state of generation (the t = 1 marginal); every
+    channel has the same spectrum (images: one spectrum shared by R, G, B).
     """
-    eps = randn((n, 1, process.L, process.L), generator, process.S.device)
+    eps = randn((n, channels, process.L, process.L), generator, process.S.device)
     return process.basis.inverse(process.S.sqrt() * process.basis.forward(eps))
 
 
 def _start(process: DiagonalProcess, x_start) -> torch.Tensor:
-    if not torch.is_tensor(x_start) or x_start.ndim != 4 or tuple(x_start.shape[1:]) != (1, process.L, process.L):
-        raise InputError(f"x_start: expected shape (B, 1, {process.L}, {process.L}), "
+    if not torch.is_tensor(x_start) or x_start.ndim != 4 or tuple(x_start.shape[2:]) != (process.L, process.L):
+        raise InputError(f"x_start: expected shape (B, C, {process.L}, {process.L}), "
                          f"got {tuple(x_start.shape) if torch.is_tensor(x_start) else type(x_start).__name__}")
     return x_start.to(torch.float64)
 

@@ -26,7 +26,8 @@ from .process import SpectralProcess
 from .rng import randn
 from .spectral import get_basis, mode_powers
 
-__all__ = ["embed_coarse", "coarse_start", "conditional_start", "forward_start", "measure_passband", "measure_gain"]
+__all__ = ["embed_coarse", "coarse_start", "conditional_start", "conditional_start_from_embedding", "forward_start",
+           "measure_passband", "measure_gain"]
 
 
 def embed_coarse(process: SpectralProcess, y_coarse, gain=None, offset: float = 0.0) -> torch.Tensor:
@@ -104,8 +105,20 @@ def conditional_start(process: SpectralProcess, y_coarse, t, gain, corr, generat
     -------
     tensor, shape (B, 1, L, L) float64
     """
+    return conditional_start_from_embedding(process, embed_coarse(process, y_coarse, None, offset), t, gain, corr,
+                                            generator)
+
+
+def conditional_start_from_embedding(process: SpectralProcess, embedded: torch.Tensor, t, gain, corr,
+                                     generator=None) -> torch.Tensor:
+    """:func:`conditional_start` from coarse inputs already on the fine grid, ``(B, C, L, L)``.
+
+    ``embedded`` is the ungained embedding whose pass-band statistics ``gain``
+    and ``corr`` were measured (spectral zero-padding for the Ising lattice,
+    :func:`embed_coarse`; DCT zero-padding for images, :mod:`isingsr.images.resize`).
+    """
     B, S = process.basis, process.S
-    Y = B.forward(embed_coarse(process, y_coarse, None, offset))
+    Y = B.forward(embedded.to(dtype=torch.float64, device=S.device))
     g = torch.as_tensor(gain, dtype=torch.float64, device=S.device)
     rho = torch.as_tensor(corr, dtype=torch.float64, device=S.device).clamp(-1.0, 1.0)
     eps = randn(tuple(Y.shape), generator, S.device)  # first, as in coarse_start

@@ -1,6 +1,8 @@
-"""A U-Net for fields on the torus: circular padding everywhere, scalar conditioning.
+"""A U-Net for fields on the torus (circular padding) or on images (reflective padding), scalar conditioning.
 
-Every convolution pads circularly, down-sampling is 2x2 average pooling and
+Every convolution pads circularly (``padding="circular"``, the default: the
+Ising lattice is a torus) or by mirroring (``"reflect"``: images, whose DCT
+basis assumes mirror boundaries), down-sampling is 2x2 average pooling and
 up-sampling is nearest-neighbour, so the network commutes with translations
 by multiples of 2^(levels - 1) lattice spacings (and, up to the pooling grid,
 with all translations) and never sees an edge the torus does not have. It is
@@ -34,7 +36,10 @@ from torch.nn import functional as F
 from ..device import keep_freed_memory
 from ..exceptions import InputError
 
-__all__ = ["UNetConfig", "UNet", "PRESETS", "preset"]
+__all__ = ["UNetConfig", "UNet", "PRESETS", "PADDINGS", "preset"]
+
+#: Padding modes of :class:`UNetConfig`.
+PADDINGS = ("circular", "reflect", "zeros")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,9 @@ class UNetConfig:
         Width of the conditioning embedding (default 4 * channels).
     cond_dim : int
         Number of conditioning scalars per sample.
+    padding : {'circular', 'reflect', 'zeros'}
+        How every 3x3 convolution pads: the torus (Ising), mirror images
+        (natural images in the DCT basis) or zeros.
     """
 
     in_channels: int = 1
@@ -70,6 +78,11 @@ class UNetConfig:
     dropout: float = 0.0
     emb_dim: int | None = None
     cond_dim: int = 1
+    padding: str = "circular"
+
+    def __post_init__(self):
+        if self.padding not in PADDINGS:
+            raise InputError(f"unknown padding {self.padding!r}; choose one of {', '.join(PADDINGS)}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -121,8 +134,10 @@ class CircularConv2d(nn.Conv2d):
         return super().forward(x)
 
 
-def _conv(c_in: int, c_out: int, k: int = 3) -> nn.Conv2d:
-    return CircularConv2d(c_in, c_out, k)
+def _conv(c_in: int, c_out: int, k: int = 3, padding: str = "circular") -> nn.Conv2d:
+    if padding == "circular":
+        return CircularConv2d(c_in, c_out, k)
+    return nn.Conv2d(c_in, c_out, k, padding=k // 2, padding_mode=padding)
 
 
 def _norm(c: int) -> nn.GroupNorm:
@@ -147,11 +162,11 @@ def sinusoidal_embedding(x: torch.Tensor, dim: int) -> torch.Tensor:
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv twice, with the embedding as a per-channel scale and shift."""
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, padding: str = "circular"):
         super().__init__()
-        self.norm1, self.conv1 = _norm(c_in), _conv(c_in, c_out)
+        self.norm1, self.conv1 = _norm(c_in), _conv(c_in, c_out, padding=padding)
         self.emb = nn.Linear(emb_dim, 2 * c_out)
-        self.norm2, self.conv2 = _norm(c_out), _conv(c_out, c_out)
+        self.norm2, self.conv2 = _norm(c_out), _conv(c_out, c_out, padding=padding)
         self.drop = nn.Dropout(dropout)
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
         nn.init.zeros_(self.conv2.weight)
@@ -185,7 +200,7 @@ class Attention(nn.Module):
 
 
 class UNet(nn.Module):
-    """Periodic U-Net ``f(x, cond)``: (B, in_channels, L, L), (B, cond_dim) -> (B, out_channels, L, L).
+    """U-Net ``f(x, cond)``: (B, in_channels, L, L), (B, cond_dim) -> (B, out_channels, L, L).
 
     Parameters
     ----------
@@ -204,29 +219,29 @@ class UNet(nn.Module):
         emb_dim = cfg.emb_dim or 4 * cfg.channels
         self.embed = nn.Sequential(nn.Linear(cfg.channels * cfg.cond_dim, emb_dim), nn.SiLU(),
                                    nn.Linear(emb_dim, emb_dim))
-        self.stem = _conv(cfg.in_channels, cfg.channels)
+        self.stem = _conv(cfg.in_channels, cfg.channels, padding=cfg.padding)
         widths = [cfg.channels * m for m in cfg.mults]
         self.down = nn.ModuleList()
         skips, c = [cfg.channels], cfg.channels
         for level, w in enumerate(widths):
             for _ in range(cfg.blocks):
-                self.down.append(ResBlock(c, w, emb_dim, cfg.dropout))
+                self.down.append(ResBlock(c, w, emb_dim, cfg.dropout, cfg.padding))
                 c = w
                 skips.append(c)
             if level < len(widths) - 1:
                 self.down.append(nn.AvgPool2d(2))
                 skips.append(c)
-        self.mid1 = ResBlock(c, c, emb_dim, cfg.dropout)
+        self.mid1 = ResBlock(c, c, emb_dim, cfg.dropout, cfg.padding)
         self.attn = Attention(c) if cfg.attention else nn.Identity()
-        self.mid2 = ResBlock(c, c, emb_dim, cfg.dropout)
+        self.mid2 = ResBlock(c, c, emb_dim, cfg.dropout, cfg.padding)
         self.up = nn.ModuleList()
         for level, w in reversed(list(enumerate(widths))):
             for _ in range(cfg.blocks + 1):
-                self.up.append(ResBlock(c + skips.pop(), w, emb_dim, cfg.dropout))
+                self.up.append(ResBlock(c + skips.pop(), w, emb_dim, cfg.dropout, cfg.padding))
                 c = w
             if level > 0:
                 self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
-        self.head = nn.Sequential(_norm(c), nn.SiLU(), _conv(c, cfg.out_channels))
+        self.head = nn.Sequential(_norm(c), nn.SiLU(), _conv(c, cfg.out_channels, padding=cfg.padding))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["SHIPPED", "shipped_checkpoint", "shipped_baseline"]
+__all__ = ["SHIPPED", "SHIPPED_IMAGES", "shipped_checkpoint", "shipped_baseline"]
 
 _HERE = Path(__file__).parent
 
 #: Shipped SKILD checkpoints by lattice size.
 SHIPPED = {32: _HERE / "skild_L32.pt"}
+#: Shipped image checkpoints (32 x 32 RGB patches of the bundled photographs, ``isingsr images``):
+#: SKILD (every scale) and SR3 by training scale.
+SHIPPED_IMAGES = {"skild": _HERE / "skild_photos32.pt", "sr3": {4.0: _HERE / "sr3_photos32_s4.pt"}}
 
 
 def shipped_checkpoint(L: int = 32) -> Path:
