@@ -14,7 +14,7 @@ import torch
 
 from ..exceptions import InputError
 
-__all__ = ["SymmetricBatches", "apply_symmetry"]
+__all__ = ["SeededBatches", "SymmetricBatches", "apply_symmetry"]
 
 
 def apply_symmetry(x: torch.Tensor, rot: torch.Tensor, flip: torch.Tensor, shift: torch.Tensor,
@@ -55,7 +55,28 @@ def apply_symmetry(x: torch.Tensor, rot: torch.Tensor, flip: torch.Tensor, shift
     return out * sign.reshape(B, 1, 1, 1).to(x.dtype)
 
 
-class SymmetricBatches:
+class SeededBatches:
+    """What endless training batches share: the batch size, the augmentation switch and one seeded
+    generator, whose state ``state_dict`` / ``load_state_dict`` save and restore, so a resumed training
+    run continues the same stream of batches. Subclasses define ``__next__``."""
+
+    def __init__(self, batch: int, seed: int = 0, augment: bool = True):
+        if batch < 1:
+            raise InputError(f"batch must be >= 1, got {batch}")
+        self.batch, self.augment = int(batch), bool(augment)
+        self.gen = torch.Generator().manual_seed(int(seed))
+
+    def __iter__(self):
+        return self
+
+    def state_dict(self) -> dict:
+        return {"generator": self.gen.get_state()}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.gen.set_state(d["generator"])
+
+
+class SymmetricBatches(SeededBatches):
     """Endless random batches of fields ``(B, 1, L, L)`` float32 from spins ``(N, L, L)``.
 
     Parameters
@@ -77,11 +98,8 @@ class SymmetricBatches:
         s = torch.as_tensor(np.asarray(spins))
         if s.ndim != 3 or s.shape[1] != s.shape[2] or s.shape[0] < 1:
             raise InputError(f"training data: expected (N, L, L) spins, got {tuple(s.shape)}")
-        if batch < 1:
-            raise InputError(f"batch must be >= 1, got {batch}")
+        super().__init__(batch, seed, augment)
         self.spins = s.to(torch.int8)
-        self.batch, self.augment = int(batch), bool(augment)
-        self.gen = torch.Generator().manual_seed(int(seed))
 
     @property
     def L(self) -> int:
@@ -98,12 +116,3 @@ class SymmetricBatches:
         shift = torch.randint(0, L, (B, 2), generator=g)
         sign = torch.randint(0, 2, (B,), generator=g) * 2 - 1
         return apply_symmetry(x, rot, flip, shift, sign)
-
-    def __iter__(self):
-        return self
-
-    def state_dict(self) -> dict:
-        return {"generator": self.gen.get_state()}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.gen.set_state(d["generator"])

@@ -31,6 +31,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
+from ..diffusion.data import SeededBatches
 from ..exceptions import InputError
 
 __all__ = ["RANGES", "PHOTOGRAPHS", "TEST_PHOTOGRAPHS", "TRAIN_PHOTOGRAPHS", "CIFAR10_FOLDER", "convert_range",
@@ -283,7 +284,7 @@ def flip_augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], torch.flip(x, dims=(-1,)), x)
 
 
-class PatchBatches:
+class PatchBatches(SeededBatches):
     """Endless random batches ``(B, C, L, L)`` float32 from a patch array ``(N, C, L, L)``.
 
     Samples patches with replacement and, with ``augment``, mirrors each
@@ -310,11 +311,8 @@ class PatchBatches:
         d = torch.as_tensor(np.asarray(data))
         if d.ndim != 4 or d.shape[2] != d.shape[3] or d.shape[0] < 1:
             raise InputError(f"training data: expected (N, C, L, L) patches, got {tuple(d.shape)}")
-        if batch < 1:
-            raise InputError(f"batch must be >= 1, got {batch}")
+        super().__init__(batch, seed, augment)
         self.data = d.to(torch.float32)
-        self.batch, self.augment = int(batch), bool(augment)
-        self.gen = torch.Generator().manual_seed(int(seed))
 
     @property
     def L(self) -> int:
@@ -324,15 +322,6 @@ class PatchBatches:
         idx = torch.randint(0, self.data.shape[0], (self.batch,), generator=self.gen)
         x = self.data[idx]
         return flip_augment(x, self.gen) if self.augment else x
-
-    def __iter__(self):
-        return self
-
-    def state_dict(self) -> dict:
-        return {"generator": self.gen.get_state()}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.gen.set_state(d["generator"])
 
 
 # --------------------------------------------------------------------------- CIFAR-10
