@@ -62,32 +62,6 @@ def test_circular_conv_equals_torch_circular_padding():
     ref.load_state_dict(ours.state_dict())
     x = torch.randn(2, 3, 7, 9, dtype=torch.float64)
     torch.testing.assert_close(ours(x), ref(x), rtol=1e-12, atol=1e-12)
-    with torch.no_grad():  # the in-place padding of inference
-        torch.testing.assert_close(ours(x), ref(x), rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("p", [1, 2])
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_inference_padding_equals_the_concatenations(p, channels_last):
-    from isingsr.diffusion.unet import wrap_pad
-
-    x = torch.randn(3, 4, 6, 5)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = wrap_pad(x, p)
-    ref = torch.nn.functional.pad(x, (p, p, p, p), mode="circular")
-    assert torch.equal(y, ref)
-    assert y.is_contiguous(memory_format=torch.channels_last) == channels_last
-
-
-def test_sampling_output_is_unchanged_by_the_inference_padding():
-    """The network's output with and without gradients is the same, bit for bit, in the inference layout."""
-    net = randomised(preset("small")).float()
-    net.for_inference("cpu")
-    x, c = torch.randn(4, 1, 16, 16), torch.randn(4)
-    with torch.no_grad():
-        a = net(x, c)
-    assert torch.equal(a, net(x, c).detach())
 
 
 def test_presets_sizes():

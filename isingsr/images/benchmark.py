@@ -32,7 +32,7 @@ import torch
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
 from ..exceptions import InputError
 from ..io.checkpoint import load_checkpoint
-from ..io.paths import check_output
+from ..io.paths import check_output, portable_path
 from ..models import SHIPPED_IMAGES
 from .data import TEST_PHOTOGRAPHS, photo_patches
 from .metrics import fid, inception_features, kid, psnr, ssim
@@ -147,8 +147,8 @@ def run_images(scale: float, out, *, ckpt=None, sr3_ckpt=None, n: int | None = N
                        seed=seed)
         summary["generation"] = {"n": gen_n, "steps": gen_steps, "kid": k, "kid_err": k_err,
                                  "fid": fid(feats["generation"], feats["truth"])}
-    summary.update({"checkpoints": {"skild": str(ckpt or SHIPPED_IMAGES["skild"]),
-                                    "sr3": None if sr3_path is None else str(sr3_path)},
+    summary.update({"checkpoints": {"skild": portable_path(ckpt or SHIPPED_IMAGES["skild"]),
+                                    "sr3": None if sr3_path is None else portable_path(sr3_path)},
                     "command": command, "git_revision": _git_rev(), "torch": torch.__version__,
                     "machine": platform.machine(), "threads": torch.get_num_threads(),
                     "timings_s": {k: round(v, 1) for k, v in timings.items()},

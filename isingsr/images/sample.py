@@ -79,13 +79,14 @@ def _check_coarse(coarse, L: int) -> torch.Tensor:
 
 
 def skild_superresolve(den: Denoiser, ck: dict, coarse, scale: float, *, steps: int | None = None,
-                       sampler: str = SAMPLER, seed: int = 0, batch: int = IMAGE_BATCH,
+                       sampler: str = SAMPLER, seed: int = 0, batch: int = IMAGE_BATCH, t_start: float | None = None,
                        progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Super-resolve coarse images ``(N, C, l, l)`` in [-1, 1] by ``scale`` to the checkpoint's L.
 
-    ``scale`` sets the start time; the coarse size ``l`` picks the stored
-    pass-band statistics. Image i is seeded ``seed + i``. Returns
-    ``(N, C, L, L)`` float32 clipped to [-1, 1].
+    ``scale`` sets the start time ``process.t_start(scale)`` (``t_start``
+    overrides it); the coarse size ``l`` picks the stored pass-band
+    statistics. Image i is seeded ``seed + i``. Returns ``(N, C, L, L)``
+    float32 clipped to [-1, 1].
     """
     p = den.process
     y = _check_coarse(coarse, p.L)
@@ -94,7 +95,9 @@ def skild_superresolve(den: Denoiser, ck: dict, coarse, scale: float, *, steps: 
         raise InputError(f"the checkpoint has no pass-band statistics for coarse size {key} "
                          f"(it has {', '.join(sorted(ck['gains'], key=int))})")
     gain, corr = ck["gains"][key].to(p.S.device), ck["passband_corr"][key].to(p.S.device)
-    t_s = float(p.t_start(float(scale)))
+    t_s = float(p.t_start(float(scale))) if t_start is None else float(t_start)
+    if not 0 < t_s < 1:
+        raise InputError(f"t_start must lie in (0, 1), got {t_s}")
     times = time_grid(superres_steps(scale) if steps is None else integer(steps, "steps", minimum=1), t_s, process=p)
     n = y.shape[0]
     out = np.empty((n, y.shape[1], p.L, p.L), dtype=np.float32)
