@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .process import DiagonalProcess, SpectralProcess
-from .zero_mode import ZeroModePrior
+from .zero_mode import EmpiricalZeroMode, ZeroModePrior
 
 __all__ = ["conditioning", "Denoiser", "wiener_denoiser", "training_loss", "COND_DIM"]
 
@@ -47,7 +47,7 @@ class Denoiser:
     """
 
     def __init__(self, net: nn.Module, process: SpectralProcess, target: str = "eps", autocast: bool = False,
-                 zero_mode: ZeroModePrior | None = None):
+                 zero_mode: ZeroModePrior | EmpiricalZeroMode | None = None):
         self.net, self.process, self.target, self.autocast = net, process, target, autocast
         self.zero_mode = zero_mode
 
@@ -74,9 +74,9 @@ class Denoiser:
             return x0
         la = p.log_a(t[inside])[:, 0, 0]
         a, s2 = la.exp(), -torch.expm1(2 * la) * p.S[0, 0]
-        y = p.basis.forward(x_t[inside].to(torch.float64))[:, 0, 0, 0]
+        y = p.basis.forward(x_t[inside].to(torch.float64))[:, :, 0, 0]
         coef = p.basis.forward(x0[inside].to(torch.float64))
-        coef[:, 0, 0, 0] = self.zero_mode.posterior_mean(y, a, s2)
+        coef[:, :, 0, 0] = self.zero_mode.posterior_mean(y, a, s2)
         x0 = x0.clone()
         x0[inside] = p.basis.inverse(coef).to(x0.dtype)
         return x0

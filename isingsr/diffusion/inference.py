@@ -19,7 +19,7 @@ from .samplers import get_sampler
 from .spectral import Spectrum
 from .transfer import check_transferable, process_at
 from .unet import UNet, UNetConfig
-from .zero_mode import ZeroModePrior
+from .zero_mode import EmpiricalZeroMode, ZeroModePrior
 
 __all__ = ["build_from_checkpoint", "SkildSuperResolver"]
 
@@ -31,7 +31,7 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
     ``L``: run at this lattice size instead of the training size (critical
     checkpoints only; :mod:`isingsr.diffusion.transfer`). ``zero_mode``: in
     the envelope (t > t_env) take the zero mode's estimate from the training
-    data's magnetisation histogram when the checkpoint stores one
+    data's magnetisation histogram (or, for images, its mean colours) when the checkpoint stores one
     (:mod:`isingsr.diffusion.zero_mode`); False: the network's alone.
     """
     if ck.get("kind", "skild") != "skild":
@@ -45,7 +45,9 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
     net.load_state_dict(ck["ema" if use_ema else "model"])
     net.for_inference(device)
     prior = None
-    if zero_mode and "zero_mode" in ck:
+    if zero_mode and "zero_mode_samples" in ck:
+        prior = EmpiricalZeroMode(ck["zero_mode_samples"])
+    elif zero_mode and "zero_mode" in ck:
         spectrum = Spectrum.from_state_dict(ck["spectrum"])
         trained = process_at(ck["process"], spectrum, int(ck["process"]["L"]), device=device)
         prior = ZeroModePrior.for_process(ck["zero_mode"], trained, process)

@@ -5,8 +5,11 @@ super-resolution by S starts at ``process.t_start(S)`` from the
 conditional start drawn around the DCT embedding of the coarse image
 (:func:`~isingsr.diffusion.starts.conditional_start_from_embedding`, with the
 pass-band statistics the checkpoint stores for that coarse size), generation
-starts at t = 1 from spectrum-matched noise; both run the shared samplers,
-with the estimate of x0 clipped to the pixel range (:class:`_Clipped`).
+starts at t = 1 from spectrum-matched noise, with the mean colour of the
+training patches as the zero mode's prior in the envelope
+(:class:`~isingsr.diffusion.zero_mode.EmpiricalZeroMode`); both run the shared
+samplers, with the estimate of x0 bounded mode by mode (:class:`_Bounded`),
+and the output is clipped to the pixel range.
 Any real scale works whose coarse size ``round(L / S)`` has stored
 statistics (2 .. L/2). SR3 runs its own training scale only, from white noise,
 conditioned on the bicubic upsampling of the input.
@@ -31,7 +34,7 @@ from ..exceptions import InputError
 from ..validate import integer
 from .resize import bicubic, dct_embed
 
-__all__ = ["IMAGE_BATCH", "load_image_model", "skild_superresolve", "skild_generate", "sr3_superresolve"]
+__all__ = ["IMAGE_BATCH", "MODE_BOUND", "load_image_model", "skild_superresolve", "skild_generate", "sr3_superresolve"]
 
 #: Images per network batch at inference (32 x 32 RGB patches).
 IMAGE_BATCH = 32
@@ -50,25 +53,36 @@ def load_image_model(ck: dict, device="cpu"):
     raise InputError(f"unknown image checkpoint kind {ck.get('kind')!r}")
 
 
-class _Clipped:
-    """The denoiser with its estimate of x0 clipped to the pixel range [-1, 1] (Ho et al. 2020; SR3 here too).
+#: Bound of the x0 estimate per mode, in units of the data's standard deviation sqrt(S(k)) (:class:`_Bounded`).
+MODE_BOUND = 6.0
 
-    Images are bounded, and an estimate outside the range is an error of the
-    network: where the attenuation a_t(k) of a mode is small its estimate is
-    the network's noise prediction divided by a_t(k), and an under-trained
-    network's errors, fed back through the steps, would drive the state off
-    the data (measured: a 650-step CPU model diverged to |x| ~ 100 without it).
+
+class _Bounded:
+    """The denoiser with each mode of its x0 estimate bounded by ``MODE_BOUND sqrt(S(k))``.
+
+    Where the attenuation a_t(k) of a mode is small the network's estimate of
+    it is its noise prediction divided by a_t(k): an under-trained network's
+    errors there, fed back through the steps, drove the state off the data
+    (measured: a 650-step CPU model's samples reached |x| ~ 100). Bounding the
+    estimate mode by mode stops that and leaves the modes the data occupy
+    alone. Clipping the estimate to the pixel range, as DDPM does, also
+    stops it but erases the mean colour: at high t the clipped field is the
+    sign of the noise-mode garbage, and generation came out in flat grey
+    patches (channel means uncorrelated, a sixth of their spread; docs/images.md).
     """
 
     def __init__(self, den: Denoiser):
         self.den, self.process = den, den.process
+        self.bound = MODE_BOUND * den.process.S.sqrt()
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        return self.den(x_t, t).clamp(-1.0, 1.0)
+        B = self.process.basis
+        X = B.forward(self.den(x_t, t).to(torch.float64))
+        return B.inverse(torch.maximum(torch.minimum(X, self.bound), -self.bound))
 
 
 def _run(den: Denoiser, x: torch.Tensor, times, sampler: str, gens) -> torch.Tensor:
-    return get_sampler(sampler)(_Clipped(den), den.process, x, times, generator=gens)
+    return get_sampler(sampler)(_Bounded(den), den.process, x, times, generator=gens)
 
 
 def _check_coarse(coarse, L: int) -> torch.Tensor:

@@ -8,7 +8,9 @@ photographs' training split, or CIFAR-10 from a local copy);
 boundaries, the SKILD paper's choice for images), one data spectrum shared
 by the three channels, a U-Net with reflective padding, and the pass-band
 statistics of the DCT embedding (:func:`image_passband`) for every coarse
-size, so one checkpoint super-resolves by any real factor.
+size, so one checkpoint super-resolves by any real factor, and the training
+patches' mean colours, the zero mode's prior in generation
+(:class:`~isingsr.diffusion.zero_mode.EmpiricalZeroMode`).
 :func:`image_sr3_setup` is the SR3 baseline on the same data, conditioned on
 the bicubic upsampling of the area-downsampled patch, one network per scale.
 """
@@ -26,6 +28,7 @@ from ..diffusion.process import SpectralProcess
 from ..diffusion.spectral import Spectrum, estimate_spectrum, get_basis
 from ..diffusion.train import Setup
 from ..diffusion.unet import UNet, preset
+from ..diffusion.zero_mode import zero_mode_samples
 from ..exceptions import InputError
 from .data import TRAIN_PHOTOGRAPHS, PatchBatches, convert_range, load_cifar10, photo_patches
 from .resize import bicubic, coarse_size, dct_embed, downsample
@@ -140,8 +143,10 @@ def image_skild_setup(cfg, data: ImageData, device, ck, log) -> Setup:
         log(f"estimating the data spectrum and pass-band statistics on {data.n} images ({IMAGE_BASIS} basis)")
         spectrum = estimate_spectrum(torch.as_tensor(data.fields).reshape(-1, L, L), IMAGE_BASIS)
         gains, corrs = image_passband(data.fields, range(MIN_COARSE, L // 2 + 1))
+        zero = zero_mode_samples(data.fields, get_basis(IMAGE_BASIS))
     else:
         spectrum, gains, corrs = Spectrum.from_state_dict(ck["spectrum"]), ck["gains"], ck["passband_corr"]
+        zero = ck.get("zero_mode_samples")
     process = SpectralProcess(L, IMAGE_BASIS, spectrum, device=device)
     autocast = device.type == "cuda"
 
@@ -151,7 +156,8 @@ def image_skild_setup(cfg, data: ImageData, device, ck, log) -> Setup:
         return training_loss(Denoiser(model, process, cfg.target, autocast=autocast), x0, t, eps)
 
     meta = {"kind": "skild", "domain": "images", "channels": C, "unet": ucfg.to_dict(), "process": process.config(),
-            "spectrum": spectrum.state_dict(), "gains": gains, "passband_corr": corrs, "passband_key": "coarse_size"}
+            "spectrum": spectrum.state_dict(), "gains": gains, "passband_corr": corrs, "passband_key": "coarse_size",
+            **({} if zero is None else {"zero_mode_samples": zero})}
     return Setup(UNet(ucfg).to(device), loss, meta, f"{cfg.preset} image U-Net ({C} channels, reflective padding)")
 
 
