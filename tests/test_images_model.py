@@ -122,6 +122,7 @@ def test_image_training_writes_a_self_describing_checkpoint_and_resumes_exactly(
     assert ck["domain"] == "images" and ck["channels"] == 3 and ck["unet"]["padding"] == "reflect"
     assert ck["process"]["basis"] == "dct" and sorted(ck["gains"], key=int) == [str(i) for i in range(2, 17)]
     assert ck["data"]["dataset"] == "photos" and ck["data"]["n"] == 48
+    assert tuple(ck["zero_mode_samples"].shape) == (48, 3)  # the mean colours, the zero mode's prior
     common = dict(data="photos", dataset="photos", batch=4, warmup=1, max_samples=48, basis="dct",
                   out=str(tmp_path / "r"))
     train(TrainConfig(steps=2, **common), log=lambda s: None)

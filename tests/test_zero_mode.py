@@ -114,3 +114,37 @@ def test_shipped_checkpoint_carries_its_training_histogram():
     at32 = build_from_checkpoint(ck).zero_mode
     ratio = float(at64.values.max() / at32.values.max())
     assert 1.5 < ratio < 2 ** (7 / 8) * 1.1  # <|L m|> grows like L^(7/8)
+
+
+def test_empirical_vector_prior_is_the_joint_posterior_mean():
+    """Two equally likely colour vectors +-v: the posterior mean is tanh(a y.v / s2) v, along v whatever y is
+    across it (the channels move together), and a single sample is returned exactly."""
+    from isingsr.diffusion.zero_mode import EmpiricalZeroMode
+
+    v = torch.tensor([1.0, 2.0, -0.5], dtype=torch.float64)
+    prior = EmpiricalZeroMode(torch.stack([v, -v]))
+    y = torch.tensor([[0.3, -0.1, 0.7], [2.0, 1.0, 0.0]], dtype=torch.float64)
+    a, s2 = torch.tensor([0.8, 0.5], dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64)
+    expected = torch.tanh(a * (y @ v) / s2)[:, None] * v
+    torch.testing.assert_close(prior.posterior_mean(y, a, s2), expected, rtol=1e-12, atol=1e-12)
+    one = EmpiricalZeroMode(v[None])
+    torch.testing.assert_close(one.posterior_mean(y, a, s2), v.expand(2, 3), rtol=0, atol=0)
+    with pytest.raises(InputError):
+        EmpiricalZeroMode(torch.zeros(0, 3))
+
+
+def test_empirical_samples_are_the_zero_mode_coefficients():
+    from isingsr.diffusion.spectral import get_basis
+    from isingsr.diffusion.zero_mode import zero_mode_samples
+
+    x = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    B = get_basis("dct")
+    torch.testing.assert_close(zero_mode_samples(x, B).double(), B.forward(x)[:, :, 0, 0], rtol=1e-6, atol=1e-6)
+
+
+def test_shipped_image_checkpoint_carries_its_training_mean_colours():
+    from isingsr.diffusion.zero_mode import EmpiricalZeroMode
+
+    ck = load_checkpoint("isingsr/models/skild_photos32.pt")
+    assert tuple(ck["zero_mode_samples"].shape) == (ck["data"]["n"], 3)
+    assert isinstance(build_from_checkpoint(ck).zero_mode, EmpiricalZeroMode)
