@@ -629,8 +629,7 @@ def images(scale, out_dir, ckpt, sr3_ckpt, n, steps, generation, seed, device, q
     bars = None if quiet else _stage_bars()
     try:
         summary = run_images(scale, out_dir, ckpt=ckpt, sr3_ckpt=sr3_ckpt, n=n, steps=steps, generation=generation,
-                             seed=seed, device=str(resolve_device(device)),
-                             command=" ".join(["isingsr"] + sys.argv[1:]), progress=bars,
+                             seed=seed, device=str(resolve_device(device)), progress=bars,
                              log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
     finally:
         if bars is not None:

@@ -125,10 +125,15 @@ _SETUPS = {"skild": skild_setup, "sr3": sr3_setup, "cnn": cnn_setup,
 
 
 def _training_data(cfg: TrainConfig):
-    """The Ising ensemble (HDF5) or the image patches of the run."""
+    """The run's data: what the method's set-up reads (the Ising ensemble or the image patches), a
+    ``make_batches(batch, seed)`` of endless augmented batches, and the checkpoint's description of the data."""
     if cfg.dataset == "ising":
-        return load_ensemble(cfg.data, max_samples=cfg.max_samples)
-    return load_image_data(cfg.dataset, cfg.data, cfg.patch, seed=cfg.seed, max_samples=cfg.max_samples)
+        ens = load_ensemble(cfg.data, max_samples=cfg.max_samples)
+        return (ens, lambda batch, seed: SymmetricBatches(ens.spins, batch, seed=seed),
+                {"path": portable_path(cfg.data), "n": ens.n, "L": ens.L, "beta": ens.beta,
+                 "seed": ens.attrs.get("seed"), "algorithm": ens.attrs.get("algorithm")})
+    data = load_image_data(cfg.dataset, cfg.data, cfg.patch, seed=cfg.seed, max_samples=cfg.max_samples)
+    return data, data.batches, {**data.describe(), "dataset": cfg.dataset}
 #: Options a resume may change: the cures for a diverged run (the continuation is then no longer the
 #: uninterrupted run's, and the checkpoint records the new values).
 _RETUNABLE = ("lr", "grad_clip")
@@ -179,7 +184,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    ens = _training_data(cfg)  # before the run folder: bad data leave nothing
+    ens, make_batches, described_data = _training_data(cfg)  # before the run folder: bad data leave nothing
     out = _check_run_dir(cfg, resume) if rank == 0 else Path(cfg.out)
     ck = load_checkpoint(out / "checkpoint.pt") if resume else None
     if ck is not None and ck.get("slim"):
@@ -204,8 +209,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     net = setup.net
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = (SymmetricBatches(ens.spins, max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank)
-               if cfg.dataset == "ising" else ens.batches(max(1, cfg.batch // world), seed=cfg.seed + 1000 * rank))
+    batches = make_batches(max(1, cfg.batch // world), cfg.seed + 1000 * rank)
     gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times, noise, tie-breaking
     step = 0
     if ck is not None:
@@ -225,10 +229,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=ids)
-    meta = {"config": asdict(cfg), **setup.meta,
-            "data": ({"path": portable_path(cfg.data), "n": ens.n, "L": L, "beta": ens.beta,
-                      "seed": ens.attrs.get("seed"), "algorithm": ens.attrs.get("algorithm")}
-                     if cfg.dataset == "ising" else {**ens.describe(), "dataset": cfg.dataset})}
+    meta = {"config": asdict(cfg), **setup.meta, "data": described_data}
     if rank == 0 and ck is None:
         described = {k: setup.meta[k] for k in ("kind", "unet", "cnn", "process", "schedule") if k in setup.meta}
         (out / "config.json").write_text(json.dumps({**asdict(cfg), **described, "world_size": world}, indent=2))

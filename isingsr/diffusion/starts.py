@@ -27,7 +27,7 @@ from .rng import randn
 from .spectral import get_basis, mode_powers
 
 __all__ = ["embed_coarse", "coarse_start", "conditional_start", "conditional_start_from_embedding", "forward_start",
-           "measure_passband", "measure_gain"]
+           "measure_passband", "measure_gain", "passband_from_powers"]
 
 
 def embed_coarse(process: SpectralProcess, y_coarse, gain=None, offset: float = 0.0) -> torch.Tensor:
@@ -158,6 +158,13 @@ def measure_passband(fine_spins, scale, basis="fourier", rule: str = "majority",
     P_fine, P_emb, P_cross = mode_powers(fine, emb, B, symmetrize=True)
     k = B.axis_wavenumber(L)
     band = torch.maximum(k[:, None], k[None, :]) <= np.pi * Lc / L * (1 + 1e-9)
+    return passband_from_powers(P_fine, P_emb, P_cross, band)
+
+
+def passband_from_powers(P_fine: torch.Tensor, P_emb: torch.Tensor, P_cross: torch.Tensor,
+                         band: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gain ``sqrt(P_fine / P_emb)`` and correlation ``P_cross / sqrt(P_fine P_emb)`` (clipped to [0, 1]) per
+    mode of ``band`` (a boolean ``(L, L)`` mask), 0 outside it and where the embedding has no power."""
     ok = band & (P_emb > 1e-12 * P_emb.max())
     P_emb = torch.where(ok, P_emb, 1.0)
     gain = torch.where(ok, torch.sqrt(P_fine / P_emb), 0.0)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,6 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..correlate import run_provenance
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
 from ..exceptions import InputError
 from ..io.checkpoint import load_checkpoint
@@ -44,14 +44,6 @@ __all__ = ["GENERATION_N", "run_images", "image_table"]
 #: Images generated unconditionally for the generation scores.
 GENERATION_N = 256
 _FIGURE_ROWS = 6
-
-
-def _git_rev() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, text=True,
-                              capture_output=True, timeout=10).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def _scores(out: np.ndarray, truth: np.ndarray, f_out: np.ndarray, f_truth: np.ndarray, seed: int) -> dict:
@@ -73,8 +65,9 @@ def _sr3_checkpoint(sr3_ckpt, scale: float):
 
 def run_images(scale: float, out, *, ckpt=None, sr3_ckpt=None, n: int | None = None, steps: int | None = None,
                generation: bool = True, gen_n: int = GENERATION_N, gen_steps: int = GENERATION_STEPS,
-               sampler: str = SAMPLER, seed: int = 0, device="cpu", command: str | None = None,
-               progress: Callable[[str, int, int], None] | None = None, log: Callable[[str], None] = print) -> dict:
+               sampler: str = SAMPLER, seed: int = 0, device="cpu",
+               progress: Callable[[str, int, int], None] | None = None,
+               log: Callable[[str], None] = print) -> dict:
     """Run the benchmark at ``scale`` and write ``out/summary.json``, ``out/table.md``, ``out/grid.png``.
 
     ``n``: use the first n held-out patches (default all). ``steps``: reverse
@@ -149,7 +142,7 @@ def run_images(scale: float, out, *, ckpt=None, sr3_ckpt=None, n: int | None = N
                                  "fid": fid(feats["generation"], feats["truth"])}
     summary.update({"checkpoints": {"skild": portable_path(ckpt or SHIPPED_IMAGES["skild"]),
                                     "sr3": None if sr3_path is None else portable_path(sr3_path)},
-                    "command": command, "git_revision": _git_rev(), "torch": torch.__version__,
+                    **run_provenance(), "torch": torch.__version__,
                     "machine": platform.machine(), "threads": torch.get_num_threads(),
                     "timings_s": {k: round(v, 1) for k, v in timings.items()},
                     "wall_s": round(time.perf_counter() - t0, 1)})

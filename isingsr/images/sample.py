@@ -22,14 +22,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..baselines.sr3 import sr3_sample
+from ..baselines.sr3 import SR3, sr3_sample
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.inference import build_from_checkpoint
 from ..diffusion.rng import generators
 from ..diffusion.samplers import gaussian_field, get_sampler, time_grid
 from ..diffusion.starts import conditional_start_from_embedding
-from ..diffusion.unet import UNet, UNetConfig
 from ..exceptions import InputError
 from ..validate import integer
 from .resize import bicubic, dct_embed
@@ -47,9 +46,7 @@ def load_image_model(ck: dict, device="cpu"):
     if ck.get("kind") == "skild":
         return build_from_checkpoint(ck, device=device)
     if ck.get("kind") == "sr3":
-        net = UNet(UNetConfig.from_dict(ck["unet"]))
-        net.load_state_dict(ck["ema"])
-        return net.for_inference(device)
+        return SR3.from_checkpoint(ck, device).net
     raise InputError(f"unknown image checkpoint kind {ck.get('kind')!r}")
 
 
@@ -85,6 +82,18 @@ def _run(den: Denoiser, x: torch.Tensor, times, sampler: str, gens) -> torch.Ten
     return get_sampler(sampler)(_Bounded(den), den.process, x, times, generator=gens)
 
 
+def _in_batches(n: int, shape: tuple, batch: int, seed: int, sample, progress) -> np.ndarray:
+    """``out[a:b] = sample(a, b, generators of seeds seed + a .. seed + b - 1)`` clipped to [-1, 1], batch by
+    batch into an ``(n, *shape)`` float32 array: image i is seeded ``seed + i`` whatever the batch."""
+    out = np.empty((n, *shape), dtype=np.float32)
+    for a in range(0, n, batch):
+        b = min(n, a + batch)
+        out[a:b] = sample(a, b, generators(range(seed + a, seed + b))).clamp(-1, 1).float().cpu().numpy()
+        if progress:
+            progress(b, n)
+    return out
+
+
 def _check_coarse(coarse, L: int) -> torch.Tensor:
     y = torch.as_tensor(np.asarray(coarse), dtype=torch.float64)
     if y.ndim != 4 or y.shape[-1] != y.shape[-2] or not 1 <= y.shape[-1] < L:
@@ -113,16 +122,11 @@ def skild_superresolve(den: Denoiser, ck: dict, coarse, scale: float, *, steps: 
     if not 0 < t_s < 1:
         raise InputError(f"t_start must lie in (0, 1), got {t_s}")
     times = time_grid(superres_steps(scale) if steps is None else integer(steps, "steps", minimum=1), t_s, process=p)
-    n = y.shape[0]
-    out = np.empty((n, y.shape[1], p.L, p.L), dtype=np.float32)
-    for a in range(0, n, batch):
-        b = min(n, a + batch)
-        gens = generators(range(seed + a, seed + b))
-        x = conditional_start_from_embedding(p, dct_embed(y[a:b], p.L), t_s, gain, corr, gens)
-        out[a:b] = _run(den, x, times, sampler, gens).clamp(-1, 1).float().cpu().numpy()
-        if progress:
-            progress(b, n)
-    return out
+    def sample(a, b, gens):
+        return _run(den, conditional_start_from_embedding(p, dct_embed(y[a:b], p.L), t_s, gain, corr, gens),
+                    times, sampler, gens)
+
+    return _in_batches(y.shape[0], (y.shape[1], p.L, p.L), batch, seed, sample, progress)
 
 
 def skild_generate(den: Denoiser, n: int, *, channels: int = 3, steps: int = GENERATION_STEPS,
@@ -131,28 +135,16 @@ def skild_generate(den: Denoiser, n: int, *, channels: int = 3, steps: int = GEN
     """``n`` images ``(n, C, L, L)`` generated from t = 1 (spectrum-matched noise), float32 in [-1, 1]."""
     p = den.process
     times = time_grid(integer(steps, "steps", minimum=1), 1.0, process=p)
-    out = np.empty((n, channels, p.L, p.L), dtype=np.float32)
-    for a in range(0, n, batch):
-        b = min(n, a + batch)
-        gens = generators(range(seed + a, seed + b))
-        x = torch.cat([gaussian_field(p, 1, g, channels=channels) for g in gens])
-        out[a:b] = _run(den, x, times, sampler, gens).clamp(-1, 1).float().cpu().numpy()
-        if progress:
-            progress(b, n)
-    return out
+
+    def sample(a, b, gens):
+        return _run(den, torch.cat([gaussian_field(p, 1, g, channels=channels) for g in gens]), times, sampler, gens)
+
+    return _in_batches(n, (channels, p.L, p.L), batch, seed, sample, progress)
 
 
 def sr3_superresolve(net, coarse, L: int, *, steps: int, sampler: str = SAMPLER, seed: int = 0,
                      batch: int = IMAGE_BATCH, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """SR3 super-resolution of ``(N, C, l, l)`` to ``L`` (its training scale): ``(N, C, L, L)`` float32."""
     y = _check_coarse(coarse, L)
-    n = y.shape[0]
-    out = np.empty((n, y.shape[1], L, L), dtype=np.float32)
-    for a in range(0, n, batch):
-        b = min(n, a + batch)
-        cond = bicubic(y[a:b], L)
-        x = sr3_sample(net, cond, steps, sampler, generators(range(seed + a, seed + b)))
-        out[a:b] = x.clamp(-1, 1).float().cpu().numpy()
-        if progress:
-            progress(b, n)
-    return out
+    return _in_batches(y.shape[0], (y.shape[1], L, L), batch, seed,
+                       lambda a, b, gens: sr3_sample(net, bicubic(y[a:b], L), steps, sampler, gens), progress)

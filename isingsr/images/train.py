@@ -25,7 +25,8 @@ import torch
 from ..baselines.sr3 import LOGSNR_MAX, sr3_loss
 from ..diffusion.denoiser import COND_DIM, Denoiser, training_loss
 from ..diffusion.process import SpectralProcess
-from ..diffusion.spectral import Spectrum, estimate_spectrum, get_basis
+from ..diffusion.spectral import Spectrum, estimate_spectrum, get_basis, mode_powers
+from ..diffusion.starts import passband_from_powers
 from ..diffusion.train import Setup
 from ..diffusion.unet import UNet, preset
 from ..diffusion.zero_mode import zero_mode_samples
@@ -107,25 +108,15 @@ def image_passband(fields, sizes) -> tuple[dict, dict]:
     :func:`~isingsr.diffusion.starts.measure_passband` for the Ising lattice. Returns two dicts keyed
     ``str(l)`` of float32 ``(L, L)`` tensors.
     """
-    x = torch.as_tensor(np.asarray(fields), dtype=torch.float64)
-    L, B = x.shape[-1], get_basis(IMAGE_BASIS)
+    x = torch.as_tensor(np.asarray(fields))
+    L = x.shape[-1]
     gains, corrs = {}, {}
-    X2 = (B.forward(x) ** 2).mean((0, 1))
     for l in sizes:  # noqa: E741
-        Y2 = torch.zeros(L, L, dtype=torch.float64)
-        XY = torch.zeros(L, L, dtype=torch.float64)
-        for a in range(0, x.shape[0], 1024):
-            xa = x[a:a + 1024]
-            X, Y = B.forward(xa), B.forward(dct_embed(downsample(xa, l), L))
-            Y2 += (Y * Y).sum((0, 1))
-            XY += (X * Y).sum((0, 1))
-        Y2, XY = Y2 / (x.shape[0] * x.shape[1]), XY / (x.shape[0] * x.shape[1])
+        emb = dct_embed(downsample(x, l), L)
         band = torch.zeros(L, L, dtype=torch.bool)
         band[:l, :l] = True
-        ok = band & (Y2 > 1e-12 * Y2.max())
-        Y2 = torch.where(ok, Y2, 1.0)
-        gains[str(l)] = torch.where(ok, torch.sqrt(X2 / Y2), 0.0).float()
-        corrs[str(l)] = torch.where(ok, (XY / torch.sqrt(X2.clamp_min(1e-300) * Y2)).clamp(0, 1), 0.0).float()
+        g, c = passband_from_powers(*mode_powers(x.reshape(-1, L, L), emb.reshape(-1, L, L), IMAGE_BASIS), band)
+        gains[str(l)], corrs[str(l)] = g.float(), c.float()
     return gains, corrs
 
 
