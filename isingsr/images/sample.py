@@ -60,12 +60,13 @@ class _Bounded:
     Where the attenuation a_t(k) of a mode is small the network's estimate of
     it is its noise prediction divided by a_t(k): an under-trained network's
     errors there, fed back through the steps, drove the state off the data
-    (measured: a 650-step CPU model's samples reached |x| ~ 100). Bounding the
+    (an early checkpoint of the shipped model's training run). Bounding the
     estimate mode by mode stops that and leaves the modes the data occupy
     alone. Clipping the estimate to the pixel range, as DDPM does, also
     stops it but erases the mean colour: at high t the clipped field is the
     sign of the noise-mode garbage, and generation came out in flat grey
-    patches (channel means uncorrelated, a sixth of their spread; docs/images.md).
+    patches (channel means uncorrelated, a sixth of their spread;
+    ``experiments/images_generation.py``, docs/images.md).
     """
 
     def __init__(self, den: Denoiser):
