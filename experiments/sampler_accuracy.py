@@ -17,9 +17,11 @@ full-covariance p-value, the energy difference's z). A run matches the
 converged result within errors when that p >= 0.05 and |z_E| < 2.
 
 A run is ``METHOD:SAMPLER:STEPS[:KEY=VALUE,...]``; keys ``variance`` (of a
-stochastic sampler), ``l_end`` and ``l_soft`` (of SKILD's time grid,
+stochastic sampler), ``l_end``, ``l_soft`` and ``rho`` (of SKILD's time grid,
 :func:`isingsr.diffusion.samplers.time_grid`; ``l_soft=0`` is the grid uniform
-in ln l). A run's configurations are reused when its folder has them (delete the folder to redo
+in ln l). STEPS are reverse steps; the two-stage samplers (``heun-sde``, ``heun``)
+evaluate the network ``2 STEPS - 1`` times, and the table counts evaluations.
+A run's configurations are reused when its folder has them (delete the folder to redo
 it, its ``summary.json`` to re-analyse only), so an interrupted call resumes. Wall times stay in
 ``run.json``, not the table: they depend on what else the machine runs (speed: ``bench_sampling.py``).
 
@@ -46,6 +48,7 @@ from isingsr.analysis.tables import markdown, pval
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.correlate import cached_truth
+from isingsr.diffusion.samplers import evaluations
 from isingsr.models import shipped_baseline, shipped_checkpoint
 
 from _script import main, numbers, parser, posterior_reference, super_resolve_truth
@@ -67,9 +70,9 @@ def parse_run(text: str) -> dict:
         opts = dict(kv.split("=", 1) for kv in parts[3].split(",")) if len(parts) == 4 else {}
     except ValueError:
         raise InputError(f"run {text!r}: STEPS must be an integer and options KEY=VALUE") from None
-    bad = set(opts) - {"variance", "l_end", "l_soft"}
+    bad = set(opts) - {"variance", "l_end", "l_soft", "rho"}
     if bad:
-        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end, l_soft)")
+        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end, l_soft, rho)")
     name = f"{parts[0]}_{parts[1]}_{steps}" + "".join(f"_{k}{v}" for k, v in sorted(opts.items()))
     return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
 
@@ -89,7 +92,7 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if run["method"] == "skild":
-        grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft") if k in run["opts"]} or None
+        grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft", "rho") if k in run["opts"]} or None
         super_resolve_truth("skild", truth, scale, path, shipped_checkpoint(32), steps=run["steps"],
                             sampler=run["sampler"], variance=run["opts"].get("variance"), grid=grid, device=device)
     else:
@@ -99,8 +102,9 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
                             sampler=run["sampler"], device=device)
     wall = time.perf_counter() - t0
     n = load_ensemble(path, max_samples=1).n
+    evals = evaluations(run["sampler"], run["steps"])
     (folder / "run.json").write_text(json.dumps({**run, "scale": scale, "wall_s": wall, "configurations": n,
-                                                 "evaluations_per_configuration": run["steps"]}, indent=1) + "\n")
+                                                 "evaluations_per_configuration": evals}, indent=1) + "\n")
 
 
 def vs_converged(truth: Path, folder: Path, ref_folder: Path, method: str) -> dict:
@@ -122,7 +126,8 @@ def row(scale: float, run: dict, folder: Path) -> dict:
     c = s["comparison"][run["method"]]
     cond = s["conditional"]["scores"][run["method"]]
     out = {"scale": scale, "run": run["name"], "method": run["method"], "sampler": run["sampler"],
-           "opts": run["opts"], "evals": run["steps"], "wall_s": r["wall_s"],
+           "opts": run["opts"], "evals": evaluations(run["sampler"], run["steps"]), "steps": run["steps"],
+           "wall_s": r["wall_s"],
            "g4c_max_abs_dev": c["g4c_max_abs_dev"], "g4c_p": c["g4c_p_value"],
            "energy_z": c["scalars"]["energy"]["z"], "binder_z": c["scalars"]["binder"]["z"],
            "consistency": c["consistency"], "e_ratio": cond["energy"]["mse_ratio"],

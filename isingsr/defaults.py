@@ -34,7 +34,7 @@ METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 #: Sampler of SKILD and SR3 when none is given (a key of :data:`isingsr.diffusion.samplers.SAMPLERS`).
 SAMPLER = "ancestral"
 #: Every sampler's name, for the command line without importing torch (checked against the library by a test).
-SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m")
+SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m", "heun-sde", "heun")
 
 #: Lattice sites per network batch at inference: the CPU's caches favour small batches (L = 32:
 #: 674 evaluations/s at 32 configurations against 601 at 128; L = 128: 49/s at 2 against 42/s at 8;
