@@ -425,6 +425,9 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop (with a checkpoint) after this much training time, even before --steps.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (up to --steps).")
+@click.option("--init-from", type=click.Path(dir_okay=False), default=None,
+              help="Start from this checkpoint's (EMA) weights, e.g. an L = 32 model fine-tuned on L = 64 data; "
+                   "same method, preset, basis, schedule and target.")
 @click.option("--method", type=click.Choice(["skild", "sr3", "cnn"]), default="skild", show_default=True,
               help="skild: one unconditional model for all scales; sr3 (conditional diffusion) and cnn "
                    "(probabilistic CNN): baselines trained per --scale.")
@@ -432,7 +435,7 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
               help="Scale factor of a baseline (sr3: any S > 1; cnn: an integer dividing L).")
 @click.option("-q", "--quiet", is_flag=True)
 def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basis, target, seed, ckpt_every, device,
-          max_samples, minutes, resume, method, scale, quiet):
+          max_samples, minutes, resume, init_from, method, scale, quiet):
     """Train SKILD (one unconditional network for generation and super-resolution at every scale) or a baseline.
 
     Writes OUT/config.json, log.txt, loss.csv, loss.png and checkpoint.pt (self-describing;
@@ -444,6 +447,7 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basi
       isingsr train --data data/L32.h5 --out runs/L32 --steps 6000
       isingsr train --data data/L128.h5 --out runs/L128 --preset base --device cuda
       isingsr train --data data/L32.h5 --out runs/L32 --steps 12000 --resume
+      isingsr train --data data/L64.h5 --out runs/L64 --init-from isingsr/models/skild_L32.pt --steps 3000
       isingsr train --method sr3 --scale 4 --data data/L32.h5 --out runs/sr3_s4 --steps 3000
       isingsr train --method cnn --scale 4 --data data/L32.h5 --out runs/cnn_s4 --steps 1500
       isingsr train --dataset photos --out runs/photos --minutes 60
@@ -459,7 +463,7 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basi
     cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
                       basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
                       max_samples=max_samples, max_minutes=minutes, method=method, scale=scale, dataset=dataset,
-                      patch=patch)
+                      patch=patch, init_from=init_from)
     update, close = _bar(quiet, "training", "step")
     try:
         run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))

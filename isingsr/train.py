@@ -39,6 +39,7 @@ from .device import resolve_device
 from .diffusion.data import SymmetricBatches
 from .diffusion.process import TARGETS
 from .diffusion.train import skild_setup
+from .diffusion.unet import UNetConfig
 from .exceptions import InputError, TrainingDiverged
 from .images.train import DATASETS as IMAGE_DATASETS, IMAGE_BASIS, image_skild_setup, image_sr3_setup, load_image_data
 from .io.checkpoint import load_checkpoint, save_checkpoint
@@ -79,6 +80,7 @@ class TrainConfig:
     scale: float | None = None
     dataset: str = "ising"
     patch: int = 32
+    init_from: str | None = None
 
     def check(self) -> "TrainConfig":
         if self.method not in METHODS:
@@ -101,6 +103,8 @@ class TrainConfig:
             raise InputError("need lr > 0, 0 <= ema < 1, grad_clip > 0, warmup >= 0")
         if self.target not in TARGETS:
             raise InputError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
+        if self.init_from is not None and not Path(self.init_from).is_file():
+            raise InputError(f"--init-from {self.init_from}: no such checkpoint")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise InputError(f"device must be auto, cpu or cuda, got {self.device!r}")
         return self
@@ -151,6 +155,27 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
+def _initial_weights(cfg: TrainConfig, meta: dict) -> tuple[dict, dict]:
+    """The (EMA) weights of ``cfg.init_from`` to start from, and their provenance: fine-tuning, e.g. an
+    L = 32 model continued on L = 64 data (the network is fully convolutional; process, spectrum and
+    pass-band statistics are the new data's). The checkpoint must be the same kind of model with the
+    same architecture, basis, schedule and target."""
+    src = load_checkpoint(cfg.init_from)
+    kind = meta.get("kind", "skild")
+    def arch(m):  # older checkpoints store fewer UNetConfig fields (their defaults)
+        return UNetConfig.from_dict(m["unet"]) if "unet" in m else m.get("cnn")
+    if src.get("kind", "skild") != kind or arch(src) != arch(meta):
+        raise InputError(f"--init-from {cfg.init_from}: a {src.get('kind', 'skild')} model with another "
+                         f"architecture; it must be a {kind} model of the same preset")
+
+    def process(m):  # the process without what scales with the lattice size
+        return {k: v for k, v in (m.get("process") or {}).items() if k not in ("L", "l_max")}
+    if process(src) != process(meta) or src["config"].get("target") != cfg.target:
+        raise InputError(f"--init-from {cfg.init_from}: trained with another process (basis, schedule) or target")
+    return src["ema"], {"path": portable_path(cfg.init_from), "step": int(src["step"]),
+                        "L": int(src["process"]["L"]) if "process" in src else None}
+
+
 def _check_run_dir(cfg: TrainConfig, resume: bool) -> Path:
     """The run folder, checked (created later, once everything else is known to be good)."""
     out = check_output(cfg.out, directory=True)
@@ -193,7 +218,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         old = TrainConfig.from_dict(ck["config"])
         same = {"data": lambda a, b: a == b or Path(a).resolve() == Path(b).resolve()}
         changed = [f.name for f in fields(cfg)
-                   if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes", *_RETUNABLE)
+                   if f.name not in ("steps", "out", "device", "ckpt_every", "log_every", "max_minutes", "init_from",
+                                     *_RETUNABLE)
                    and not same.get(f.name, operator.eq)(getattr(old, f.name), getattr(cfg, f.name))]
         if changed:
             raise InputError(f"--resume with different {', '.join(changed)} than the stored run")
@@ -204,6 +230,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     L = ens.L
     torch.manual_seed(cfg.seed)
     setup = _SETUPS[cfg.method if cfg.dataset == "ising" else f"images-{cfg.method}"](cfg, ens, device, ck, log)
+    init = _initial_weights(cfg, setup.meta) if ck is None and cfg.init_from is not None else None
+    if init is not None or (ck is not None and "init_from" in ck):
+        setup.meta["init_from"] = init[1] if init is not None else ck["init_from"]  # kept across resumes
     if rank == 0:
         out.mkdir(exist_ok=True)
     net = setup.net
@@ -225,6 +254,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         gen.set_state(states[rank]["noise"])
         torch.set_rng_state(states[rank]["torch"])
         log(f"resuming {out} at step {step}")
+    elif init is not None:
+        net.load_state_dict(init[0])
+        ema.load_state_dict(init[0])
+        log(f"starting from the weights of {init[1]['path']} (step {init[1]['step']}, L = {init[1]['L']})")
     model = net
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None

@@ -100,6 +100,32 @@ def test_checkpoint_describes_itself(tmp_path, data):
         assert (tmp_path / "r" / f).exists()
 
 
+def test_init_from_starts_at_another_size_from_the_source_weights(tmp_path, data):
+    """Fine-tuning: an L = 8 model's EMA weights start a run on L = 16 data; that run's own process,
+    spectrum and pass-band statistics are the new data's; a mismatched architecture answers one line."""
+    src = train(cfg(data, tmp_path / "src", steps=2), log=lambda s: None)
+    big = tmp_path / "L16.h5"
+    write_ensemble(big, sample_configurations(16, 60, seed=5), {"beta": 0.4406867935, "source": "test"})
+    ck = load_checkpoint(train(cfg(big, tmp_path / "ft", steps=1, lr=1e-12, warmup=0, init_from=str(src)),
+                               log=lambda s: None))
+    source = load_checkpoint(src)
+    assert ck["process"]["L"] == 16 and ck["init_from"]["L"] == 8 and ck["init_from"]["step"] == 2
+    for name, w in source["ema"].items():  # one step at lr 1e-12: still the source's weights
+        assert torch.allclose(ck["model"][name], w, atol=1e-6), name
+    fresh = load_checkpoint(train(cfg(big, tmp_path / "fresh", steps=1, lr=1e-12, warmup=0), log=lambda s: None))
+    assert not all(torch.allclose(fresh["model"][k], w, atol=1e-6) for k, w in source["ema"].items())
+    assert ck["spectrum"]["L"] == 16 and torch.equal(ck["spectrum"]["S_bins"], fresh["spectrum"]["S_bins"])
+    assert torch.equal(ck["gains"]["2"], fresh["gains"]["2"])  # pass-band statistics of the new data
+    resumed = load_checkpoint(train(cfg(big, tmp_path / "ft", steps=2, lr=1e-12, warmup=0), resume=True,
+                                    log=lambda s: None))
+    assert resumed["init_from"] == ck["init_from"]  # the provenance survives a resume without --init-from
+    with pytest.raises(InputError, match="same preset"):
+        train(cfg(big, tmp_path / "bad", steps=1, preset="base", init_from=str(src)), log=lambda s: None)
+    with pytest.raises(InputError, match="no such checkpoint"):
+        train(cfg(big, tmp_path / "bad2", steps=1, init_from=str(tmp_path / "none.pt")), log=lambda s: None)
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "bad2").exists()  # nothing left behind
+
+
 def test_training_reduces_the_loss(tmp_path, data):
     train(cfg(data, tmp_path / "r", steps=60, lr=1e-3, warmup=5, ckpt_every=60), log=lambda s: None)
     loss = np.loadtxt(tmp_path / "r" / "loss.csv", delimiter=",", skiprows=1)[:, 1]
