@@ -13,7 +13,8 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import METHODS as CORRELATE_METHODS, GENERATION_STEPS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP
+from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STEPS, SAMPLER, SAMPLER_NAMES,
+                       SUPERRES_STEPS_HELP)
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -266,11 +267,11 @@ def _parse_methods(text):
 @click.option("--steps", type=click.IntRange(min=1), default=None, show_default=SUPERRES_STEPS_HELP,
               help="Reverse steps (network evaluations) of SKILD and SR3; the default is where the measured "
                    "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
-@click.option("--consistency", type=click.Choice(["none", "final", "project"]), default="none", show_default=True,
-              help="SKILD: make the output's block majorities equal the input: final (the output only) or "
-                   "project (every estimate; see isingsr superres --help).")
+@click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
+              help="SKILD: make the output's block majorities equal the input: final (the output only), "
+                   "late (the last steps' estimates) or project (every estimate; see isingsr superres --help).")
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
-              help="With --consistency final or project: also compare SKILD's output after SWEEPS constrained "
+              help="With --consistency final, late or project: also compare SKILD's output after SWEEPS constrained "
                    "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
 @click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
               help="Sampler of SKILD and SR3 (see isingsr superres --help).")
@@ -542,10 +543,11 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
                    "construction). forward: exact forward marginal of the true fine configuration (published "
                    "protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
-@click.option("--consistency", type=click.Choice(["none", "final", "project"]), default="none", show_default=True,
+@click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
                    "without retraining. final: move the fewest, smallest-magnitude sites of each wrong block in "
-                   "the output; project: project every estimate of the fine field, and the output (biases the "
+                   "the output; late: project the estimates of the fine field below a blur of one lattice "
+                   "spacing, and the output; project: every estimate, and the output (biases the "
                    "marginals: 4x, L = 32, energy +19 sigma). docs/results.md measures both; isingsr correlate "
                    "--polish 5 reaches the exact posterior with the Hamiltonian.")
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")

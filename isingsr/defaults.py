@@ -36,6 +36,13 @@ SAMPLER = "ancestral"
 #: Every sampler's name, for the command line without importing torch (checked against the library by a test).
 SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m", "heun-sde", "heun")
 
+#: Choices of ``--consistency`` (:mod:`isingsr.diffusion.consistency`): ``none`` (the plain sampler), ``final``
+#: (the output only), ``project`` (every estimate of x_0 and the output) and ``late`` (the estimates below the
+#: blur length ``LATE_BLUR``, and the output).
+CONSISTENCY = ("none", "final", "project", "late")
+#: Blur length (lattice units) below which ``--consistency late`` projects the estimates of x_0.
+LATE_BLUR = 1.0
+
 #: Lattice sites per network batch at inference: the CPU's caches favour small batches (L = 32:
 #: 674 evaluations/s at 32 configurations against 601 at 128; L = 128: 49/s at 2 against 42/s at 8;
 #: ``experiments/bench_sampling.py``, results/bench_sampling).

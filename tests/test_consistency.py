@@ -6,7 +6,7 @@ import torch
 
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
-from isingsr.diffusion.consistency import MARGIN, majority_projector, project_majority
+from isingsr.diffusion.consistency import MARGIN, LateProjection, majority_projector, project_majority
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -75,9 +75,33 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     np.testing.assert_array_equal(last, projected.float().numpy())
     changed = to_spins(last) != to_spins(free)
     assert 0 < changed.mean() < 0.05
-    for mode in ("project", "final"):
+    # late: consistent too, and projected only below LATE_BLUR: it agrees with the free run where the
+    # projection never acted (no step below the threshold) and differs from it otherwise
+    late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
+    assert block_consistency(to_spins(late), coarse, 4) == 1.0
+    assert not np.array_equal(late, last)
+    for mode in ("project", "final", "late"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
     with pytest.raises(InputError, match="unknown consistency"):
         superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, consistency="strict")
+
+
+def test_late_projection_acts_only_below_its_time():
+    calls = []
+
+    class Den:
+        process = "p"
+
+        def __call__(self, x, t):
+            return x
+
+    def project(x):
+        calls.append(1)
+        return -x
+    late = LateProjection(Den(), project, 0.3)
+    x = torch.ones(2, 1, 4, 4)
+    assert torch.equal(late(x, torch.tensor([0.5, 0.5])), x) and not calls
+    assert torch.equal(late(x, torch.tensor([0.2, 0.2])), -x) and calls == [1]
+    assert late.process == "p"

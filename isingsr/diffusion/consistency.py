@@ -15,7 +15,11 @@ all other sites are left alone. The sampler applies it to every estimate of
 x_0 (predict, project, re-noise: the DDNM / Predict-Project-Renoise idea;
 the model stays unconditional and nothing is retrained) and to the final
 field, so the returned spins coarse-grain to the input; or (``final``) to
-the final field only, which leaves the sampler's trajectory alone.
+the final field only, which leaves the sampler's trajectory alone; or
+(``late``, :class:`LateProjection`) to the estimates below a blur length of
+about one lattice spacing and to the final field, so that the coarse
+structure is drawn freely and the last steps, which still add noise, can
+smooth the sites the projection moves into their neighbourhood.
 
 References
 ----------
@@ -28,13 +32,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
-__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector"]
-
-#: Choices of ``superres --consistency``: ``none`` (the plain sampler), ``project`` (every estimate of x_0 and
-#: the output) and ``final`` (the output only: the fewest, smallest changes that make the spins consistent).
-CONSISTENCY = ("none", "project", "final")
+__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "LateProjection"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 
@@ -88,3 +89,18 @@ def majority_projector(coarse, b: int, device=None):
     def project(x: torch.Tensor) -> torch.Tensor:
         return project_majority(x, c.to(x.device), b)
     return project
+
+
+class LateProjection:
+    """A denoiser whose estimates are projected only at times ``t < t_late`` (``--consistency late``).
+
+    Wraps ``den`` (``den(x_t, t) -> x0_hat`` with a ``process``); every sample of a batch shares its time.
+    """
+
+    def __init__(self, den, project, t_late: float):
+        self.den, self.project, self.t_late, self.process = den, project, float(t_late), den.process
+
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        x0 = self.den(x_t, t)
+        late = float(torch.as_tensor(t).reshape(-1)[0]) < self.t_late
+        return self.project(x0) if late else x0

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from ..coarse import block_centre, is_block_scale
-from ..defaults import GENERATION_STEPS, SAMPLER, auto_batch, superres_steps
+from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
-from .consistency import CONSISTENCY, majority_projector
+from .consistency import CONSISTENCY, LateProjection, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
 from .samplers import gaussian_field, get_sampler, time_grid
@@ -133,8 +133,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
     knob: the pass-band statistics are those of ``scale`` either way). ``grid``: keyword
     arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``). ``consistency``:
-    ``none``, ``final`` -- the output is projected (below) -- or ``project`` -- every estimate of x_0 and
-    the output are projected onto the fields whose
+    ``none``, ``final`` -- the output is projected (below) --, ``late`` -- the estimates of x_0 below the
+    blur length :data:`~isingsr.defaults.LATE_BLUR` and the output -- or ``project`` -- every estimate of
+    x_0 and the output are projected onto the fields whose
     block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
     integer scale dividing L), so the spins coarse-grain to the input.
 
@@ -188,8 +189,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        x = _run(den, x, times, sampler, gens, variance, project if consistency == "project" else None)
-        out[a:b] = (project(x) if consistency == "final" else x)[:, 0].cpu().numpy()
+        d = LateProjection(den, project, p.time_at_blur(LATE_BLUR)) if consistency == "late" else den
+        x = _run(d, x, times, sampler, gens, variance, project if consistency == "project" else None)
+        out[a:b] = (project(x) if consistency in ("final", "late") else x)[:, 0].cpu().numpy()
         if progress:
             progress(b, n)
     if not math.isfinite(float(np.abs(out).max())):
