@@ -162,6 +162,7 @@ def _initial_weights(cfg: TrainConfig, meta: dict) -> tuple[dict, dict]:
     same architecture, basis, schedule and target."""
     src = load_checkpoint(cfg.init_from)
     kind = meta.get("kind", "skild")
+
     def arch(m):  # older checkpoints store fewer UNetConfig fields (their defaults)
         return UNetConfig.from_dict(m["unet"]) if "unet" in m else m.get("cnn")
     if src.get("kind", "skild") != kind or arch(src) != arch(meta):
