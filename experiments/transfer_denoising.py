@@ -37,6 +37,7 @@ from torch.nn import functional as F
 
 from isingsr.analysis.tables import markdown
 from isingsr.correlate import cached_truth
+from isingsr.diffusion.denoiser import wiener_denoiser
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.rng import generators
 from isingsr.diffusion.starts import forward_start
@@ -105,13 +106,15 @@ def error_ratio(den, spins: np.ndarray, blurs, seed: int) -> tuple[np.ndarray, n
     shells = [(kk > lo) & (kk <= hi) for lo, hi in zip(K_EDGES[:-1], K_EDGES[1:])]
     by_k = np.full((len(blurs), len(shells), 2), np.nan)
     by_a = np.zeros((len(A_EDGES) - 1, 2, len(x0)))
+    wiener = wiener_denoiser(p)
     for i, l in enumerate(blurs):
         t = float(p.time_at_blur(l))
         xt = forward_start(p, x0, t, generator=generators(range(seed, seed + len(x0))))
-        d = den(xt, torch.full((len(x0),), t, dtype=torch.float64)).to(torch.float64)
+        tt = torch.full((len(x0),), t, dtype=torch.float64)
+        d = den(xt, tt).to(torch.float64)
         a_t = p.a(t)
         net_err = p.basis.forward(d - x0)[:, 0] ** 2
-        wie_err = p.basis.forward(p.basis.inverse(a_t * p.basis.forward(xt)) - x0)[:, 0] ** 2
+        wie_err = p.basis.forward(wiener(xt, tt) - x0)[:, 0] ** 2
         for j, m in enumerate(shells):
             by_k[i, j] = _ratio(net_err[:, m].mean(1).numpy(), wie_err[:, m].mean(1).numpy())
         for j, (lo, hi) in enumerate(zip(A_EDGES[:-1], A_EDGES[1:])):

@@ -6,7 +6,7 @@ import torch
 
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
-from isingsr.diffusion.consistency import MARGIN, LateProjection, majority_projector, project_majority
+from isingsr.diffusion.consistency import MARGIN, ProjectedDenoiser, majority_projector, project_majority
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -100,7 +100,7 @@ def test_late_projection_acts_only_below_its_time():
     def project(x):
         calls.append(1)
         return -x
-    late = LateProjection(Den(), project, 0.3)
+    late = ProjectedDenoiser(Den(), project, 0.3)
     x = torch.ones(2, 1, 4, 4)
     assert torch.equal(late(x, torch.tensor([0.5, 0.5])), x) and not calls
     assert torch.equal(late(x, torch.tensor([0.2, 0.2])), -x) and calls == [1]

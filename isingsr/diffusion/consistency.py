@@ -16,7 +16,7 @@ x_0 (predict, project, re-noise: the DDNM / Predict-Project-Renoise idea;
 the model stays unconditional and nothing is retrained) and to the final
 field, so the returned spins coarse-grain to the input; or (``final``) to
 the final field only, which leaves the sampler's trajectory alone; or
-(``late``, :class:`LateProjection`) to the estimates below a blur length of
+(``late``, :class:`ProjectedDenoiser`) to the estimates below a blur length of
 about one lattice spacing and to the final field, so that the coarse
 structure is drawn freely and the last steps, which still add noise, can
 smooth the sites the projection moves into their neighbourhood.
@@ -35,7 +35,7 @@ import torch
 from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
-__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "LateProjection"]
+__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "ProjectedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 
@@ -91,16 +91,17 @@ def majority_projector(coarse, b: int, device=None):
     return project
 
 
-class LateProjection:
-    """A denoiser whose estimates are projected only at times ``t < t_late`` (``--consistency late``).
+class ProjectedDenoiser:
+    """A denoiser whose estimates are projected at times ``t < below`` (every time by default).
 
-    Wraps ``den`` (``den(x_t, t) -> x0_hat`` with a ``process``); every sample of a batch shares its time.
+    ``--consistency project`` projects every estimate, ``late`` only those below the blur length
+    :data:`~isingsr.defaults.LATE_BLUR`. Wraps ``den`` (``den(x_t, t) -> x0_hat`` with a ``process``);
+    every sample of a batch shares its time.
     """
 
-    def __init__(self, den, project, t_late: float):
-        self.den, self.project, self.t_late, self.process = den, project, float(t_late), den.process
+    def __init__(self, den, project, below: float = float("inf")):
+        self.den, self.project, self.below, self.process = den, project, float(below), den.process
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
-        late = float(torch.as_tensor(t).reshape(-1)[0]) < self.t_late
-        return self.project(x0) if late else x0
+        return self.project(x0) if float(torch.as_tensor(t).reshape(-1)[0]) < self.below else x0

@@ -25,7 +25,7 @@ import torch
 from ..coarse import block_centre, is_block_scale
 from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
-from .consistency import CONSISTENCY, LateProjection, majority_projector
+from .consistency import CONSISTENCY, ProjectedDenoiser, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
 from .samplers import gaussian_field, get_sampler, time_grid
@@ -189,9 +189,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        d = LateProjection(den, project, p.time_at_blur(LATE_BLUR)) if consistency == "late" else den
-        x = _run(d, x, times, sampler, gens, variance, project if consistency == "project" else None)
-        out[a:b] = (project(x) if consistency in ("final", "late") else x)[:, 0].cpu().numpy()
+        d = den if consistency in ("none", "final") else \
+            ProjectedDenoiser(den, project, p.time_at_blur(LATE_BLUR) if consistency == "late" else float("inf"))
+        x = _run(d, x, times, sampler, gens, variance)
+        out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
         if progress:
             progress(b, n)
     if not math.isfinite(float(np.abs(out).max())):

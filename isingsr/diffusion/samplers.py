@@ -205,6 +205,12 @@ def correction_weight(h: torch.Tensor, h_prev: torch.Tensor, r_range=R_RANGE) ->
     return torch.where(ok, 0.5 / r, 0.0)
 
 
+def _estimate(denoiser, basis, x: torch.Tensor, t: float, project=None) -> torch.Tensor:
+    """The denoiser's estimate of X_0 at time t, projected if asked, in the process's basis."""
+    d = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device)).to(torch.float64)
+    return basis.forward(d if project is None else project(d))
+
+
 def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float, variance,
                second_order: bool, r_range=R_RANGE, residual: bool = False, project=None) -> torch.Tensor:
     """The update of the module docstring; the samplers below choose its coefficients.
@@ -217,8 +223,7 @@ def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *,
     x, B, times = _start(process, x_start), process.basis, _check_times(times)
     X, D_prev, h_prev = B.forward(x), None, None
     for t, t_next in zip(times[:-1], times[1:]):
-        d = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device)).to(torch.float64)
-        D = B.forward(d if project is None else project(d))
+        D = _estimate(denoiser, B, x, t, project)
         R = D - process.a(t) * X if residual else D
         w = 0.0
         if second_order:
@@ -389,13 +394,8 @@ def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta:
     x, B, times = _start(process, x_start), process.basis, _check_times(times)
     X = B.forward(x)
 
-    def estimate(field, t):
-        d = denoiser(field, torch.full((field.shape[0],), t, dtype=torch.float64, device=field.device))
-        d = d.to(torch.float64)
-        return B.forward(d if project is None else project(d))
-
     for t, t_next in zip(times[:-1], times[1:]):
-        D = estimate(x, t)
+        D = _estimate(denoiser, B, x, t, project)
         h = process.half_logsnr(t_next) - process.half_logsnr(t)
         w = heun_weight(h, eta > 0) if t_next > 0 else torch.zeros_like(h)
         c_x, c_d, std = step_coefficients(process, t, t_next, eta, "adaptive", first_order=w == 0)
@@ -403,7 +403,7 @@ def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta:
         if eta > 0:
             X_next = X_next + std * B.forward(randn(tuple(x.shape), generator, x.device))
         if bool(torch.any(w > 0)):
-            X_next = X_next + c_d * w * (estimate(B.inverse(X_next), t_next) - D)
+            X_next = X_next + c_d * w * (_estimate(denoiser, B, B.inverse(X_next), t_next, project) - D)
         X = X_next
         x = B.inverse(X)
     return x if project is None else project(x)
