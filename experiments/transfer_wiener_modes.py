@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import pval
@@ -78,7 +79,9 @@ def run() -> None:
     wall = None
     if not (args.reuse and path.exists()):
         t0 = time.perf_counter()
-        fields, t_start = superresolve_fields(den, ck, coarse, args.scale, seed=0)
+        with tqdm(total=len(coarse), desc=f"skild {args.scale:g}x, Wiener modes", unit="cfg") as bar:
+            fields, t_start = superresolve_fields(den, ck, coarse, args.scale, seed=0,
+                                                  progress=lambda done, total: bar.update(done - bar.n))
         wall = time.perf_counter() - t0
         write_ensemble(path, to_spins(fields), {
             "kind": "skild-superres", "source": portable_path(args.truth), "scale": args.scale, "rule": "majority",
