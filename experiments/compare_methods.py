@@ -17,6 +17,9 @@ Usage (CPU, 2 cores; the README's table was made at 100 steps for every scale; d
       --figure docs/figures/g4c_L32_s4.png
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
   python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 --reuse
+L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
+collinear G4c too (docs/results.md gives the truth files and times):
+  python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
@@ -33,17 +36,27 @@ from pathlib import Path
 
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
-from isingsr.defaults import SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.defaults import METHODS, SAMPLER, SAMPLER_NAMES, superres_steps
 
 from _script import main, numbers, parser
 
 
 HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)",
           "dU4 (z)", "consistency", "E given c: mse ratio", "block m given c: mse ratio"]
+#: Further columns when the runs measured the collinear G4c (``--collinear``).
+COLLINEAR = ["collinear: max abs dG4c", "max abs z", "p"]
+
+
+def collinear(summary: dict) -> bool:
+    return any("g4c_col_p_value" in c for c in summary["comparison"].values())
+
+
+def header(summary: dict) -> list[str]:
+    return HEADER + (COLLINEAR if collinear(summary) else [])
 
 
 def table(summary: dict) -> list[list[str]]:
-    """Rows of :data:`HEADER`, one per ensemble, in the order truth, naive, skild, sr3, cnn, posterior."""
+    """Rows of :func:`header`, one per ensemble, in the order truth, naive, skild, sr3, cnn, posterior."""
     cond = (summary.get("conditional") or {}).get("scores", {})
     rows = []
     order = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
@@ -63,15 +76,21 @@ def table(summary: dict) -> list[list[str]]:
                     "—" if c.get("consistency") is None else format(c["consistency"], ".3f")]
         rows.append([f"{summary['scale']:g}", name, *marg, value_err(ce.get("mse_ratio"), ce.get("mse_ratio_err"), 2),
                      value_err(cm.get("mse_ratio"), cm.get("mse_ratio_err"), 2)])
+        if collinear(summary):
+            rows[-1] += ["(truth)", "", ""] if c is None else [
+                f"{c['g4c_col_max_abs_dev']:.4f}", f"{max(abs(z) for z in c['g4c_col_z'] if z is not None):.1f}",
+                pval(c["g4c_col_p_value"])]
     return rows
 
 
-def reused(folder: Path, steps: int, start: str, sampler: str) -> tuple[list[str], dict]:
-    """Methods still to run, and the diffusion/CNN files already in ``folder`` taken as candidates."""
+def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS) -> tuple[list[str], dict]:
+    """Methods of ``wanted`` still to run, and the diffusion/CNN files already in ``folder`` taken as candidates."""
     from isingsr.io.hdf5 import load_ensemble
 
-    methods, cands = ["naive", "posterior"], {}
+    methods, cands = [m for m in ("naive", "posterior") if m in wanted], {}
     for m in ("skild", "sr3", "cnn"):
+        if m not in wanted:
+            continue
         path = folder / f"{m}.h5"
         if not path.exists():
             methods.append(m)
@@ -113,6 +132,9 @@ def run() -> None:
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--collinear", action="store_true", help="also the collinear G4c (isingsr correlate --collinear)")
+    ap.add_argument("--methods", type=lambda t: t.split(","), default=None,
+                    help=f"comma-separated subset of {','.join(METHODS)} [default: all that have a checkpoint]")
     ap.add_argument("--table-only", action="store_true", help="only rebuild the table from OUT/sS/summary.json")
     ap.add_argument("--figure", type=Path, default=None,
                     help="also copy the G4c figure of scale 4 there (the README's headline figure)")
@@ -127,18 +149,20 @@ def run() -> None:
     for S in args.scales:
         folder = out / f"s{S:g}"
         if not args.table_only:
-            methods, cands = None, {}
+            methods, cands = args.methods, {}
             if args.reuse:
                 methods, cands = reused(folder, superres_steps(S) if args.steps is None else args.steps, args.start,
-                                        args.sampler)
+                                        args.sampler, args.methods or METHODS)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
                      "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
             summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
-                                steps=args.steps, sampler=args.sampler, start=args.start, device=args.device)
+                                steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
+                                collinear=args.collinear)
             print(f"scale {S:g}: {summary['run']['wall_s']:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
         rows += table(summary)
-        (out / f"table_s{S:g}.md").write_text(markdown(HEADER, table(summary)) + "\n")
+        head = header(summary)
+        (out / f"table_s{S:g}.md").write_text(markdown(head, table(summary)) + "\n")
         if args.figure is not None and S == 4:
             args.figure.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / "g4c.png", args.figure)
@@ -153,7 +177,7 @@ def run() -> None:
                                   f"{cmp['skild']['g4c_max_abs_dev'] / cmp[m]['g4c_max_abs_dev']:.3f}")
         gains.append(f"S = {S:g}: "
                      + ", ".join(f"{m} {lo:.1f}-{hi:.1f}" for m, (lo, hi) in pairing_gain(summary).items()))
-    lines = ["SKILD: " + "; ".join(starts) + "\n", markdown(HEADER, rows)]
+    lines = ["SKILD: " + "; ".join(starts) + "\n", markdown(head, rows)]
     print("\n".join(lines))
     print()
     print("\n".join(ratios))

@@ -255,10 +255,12 @@ def _parse_methods(text):
                    "and scale, and posterior at a non-integer scale, are skipped with a message].")
 @click.option("--candidate", "candidates", multiple=True, metavar="NAME=FILE.h5",
               help="Further super-resolved ensemble to compare (repeatable).")
-@click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one, if it matches the truth's L]; "
-                                           "one trained at another L runs at the truth's L by critical scaling.")
-@click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this L and scale].")
-@click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: the shipped one for this L and scale].")
+@click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one trained at the truth's L or "
+                                           "the largest size below it]; one trained at another L runs at the "
+                                           "truth's L by critical scaling.")
+@click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this scale, trained at "
+                                               "the truth's L or the largest size below it].")
+@click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: as for --sr3-ckpt].")
 @click.option("--start", type=click.Choice(["conditional", "coarse", "forward"]), default="conditional",
               show_default=True,
               help="SKILD start protocol: conditional and coarse are built from the coarse input alone (see "
@@ -282,17 +284,21 @@ def _parse_methods(text):
 @click.option("-n", "--n", "n", type=click.IntRange(min=2), default=1000, show_default=True,
               help="Configurations of the generated truth (when --truth is not given).")
 @click.option("--r", "r_text", default=None, metavar="R1,R2,...", help="Square sides for G4c [default: 1..L/4].")
+@click.option("--collinear", is_flag=True,
+              help="Also the collinear G4c of points 0, r, 2r, 3r along either axis (same r): in the table, "
+                   "summary.json, correlations.csv and g4c_col.png/pdf.")
 @click.option("--blocks", type=click.IntRange(min=2), default=100, show_default=True, help="Jackknife blocks.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed for coarse-graining ties and all sampling.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda (SKILD, SR3, CNN).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
-              polish, sampler, posterior_draws, L, n, r_text, blocks, seed, device, quiet):
+              polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed, device, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
-    (one checkpoint for every scale), the SR3 conditional diffusion and the probabilistic
+    (one checkpoint for every scale; by default the shipped one trained at the truth's
+    L or the largest size below it, carried to the truth's L), the SR3 conditional diffusion and the probabilistic
     CNN (one checkpoint per scale), the naive block fill, and draws from the exact
     posterior p(fine | coarse) by constrained Monte Carlo. Compares G2(r), the connected
     square four-point function G4c(r) and the scalar observables of every ensemble with
@@ -306,6 +312,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     Examples:
       isingsr correlate --scale 4
       isingsr correlate --scale 2 --methods skild,naive --start forward --out figs/forward
+      isingsr generate --L 128 -n 1000 --seed 130 --out data/L128_n1000.h5
+      isingsr correlate --truth data/L128_n1000.h5 --scale 4 --collinear --out figs/L128_s4
       isingsr correlate --truth data/L128.h5 --scale 4 --out figs/ --ckpt runs/L128/checkpoint.pt \\
           --sr3-ckpt runs/sr3_s4/checkpoint.pt --methods skild,sr3,naive,posterior
     """
@@ -318,13 +326,15 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
                       sampler=sampler, skild_options={"consistency": consistency}, polish=polish,
                       posterior_draws=posterior_draws,
-                      L=L, n=n, r=_parse_r(r_text), blocks=blocks, seed=seed, device=device, progress=progress,
+                      L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
+                      progress=progress,
                       log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
     finally:
         if progress is not None:
             progress.close()
     click.echo(summary_table(summary))
-    click.echo(f"wrote {out_dir}/summary.json, correlations.csv, g2.png/pdf, g4c.png/pdf "
+    figures = "g2, g4c, g4c_col" if collinear else "g2, g4c"
+    click.echo(f"wrote {out_dir}/summary.json, correlations.csv, {figures} .png/.pdf "
                f"in {summary['run']['wall_s']:.0f} s", err=True)
 
 

@@ -77,18 +77,16 @@ def run_provenance() -> dict:
 
 
 def _shipped(method: str, L: int, scale: float):
-    from .models import SHIPPED, shipped_baseline
+    from .models import SHIPPED, nearest_below, shipped_baseline
 
-    if method == "skild":
-        return SHIPPED[L] if L in SHIPPED and SHIPPED[L].exists() else None
-    return shipped_baseline(method, L, scale)
+    return nearest_below(SHIPPED, L) if method == "skild" else shipped_baseline(method, L, scale)
 
 
 def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates: dict | None = None,
               ckpts: dict | None = None, start: str = "conditional", steps: int | None = None,
               sampler: str = SAMPLER, posterior_draws: int = POSTERIOR_DRAWS, L: int = 32, n: int = 1000,
               r=None, blocks: int = 100, seed: int = 0, device: str = "auto", skild_options: dict | None = None,
-              polish: int = 0,
+              polish: int = 0, collinear: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
               log: Callable[[str], None] = lambda s: None) -> dict:
     """Super-resolve the truth's coarse-graining by every method and compare all with the truth.
@@ -121,6 +119,8 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
         posterior's chain started from SKILD's configurations, reported apart from SKILD's own row.
     r, blocks, seed, device :
         G4c square sides, jackknife blocks, seed of the coarse-graining ties and of all sampling, device.
+    collinear : bool
+        Also compare the collinear G4c (points 0, r, 2r, 3r; same r as the squares).
     progress : callable, optional
         ``progress(stage, done, total)`` while each method runs.
     log : callable
@@ -179,6 +179,8 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
                 flag = "ckpt" if m == "skild" else m + "-ckpt"
                 unavailable(f"{m}: no checkpoint for L = {ens.L}, scale {scale:g} (pass --{flag})")
                 continue
+            if not ckpts.get(m):
+                log(f"{m}: shipped {Path(ckpt).name}")
             options = dict(skild_options or {}, start=start, fine=ens.spins if start == "forward" else None) \
                 if m == "skild" else {}
             resolver = load_superresolver(m, ckpt, L=ens.L, device=device, steps=steps, sampler=sampler, **options)
@@ -199,7 +201,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
                                                      beta=ens.beta, seed=seed))
     return run_correlate(truth, scale, out, candidates=cands, r=r, n_blocks=blocks, seed=seed,
                          progress=progress is not None, naive="naive" in methods, posterior_reference=reference,
-                         run={**run_provenance(), "started": t0})
+                         run={**run_provenance(), "started": t0}, collinear=collinear)
 
 
 def exact_polish(path, coarse, scale: float, sweeps: int, out, *, beta: float, seed: int = 0) -> Path:
@@ -233,6 +235,9 @@ def summary_table(summary: dict) -> str:
     cond = (summary.get("conditional") or {}).get("scores", {})
     head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G2 p':>9}{'G4c chi2/dof':>13}{'G4c p':>9}{'max|dG4c|':>10}"
             f"{'dE (z)':>8}{'dU4 (z)':>8}{'consist.':>9}")
+    col = any("g4c_col_p_value" in c for c in summary["comparison"].values())
+    if col:
+        head += f"{'col. p':>9}{'max|dcol|':>10}"
     if cond:
         head += f"{'E|c ratio':>11}{'mB|c ratio':>11}"
     lines = [head]
@@ -247,6 +252,9 @@ def summary_table(summary: dict) -> str:
             row = (f"{name:<11}{ens['n']:>6}{_num(cmp['g2_chi2_dof'], '.3g'):>12}{_num(cmp['g2_p_value'], '.2g'):>9}"
                    f"{_num(cmp['g4c_chi2_dof'], '.3g'):>13}{_num(cmp['g4c_p_value'], '.2g'):>9}"
                    f"{cmp['g4c_max_abs_dev']:>10.4f}{zs[0]:>8}{zs[1]:>8}{_num(cons, '.4f'):>9}")
+        if col:
+            row += (f"{'':>9}{'':>10}" if cmp is None else
+                    f"{_num(cmp.get('g4c_col_p_value'), '.2g'):>9}{_num(cmp.get('g4c_col_max_abs_dev'), '.4f'):>10}")
         if cond:
             c = cond.get(name)
             for key in ("energy", "block_m"):
@@ -254,6 +262,8 @@ def summary_table(summary: dict) -> str:
         lines.append(row)
     lines.append("z and p: residual errors paired with the truth configuration each input came from where "
                  "summary.json says errors = paired; p: test of residual = 0 at every r with the full covariance")
+    if col:
+        lines.append("col.: the collinear G4c (points 0, r, 2r, 3r), p and max |residual| as for the squares")
     if cond:
         lines.append("E|c, mB|c ratio: squared deviation from the exact conditional mean over the exact posterior's "
                      "own variance (1 = as good as an exact draw for that input)")

@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -182,17 +183,20 @@ def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, 
     The file (:func:`isingsr.io.hdf5.write_ensemble`) holds the spins (and,
     with ``save_fields``, the continuous fields as dataset ``fields``) and the
     attributes ``kind = "{method}-superres"``, ``scale``, ``L_coarse``,
-    ``rule``, ``seed``, ``source`` and the resolver's :meth:`provenance`, plus ``attrs``.
+    ``rule``, ``seed``, ``source``, ``wall_s`` (seconds of super-resolution) and the resolver's
+    :meth:`provenance`, plus ``attrs``.
     """
     from .io.hdf5 import write_ensemble
 
     coarse = np.asarray(coarse)
     if coarse.ndim != 3 or coarse.shape[1] != coarse.shape[2] or len(coarse) == 0:
         raise InputError(f"coarse input: expected (N, L', L') with N >= 1, got {coarse.shape}")
+    t0 = time.perf_counter()
     fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
+    wall = round(time.perf_counter() - t0, 1)
     spins = to_spins(fields)
     meta = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
-            "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {}),
+            "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {}), "wall_s": wall,
             **resolver.provenance(), **(attrs or {})}
     extra = {"fields": np.asarray(fields, dtype=np.float32)} if save_fields else None
     return Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))

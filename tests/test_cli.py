@@ -202,5 +202,11 @@ def test_correlate_default_runs_end_to_end_with_the_shipped_model(tmp_path, monk
     assert set(s["conditional"]["scores"]) == set(s["ensembles"])
     assert 0.5 < s["comparison"]["skild"]["consistency"] <= 1.0
     assert (tmp_path / "cache" / "truth_L32_n40_seed12345.h5").exists()  # cached for the next run
-    r2 = invoke("correlate", "--scale", 4, "-n", 40, "--methods", "naive", "--r", "1", "--out", out, "-q")
+    r2 = invoke("correlate", "--scale", 4, "-n", 40, "--methods", "naive", "--r", "1,2", "--collinear", "--out", out,
+                "-q")
     assert r2.exit_code == 0 and "from cache" not in r2.stderr  # quiet
+    s2 = json.loads((out / "summary.json").read_text())
+    assert len(s2["ensembles"]["truth"]["g4c_col"]) == 2 and s2["comparison"]["naive"]["g4c_col_p_value"] < 0.05
+    assert (out / "g4c_col.png").exists() and "col. p" in r2.stdout
+    assert {row.split(",")[1] for row in (out / "correlations.csv").read_text().splitlines()[1:]} == \
+        {"g2", "g4c", "g4c_col"}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from isingsr.analysis.compare import block_consistency, compare, compare_curves, compare_scalars, measure
-from isingsr.analysis.correlations import g2, g4c_square
+from isingsr.analysis.correlations import g2, g4c_collinear, g4c_square
 from isingsr.coarse import block_fill, block_spin, coarse_grain
 from isingsr.exceptions import InputError
 
@@ -85,6 +85,20 @@ def test_measure_and_self_comparison():
     assert all(v["diff"] == 0.0 for v in c["scalars"].values())
     with pytest.raises(InputError, match="L = 8 and L = 16"):
         compare(m, measure(random_spins(20, 16, 8), n_blocks=5))
+    assert "g4c_col" not in m and "g4c_col_p_value" not in c  # only when asked for
+
+
+def test_collinear_four_point_function_in_measure_and_compare():
+    s = random_spins(60, 8, seed=8)
+    order = np.arange(60)[::-1]
+    m = measure(s, r=[1, 2], order=order, n_blocks=10, collinear=True, keep_samples=True)
+    _, v, e = g4c_collinear(s, [1, 2], order, 10)
+    np.testing.assert_allclose(m["g4c_col"], v, atol=1e-15)
+    np.testing.assert_allclose(m["g4c_col_err"], e, atol=1e-15)
+    assert m["cov"]["g4c_col"].shape == (2, 2) and len(m["samples"]["g4c_col"]) == 4
+    c = compare(m, m)
+    assert c["g4c_col_max_abs_dev"] == 0.0 and c["errors"] == "paired"
+    assert "g4c_col_p_value" not in compare(m, measure(s, r=[1, 2], n_blocks=10))  # only when both have it
 
 
 mc = pytest.importorskip("isingsr.mc")
@@ -118,12 +132,12 @@ def test_exact_posterior_draws_pass_the_paired_comparison_with_tighter_errors():
     fine = mc.sample_configurations(16, n, seed=3, workers=2)
     order = np.arange(n).reshape(-1, chains).T.ravel()  # chain-major: Monte Carlo time order
     post = constrained_sample(block_spin(fine, 2, seed=4), 2, seed=5, workers=2)[:, 0]
-    mt, mp = (measure(x, order=order, n_blocks=20, keep_samples=True) for x in (fine, post))
+    mt, mp = (measure(x, order=order, n_blocks=20, keep_samples=True, collinear=True) for x in (fine, post))
     paired = compare(mt, mp)
     mt.pop("samples"), mp.pop("samples")
     indep = compare(mt, mp)
     assert (paired["errors"], indep["errors"]) == ("paired", "independent")
-    for key in ("g2", "g4c"):
+    for key in ("g2", "g4c", "g4c_col"):
         np.testing.assert_allclose(paired[f"{key}_residual"], indep[f"{key}_residual"])
         z = paired[f"{key}_z"][1:] if key == "g2" else paired[f"{key}_z"]  # G2(0) = 1 exactly
         assert np.all(np.abs(z) < Z), (key, z)

@@ -108,7 +108,7 @@ def test_cli_sample_and_superres(model):
     assert r.exit_code == 0, r.stderr
     a = load_ensemble(d / "sr.h5").attrs
     assert a["protocol"] == "conditional" and a["scale"] == 2.0 and a["sampler"] == "ddim" and a["L_coarse"] == 4
-    assert a["rule"] == "majority"
+    assert a["rule"] == "majority" and a["wall_s"] >= 0
     r = invoke("superres", "--ckpt", ck, "--input", d / "c.h5", "--scale", 2, "--out", d / "srf.h5", "-n", 8,
                "--steps", 3, "--start", "forward", "--fine", d / "fine.h5", "-q")
     assert r.exit_code == 0 and load_ensemble(d / "srf.h5").attrs["protocol"] == "forward"

@@ -14,8 +14,7 @@ from isingsr.diffusion.zero_mode import ZeroModePrior, zero_mode_histogram
 from isingsr.exceptions import InputError
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.mc import sample_configurations
-
-SHIPPED = "isingsr/models/skild_L32.pt"
+from isingsr.models import SHIPPED as SHIPPED_SKILD
 
 
 def test_histogram_is_symmetric_and_counts_every_configuration():
@@ -103,16 +102,17 @@ def test_prior_values_are_the_zero_mode_coefficients():
         assert math.isclose(c, s / 8, rel_tol=1e-12, abs_tol=1e-12)  # orthonormal: sum / L
 
 
-def test_shipped_checkpoint_carries_its_training_histogram():
-    ck = load_checkpoint(SHIPPED)
+@pytest.mark.parametrize("L", sorted(SHIPPED_SKILD))
+def test_shipped_checkpoint_carries_its_training_histogram(L):
+    ck = load_checkpoint(SHIPPED_SKILD[L])
     h = ck["zero_mode"]
-    assert h["L"] == 32 and int(h["counts"].sum()) == 2 * ck["data"]["n"]
+    assert h["L"] == L == ck["data"]["L"] and int(h["counts"].sum()) == 2 * ck["data"]["n"]
     assert torch.equal(h["sums"], -h["sums"].flip(0))  # symmetric
     assert build_from_checkpoint(ck).zero_mode is not None
     assert build_from_checkpoint(ck, zero_mode=False).zero_mode is None
-    at64 = build_from_checkpoint(ck, L=64).zero_mode
-    at32 = build_from_checkpoint(ck).zero_mode
-    ratio = float(at64.values.max() / at32.values.max())
+    at2L = build_from_checkpoint(ck, L=2 * L).zero_mode
+    atL = build_from_checkpoint(ck).zero_mode
+    ratio = float(at2L.values.max() / atL.values.max())
     assert 1.5 < ratio < 2 ** (7 / 8) * 1.1  # <|L m|> grows like L^(7/8)
 
 

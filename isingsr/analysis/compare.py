@@ -1,7 +1,8 @@
 """Truth vs candidate ensembles: correlation residuals, scalar differences, block consistency.
 
 A *measurement* (:func:`measure`) of an ensemble is a dict of G2 (r = 0..L/2,
-key ``r2``), square-corner G4c (key ``r``) and the scalar observables of
+key ``r2``), square-corner G4c (key ``r``), optionally the collinear G4c of
+points 0, r, 2r, 3r (key ``g4c_col``, same r) and the scalar observables of
 :func:`isingsr.analysis.scalars.scalar_observables`, all with jackknife
 errors. :func:`compare` sets a candidate's measurement against the truth's:
 
@@ -38,16 +39,26 @@ import numpy as np
 
 from ..coarse import TIE_ATOL, coarse_grain
 from ..exceptions import InputError
-from .correlations import g2_samples, g4c_square_estimator, square_samples
+from .correlations import (
+    collinear_samples,
+    g2_samples,
+    g4c_collinear_estimator,
+    g4c_square_estimator,
+    square_samples,
+)
 from .errors import DEFAULT_BLOCKS, hotelling_p_value, jackknife, jackknife_difference
 from .scalars import SCALAR_KEYS, energy_magnetization, scalar_observables, scalar_terms
 
-__all__ = ["measure", "compare_curves", "compare_scalars", "paired_errors", "block_consistency", "compare"]
+__all__ = ["measure", "compare_curves", "compare_scalars", "paired_errors", "block_consistency", "compare",
+           "CURVES"]
+
+#: Correlation curves of a measurement: key -> estimator of the value from the means of its samples.
+CURVES = {"g2": lambda x: x, "g4c": g4c_square_estimator, "g4c_col": g4c_collinear_estimator}
 
 
 def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCKS, progress: bool = False,
-            keep_samples: bool = False) -> dict:
-    """G2, square G4c and scalar observables of an ensemble, with jackknife errors.
+            keep_samples: bool = False, collinear: bool = False) -> dict:
+    """G2, square (and optionally collinear) G4c and scalar observables of an ensemble, with jackknife errors.
 
     Parameters
     ----------
@@ -63,6 +74,8 @@ def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCK
     keep_samples : bool
         Also return the per-configuration samples (in ``order``) under
         ``samples``, for paired comparisons (:func:`compare`).
+    collinear : bool
+        Also the collinear G4c of points 0, r, 2r, 3r along either axis (same r as the squares).
 
     Returns
     -------
@@ -70,9 +83,10 @@ def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCK
         ``n, L, r2, g2, g2_err`` (r2 = 0..L/2), ``r, g4c, g4c_err`` and
         ``energy, abs_m, m2, chi, binder`` with ``_err``; arrays as ndarray.
         ``cov = {"g2", "g4c": jackknife covariance between distances,
-        "n_blocks": blocks used}``. With ``keep_samples``: ``samples =
-        {"g2": (G2 samples,), "g4c": (plaquette, side, diagonal), "scalars":
-        (energy, magnetization), "n_blocks"}``.
+        "n_blocks": blocks used}``. With ``collinear`` also ``g4c_col, g4c_col_err`` and
+        ``cov["g4c_col"]``. With ``keep_samples``: ``samples =
+        {"g2": (G2 samples,), "g4c": (plaquette, side, diagonal), ["g4c_col": (product, pairs 1-3),]
+        "scalars": (energy, magnetization), "n_blocks"}``.
     """
     s = np.asarray(spins)
     L = int(s.shape[-1])
@@ -81,14 +95,24 @@ def measure(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT_BLOCK
     sq = square_samples(s, r, progress)
     s4 = tuple(take(a) for a in sq[1:])
     e, m = (take(a) for a in energy_magnetization(s))
-    v2, e2, c2 = jackknife(lambda x: x, s2, n_blocks=n_blocks, covariance=True)
-    v4, e4, c4 = jackknife(g4c_square_estimator, *s4, n_blocks=n_blocks, covariance=True)
+    v2, e2, c2 = jackknife(CURVES["g2"], s2, n_blocks=n_blocks, covariance=True)
+    v4, e4, c4 = jackknife(CURVES["g4c"], *s4, n_blocks=n_blocks, covariance=True)
     out = {"n": int(s.shape[0]), "L": L, "r2": np.arange(s2.shape[1]), "g2": v2, "g2_err": e2,
            "r": sq.r, "g4c": v4, "g4c_err": e4, "cov": {"g2": c2, "g4c": c4, "n_blocks": min(n_blocks, len(e))}}
     out.update(scalar_observables(e, m, L, n_blocks=n_blocks))
+    samples = {"g2": (s2,), "g4c": s4}
+    if collinear:
+        samples["g4c_col"] = tuple(take(a) for a in collinear_samples(s, r, progress)[1:])
+        out["g4c_col"], out["g4c_col_err"], out["cov"]["g4c_col"] = jackknife(
+            CURVES["g4c_col"], *samples["g4c_col"], n_blocks=n_blocks, covariance=True)
     if keep_samples:
-        out["samples"] = {"g2": (s2,), "g4c": s4, "scalars": (e, m), "n_blocks": n_blocks}
+        out["samples"] = {**samples, "scalars": (e, m), "n_blocks": n_blocks}
     return out
+
+
+def _curves(truth: dict, cand: dict) -> list[str]:
+    """The correlation curves (keys of :data:`CURVES`) measured in both ``truth`` and ``cand``."""
+    return [k for k in CURVES if k in truth and k in cand]
 
 
 def compare_curves(truth, truth_err, cand, cand_err, residual_err=None, residual_cov=None, n_blocks=None) -> dict:
@@ -231,16 +255,16 @@ def paired_errors(truth: dict, cand: dict) -> dict | None:
     -------
     dict or None
         ``{"g2": err, "g4c": err, "g2_cov": cov, "g4c_cov": cov, "scalars":
-        {key: float}, "n_blocks": int}``; None when either lacks samples or
-        the lengths differ.
+        {key: float}, "n_blocks": int}`` (and ``g4c_col``, ``g4c_col_cov`` when both have it); None when
+        either lacks samples or the lengths differ.
     """
     ts, cs = truth.get("samples"), cand.get("samples")
     if ts is None or cs is None or truth["n"] != cand["n"]:
         return None
     nb = ts["n_blocks"]
     out: dict = {"scalars": {}, "n_blocks": min(nb, truth["n"])}
-    for key, est in (("g2", lambda x: x), ("g4c", g4c_square_estimator)):
-        _, out[key], out[key + "_cov"] = jackknife_difference(est, ts[key], cs[key], nb, covariance=True)
+    for key in _curves(ts, cs):
+        _, out[key], out[key + "_cov"] = jackknife_difference(CURVES[key], ts[key], cs[key], nb, covariance=True)
     tt, ct = scalar_terms(*ts["scalars"], truth["L"]), scalar_terms(*cs["scalars"], cand["L"])
     for k in SCALAR_KEYS:
         out["scalars"][k] = float(jackknife_difference(tt[k][0], tt[k][1], ct[k][1], nb)[1])
@@ -265,14 +289,14 @@ def compare(truth: dict, cand: dict, consistency: float | None = None) -> dict:
         ``errors`` ("paired" or "independent"), ``g2_p_value, g4c_p_value,
         g2_p_dof, g4c_p_dof, g2_chi2_dof, g4c_chi2_dof, g2_max_abs_dev,
         g4c_max_abs_dev, g2_max_rel_dev, g4c_max_rel_dev, consistency``, per-point arrays ``g2_residual,
-        g2_residual_err, g2_z`` (and ``g4c_...``), and ``scalars`` (see
-        :func:`compare_scalars`).
+        g2_residual_err, g2_z`` (and ``g4c_...``; ``g4c_col_...`` when both have the collinear
+        G4c), and ``scalars`` (see :func:`compare_scalars`).
     """
     if truth["L"] != cand["L"] or not np.array_equal(truth["r"], cand["r"]):
         raise InputError(f"cannot compare ensembles with L = {truth['L']} and L = {cand['L']} (or different r)")
     paired = paired_errors(truth, cand)
     out: dict = {"errors": "independent" if paired is None else "paired"}
-    for key in ("g2", "g4c"):
+    for key in _curves(truth, cand):
         if paired is not None:
             err, cov, nb = paired[key], paired[key + "_cov"], paired["n_blocks"]
         elif "cov" in truth and "cov" in cand:

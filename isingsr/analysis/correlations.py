@@ -73,6 +73,7 @@ __all__ = [
     "g4c_square",
     "g4c_square_estimator",
     "g4c_collinear",
+    "g4c_collinear_estimator",
     "power_spectrum",
     "correlations_across_scales",
 ]
@@ -336,10 +337,13 @@ def g4c_collinear(spins: np.ndarray, r=None, order=None, n_blocks: int = DEFAULT
     returns as :func:`g4c_square`.
     """
     smp = collinear_samples(spins, r, progress)
-    value, err = jackknife(
-        lambda q, c1, c2, c3: q - c1 * c1 - c2 * c2 - c3 * c1, *_ordered(smp[1:], order), n_blocks=n_blocks
-    )
+    value, err = jackknife(g4c_collinear_estimator, *_ordered(smp[1:], order), n_blocks=n_blocks)
     return smp.r, value, err
+
+
+def g4c_collinear_estimator(product, pair1, pair2, pair3):
+    """``G4c_col = <Q> - <C_1>^2 - <C_2>^2 - <C_3><C_1>`` from the means of :class:`CollinearSamples`."""
+    return product - pair1 * pair1 - pair2 * pair2 - pair3 * pair1
 
 
 def _shells(L: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ __all__ = ["correlation_figure", "OBSERVABLES"]
 OBSERVABLES = {
     "g2": ("r2", r"$G_2(r)$", True),
     "g4c": ("r", r"$G_4^c(r)$ (square corners)", False),
+    "g4c_col": ("r", r"$G_4^c(r)$ (collinear: 0, r, 2r, 3r)", False),
 }
 _MARKERS = "osD^v<>ph*"
 
@@ -47,7 +48,7 @@ def correlation_figure(
         Per ensemble name, a measurement with ``key``, ``key + '_err'`` and
         the distances (``r2`` for G2, ``r`` for G4c). Must contain ``truth``;
         all ensembles share the truth's distances.
-    key : {'g2', 'g4c'}
+    key : {'g2', 'g4c', 'g4c_col'}
         Observable to plot.
     stem : path-like
         Output path without suffix; ``stem.png`` (200 dpi) and ``stem.pdf``

@@ -2,9 +2,10 @@
 
 :func:`run_correlate` loads the truth, coarse-grains it by ``scale``, builds
 the built-in ``naive`` baseline from the coarse configurations, loads any
-named candidate files, measures every ensemble (G2, square-corner G4c and the
-scalar observables, jackknife errors in each ensemble's Monte Carlo time
-order) and writes into ``out_dir``:
+named candidate files, measures every ensemble (G2, square-corner G4c, with
+``collinear`` the collinear G4c of points 0, r, 2r, 3r, and the scalar
+observables, jackknife errors in each ensemble's Monte Carlo time order) and
+writes into ``out_dir``:
 
 ``summary.json`` (a contract; NaN and infinities are written as ``null``)::
 
@@ -14,6 +15,7 @@ order) and writes into ``out_dir``:
       "ensembles": {NAME: {
           "n": int,
           "r":  [...],  "g4c": [...], "g4c_err": [...],   # square sides r = 1..L/4 (or as asked)
+          "g4c_col": [...], "g4c_col_err": [...],         # with collinear=True: points 0, r, 2r, 3r
           "r2": [...],  "g2": [...],  "g2_err": [...],    # G2 distances r = 0..L/2
           "energy", "energy_err", "abs_m", "abs_m_err", "m2", "m2_err",
           "chi", "chi_err", "binder", "binder_err": float,
@@ -26,6 +28,7 @@ order) and writes into ``out_dir``:
           "g2_max_rel_dev", "g4c_max_rel_dev": float,
           "consistency": float or null,
           "g2_residual", "g2_residual_err", "g2_z", "g4c_residual", ...: [...],
+          "g4c_col_p_value", ...,                         # with collinear=True, as for g4c
           "scalars": {KEY: {"diff", "err", "z"}}}},
       "conditional": null or {"b": int, "draws": int,      # with exact posterior draws
           "scores": {NAME: {"energy" | "block_m": {"bias", "bias_err", "mse_ratio", "mse_ratio_err"}}}},
@@ -53,11 +56,12 @@ Note that ``r`` are the G4c square sides and G2 has its own distances
 ``r2``. Definitions of every number: :mod:`isingsr.analysis.correlations`,
 :mod:`isingsr.analysis.compare`, :mod:`isingsr.analysis.scalars`.
 
-``correlations.csv``: one row per ensemble, observable (``g2``, ``g4c``) and
+``correlations.csv``: one row per ensemble, observable (``g2``, ``g4c``, ``g4c_col``) and
 r, columns ``ensemble, observable, r, value, err, residual, residual_err, z``
 (residuals against the truth; empty for the truth).
 
-Figures ``g2.{png,pdf}`` and ``g4c.{png,pdf}`` (:mod:`isingsr.analysis.figures`).
+Figures ``g2.{png,pdf}``, ``g4c.{png,pdf}`` and with ``collinear`` ``g4c_col.{png,pdf}``
+(:mod:`isingsr.analysis.figures`).
 
 Coarse inputs and consistency: the truth, in file order, is coarse-grained
 with ``coarse_grain(spins, scale, rule='majority', seed=seed)``. ``naive`` is
@@ -96,7 +100,7 @@ __all__ = ["run_correlate", "PROVENANCE_KEYS"]
 #: File attributes copied into each ensemble's ``provenance``.
 PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
                    "source", "seed", "beta", "basis", "t_start", "consistency", "variance", "grid_l_soft", "grid_l_end",
-                   "polish_sweeps", "isingsr_version")
+                   "polish_sweeps", "wall_s", "isingsr_version")
 _RESERVED = ("truth", "naive")
 
 
@@ -128,7 +132,9 @@ def _write_csv(path: Path, measurements: dict, comparison: dict) -> None:
         w.writerow(["ensemble", "observable", "r", "value", "err", "residual", "residual_err", "z"])
         for name, m in measurements.items():
             cmp_ = comparison.get(name)
-            for key, rkey in (("g2", "r2"), ("g4c", "r")):
+            for key, rkey in (("g2", "r2"), ("g4c", "r"), ("g4c_col", "r")):
+                if key not in m:
+                    continue
                 for i, r in enumerate(m[rkey]):
                     row = [name, key, int(r), repr(float(m[key][i])), repr(float(m[key + "_err"][i]))]
                     if cmp_ is not None:
@@ -150,6 +156,7 @@ def run_correlate(
     naive: bool = True,
     posterior_reference: dict | None = None,
     run: dict | None = None,
+    collinear: bool = False,
 ) -> dict:
     """Measure and compare the truth, the naive baseline and candidate ensembles.
 
@@ -184,6 +191,8 @@ def run_correlate(
         How this comparison was made (command line, git revision, ...); stored
         as ``run`` with ``wall_s``, the seconds since ``run["started"]``
         (``time.perf_counter()``; default: this call's start).
+    collinear : bool
+        Also measure and compare the collinear G4c (points 0, r, 2r, 3r along either axis).
 
     Returns
     -------
@@ -236,7 +245,7 @@ def run_correlate(
     for name, (spins, order, paired, prov) in tqdm(ensembles.items(), disable=not progress, desc="ensembles",
                                                    unit="ens"):
         measurements[name] = measure(spins, r=r, order=order, n_blocks=n_blocks, progress=progress,
-                                     keep_samples=paired)
+                                     keep_samples=paired, collinear=collinear)
         provenance[name] = prov
         if name != "truth":
             consistency[name] = block_consistency(spins, coarse, scale) if len(spins) == len(coarse) else None
@@ -268,6 +277,9 @@ def run_correlate(
         measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"),
         title=title, residual_err={n: c["g4c_residual_err"] for n, c in comparison.items()},
     )
+    if collinear:
+        files += correlation_figure(measurements, "g4c_col", out / "g4c_col", title=title,
+                                    residual_err={n: c["g4c_col_residual_err"] for n, c in comparison.items()})
     summary = {
         "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),
         "truth_path": portable_path(truth_path),

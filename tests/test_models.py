@@ -1,0 +1,37 @@
+"""Which shipped checkpoint serves which lattice size."""
+
+import pytest
+
+from isingsr.exceptions import InputError
+from isingsr.models import SHIPPED, nearest_below, shipped_baseline, shipped_checkpoint
+
+
+def test_nearest_below_takes_the_largest_existing_training_size_not_above_L(tmp_path):
+    files = {k: tmp_path / f"m{k}.pt" for k in (32, 64, 256)}
+    for k in (32, 64):  # 256 is registered but absent
+        files[k].touch()
+    assert nearest_below(files, 32) == files[32]
+    assert nearest_below(files, 48) == files[32]
+    assert nearest_below(files, 64) == files[64]
+    assert nearest_below(files, 128) == files[64]
+    assert nearest_below(files, 512) == files[64]  # never the absent file
+    assert nearest_below(files, 16) is None  # never carried to a smaller lattice
+    assert nearest_below({}, 32) is None
+
+
+def test_shipped_skild_checkpoint_by_lattice_size():
+    assert shipped_checkpoint(32) == SHIPPED[32]
+    larger = max(k for k, p in SHIPPED.items() if p.exists())
+    assert shipped_checkpoint(4 * larger) == SHIPPED[larger]
+    with pytest.raises(InputError, match="no shipped SKILD checkpoint for L = 16") as e:
+        shipped_checkpoint(16)
+    assert "\n" not in str(e.value)
+
+
+def test_shipped_baselines_by_lattice_size_and_scale():
+    sr3 = shipped_baseline("sr3", 32, 4)
+    assert sr3 is not None and sr3.name == "sr3_L32_s4.pt"
+    assert shipped_baseline("sr3", 128, 4) == sr3  # carried to larger lattices
+    assert shipped_baseline("sr3", 16, 4) is None
+    assert shipped_baseline("sr3", 32, 2.5) is None  # no network for this scale
+    assert shipped_baseline("cnn", 32, 4).name == "cnn_L32_s4.pt"
