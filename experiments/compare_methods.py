@@ -34,6 +34,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
 from isingsr.defaults import METHODS, SAMPLER, SAMPLER_NAMES, superres_steps
@@ -47,12 +48,8 @@ HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "
 COLLINEAR = ["collinear: max abs dG4c", "max abs z", "p"]
 
 
-def collinear(summary: dict) -> bool:
-    return any("g4c_col_p_value" in c for c in summary["comparison"].values())
-
-
 def header(summary: dict) -> list[str]:
-    return HEADER + (COLLINEAR if collinear(summary) else [])
+    return HEADER + (COLLINEAR if has_collinear(summary) else [])
 
 
 def table(summary: dict) -> list[list[str]]:
@@ -76,7 +73,7 @@ def table(summary: dict) -> list[list[str]]:
                     "—" if c.get("consistency") is None else format(c["consistency"], ".3f")]
         rows.append([f"{summary['scale']:g}", name, *marg, value_err(ce.get("mse_ratio"), ce.get("mse_ratio_err"), 2),
                      value_err(cm.get("mse_ratio"), cm.get("mse_ratio_err"), 2)])
-        if collinear(summary):
+        if has_collinear(summary):
             rows[-1] += ["(truth)", "", ""] if c is None else [
                 f"{c['g4c_col_max_abs_dev']:.4f}", f"{max(abs(z) for z in c['g4c_col_z'] if z is not None):.1f}",
                 pval(c["g4c_col_p_value"])]

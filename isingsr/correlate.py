@@ -235,7 +235,9 @@ def summary_table(summary: dict) -> str:
     cond = (summary.get("conditional") or {}).get("scores", {})
     head = (f"{'ensemble':<11}{'n':>6}{'G2 chi2/dof':>12}{'G2 p':>9}{'G4c chi2/dof':>13}{'G4c p':>9}{'max|dG4c|':>10}"
             f"{'dE (z)':>8}{'dU4 (z)':>8}{'consist.':>9}")
-    col = any("g4c_col_p_value" in c for c in summary["comparison"].values())
+    from .analysis.report import has_collinear
+
+    col = has_collinear(summary)
     if col:
         head += f"{'col. p':>9}{'max|dcol|':>10}"
     if cond:

@@ -95,13 +95,18 @@ from .errors import DEFAULT_BLOCKS
 from .figures import correlation_figure
 from .theory import g2_torus, g4c_torus_square
 
-__all__ = ["run_correlate", "PROVENANCE_KEYS"]
+__all__ = ["run_correlate", "PROVENANCE_KEYS", "has_collinear"]
 
 #: File attributes copied into each ensemble's ``provenance``.
 PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
                    "source", "seed", "beta", "basis", "t_start", "consistency", "variance", "grid_l_soft", "grid_l_end",
                    "polish_sweeps", "wall_s", "isingsr_version")
 _RESERVED = ("truth", "naive")
+
+
+def has_collinear(summary: dict) -> bool:
+    """Whether a ``summary.json`` compares the collinear G4c (``run_correlate(..., collinear=True)``)."""
+    return any("g4c_col_p_value" in c for c in summary["comparison"].values())
 
 
 def _jsonable(x):

@@ -44,13 +44,13 @@ def to_spins(fields: np.ndarray) -> np.ndarray:
 
 
 def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens,
-         variance=None, project=None) -> torch.Tensor:
+         variance=None) -> torch.Tensor:
     f = get_sampler(sampler)
     if variance is None:
-        return f(den, den.process, x_start, times, generator=gens, project=project)
+        return f(den, den.process, x_start, times, generator=gens)
     if sampler not in ("ancestral", "dpmpp-2m-sde"):
         raise InputError(f"sampler {sampler!r} has no step variance to choose")
-    return f(den, den.process, x_start, times, generator=gens, variance=variance, project=project)
+    return f(den, den.process, x_start, times, generator=gens, variance=variance)
 
 
 def _batches(n: int, batch: int | None, L: int):

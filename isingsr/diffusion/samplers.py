@@ -205,25 +205,23 @@ def correction_weight(h: torch.Tensor, h_prev: torch.Tensor, r_range=R_RANGE) ->
     return torch.where(ok, 0.5 / r, 0.0)
 
 
-def _estimate(denoiser, basis, x: torch.Tensor, t: float, project=None) -> torch.Tensor:
-    """The denoiser's estimate of X_0 at time t, projected if asked, in the process's basis."""
-    d = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device)).to(torch.float64)
-    return basis.forward(d if project is None else project(d))
+def _estimate(denoiser, basis, x: torch.Tensor, t: float) -> torch.Tensor:
+    """The denoiser's estimate of X_0 at time t, in the process's basis."""
+    return basis.forward(denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float64, device=x.device))
+                         .to(torch.float64))
 
 
 def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float, variance,
-               second_order: bool, r_range=R_RANGE, residual: bool = False, project=None) -> torch.Tensor:
+               second_order: bool, r_range=R_RANGE, residual: bool = False) -> torch.Tensor:
     """The update of the module docstring; the samplers below choose its coefficients.
 
     ``residual``: the correction acts on ``R = D - a X``, the denoiser's departure from the exact
-    denoiser of Gaussian data, instead of on ``D``. ``project``: a map of real-space fields applied to
-    every denoiser estimate and to the final field (e.g. a constraint from the coarse input,
-    :mod:`isingsr.diffusion.consistency`).
+    denoiser of Gaussian data, instead of on ``D``.
     """
     x, B, times = _start(process, x_start), process.basis, _check_times(times)
     X, D_prev, h_prev = B.forward(x), None, None
     for t, t_next in zip(times[:-1], times[1:]):
-        D = _estimate(denoiser, B, x, t, project)
+        D = _estimate(denoiser, B, x, t)
         R = D - process.a(t) * X if residual else D
         w = 0.0
         if second_order:
@@ -240,11 +238,11 @@ def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *,
             X_next = X_next + std * B.forward(randn(tuple(x.shape), generator, x.device))
         X = X_next
         x = B.inverse(X)
-    return x if project is None else project(x)
+    return x
 
 
 def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                     variance="gaussian", project=None) -> torch.Tensor:
+                     variance="gaussian") -> torch.Tensor:
     """Ancestral (DDPM) sampling from ``times[0]`` down to ``times[-1] = 0``; first order.
 
     Each step draws, per mode, ``X_prev ~ N(c_t X_t + c_0 X0_hat, v S + c_0^2 m)``
@@ -276,9 +274,6 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
         Strictly decreasing, ending at 0 (:func:`time_grid`).
     generator : None, torch.Generator or list of them (one per sample)
     variance : {'gaussian', 'posterior', 'adaptive'} or callable
-    project : callable, optional
-        Applied to every denoiser estimate (real space) and to the result:
-        a constraint the output must satisfy (:mod:`isingsr.diffusion.consistency`).
 
     Returns
     -------
@@ -287,12 +282,10 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
     """
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
-    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False,
-                      project=project)
+    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False)
 
 
-def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float = 0.0, generator=None,
-                project=None) -> torch.Tensor:
+def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float = 0.0, generator=None) -> torch.Tensor:
     """DDIM sampling per mode; ``eta = 0`` is deterministic; first order.
 
     ``eta = 1`` is :func:`ancestral_sample` with ``variance='posterior'``.
@@ -309,11 +302,11 @@ def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float =
     """
     eta = real(eta, "eta", low=0, high=1)
     return _multistep(denoiser, process, x_start, times, generator, eta=float(eta), variance="posterior",
-                      second_order=False, project=project)
+                      second_order=False)
 
 
 def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                        variance="adaptive", r_range=R_RANGE, project=None) -> torch.Tensor:
+                        variance="adaptive", r_range=R_RANGE) -> torch.Tensor:
     """SDE-DPM-Solver++(2M) per mode: the ancestral step with a second-order correction.
 
     Per mode, with ``lambda = ln(a / sigma)``, ``h = lambda_next - lambda_now``,
@@ -337,22 +330,22 @@ def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
     return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=True,
-                      r_range=r_range, project=project)
+                      r_range=r_range)
 
 
 def dpmpp_2m_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                    r_range=R_RANGE, project=None) -> torch.Tensor:
+                    r_range=R_RANGE) -> torch.Tensor:
     """DPM-Solver++(2M) per mode, deterministic (probability-flow ODE); ``generator`` is unused.
 
     ``X_next = (sigma_next / sigma_now) X_now + a_next (1 - e^-h) [D_i + (D_i - D_{i-1}) / (2 r)]``;
     without the correction it is :func:`ddim_sample` with ``eta = 0``.
     """
     return _multistep(denoiser, process, x_start, times, None, eta=0.0, variance="posterior", second_order=True,
-                      r_range=r_range, project=project)
+                      r_range=r_range)
 
 
 def ancestral_2m_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                        r_range=R_RANGE, project=None) -> torch.Tensor:
+                        r_range=R_RANGE) -> torch.Tensor:
     """The Gaussian-exact ancestral step with a second-order correction of the denoiser's non-Gaussian part.
 
     Write the denoiser as ``D = a X + R``: ``a X`` is the exact denoiser of
@@ -364,7 +357,7 @@ def ancestral_2m_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     rest is extrapolated to second order.
     """
     return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance="gaussian", second_order=True,
-                      r_range=r_range, residual=True, project=project)
+                      r_range=r_range, residual=True)
 
 
 def heun_weight(h: torch.Tensor, stochastic: bool) -> torch.Tensor:
@@ -381,7 +374,7 @@ def heun_weight(h: torch.Tensor, stochastic: bool) -> torch.Tensor:
     return torch.where(ok, (1.0 - phi / kh) / phi, 0.0)
 
 
-def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float, project=None):
+def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float):
     """Predictor-corrector steps: the first-order step, then the same step with the trapezoidal ``D``.
 
     Each step ``t -> t_next`` with ``t_next > 0`` costs two network evaluations: ``D`` at ``(X, t)`` and
@@ -395,7 +388,7 @@ def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta:
     X = B.forward(x)
 
     for t, t_next in zip(times[:-1], times[1:]):
-        D = _estimate(denoiser, B, x, t, project)
+        D = _estimate(denoiser, B, x, t)
         h = process.half_logsnr(t_next) - process.half_logsnr(t)
         w = heun_weight(h, eta > 0) if t_next > 0 else torch.zeros_like(h)
         c_x, c_d, std = step_coefficients(process, t, t_next, eta, "adaptive", first_order=w == 0)
@@ -403,14 +396,13 @@ def _heun(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta:
         if eta > 0:
             X_next = X_next + std * B.forward(randn(tuple(x.shape), generator, x.device))
         if bool(torch.any(w > 0)):
-            X_next = X_next + c_d * w * (_estimate(denoiser, B, B.inverse(X_next), t_next, project) - D)
+            X_next = X_next + c_d * w * (_estimate(denoiser, B, B.inverse(X_next), t_next) - D)
         X = X_next
         x = B.inverse(X)
-    return x if project is None else project(x)
+    return x
 
 
-def heun_sde_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                    project=None) -> torch.Tensor:
+def heun_sde_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None) -> torch.Tensor:
     """Stochastic Heun per mode: the ancestral step with a trapezoidal corrector; second order, 2 evaluations
     per step.
 
@@ -421,16 +413,16 @@ def heun_sde_sample(denoiser, process: DiagonalProcess, x_start, times, generato
     from the previous one, so the network's error between neighbouring times is averaged, not amplified.
     ``n`` steps cost ``2 n - 1`` network evaluations (:func:`evaluations`).
     """
-    return _heun(denoiser, process, x_start, times, generator, eta=1.0, project=project)
+    return _heun(denoiser, process, x_start, times, generator, eta=1.0)
 
 
-def heun_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None, project=None) -> torch.Tensor:
+def heun_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None) -> torch.Tensor:
     """Deterministic Heun per mode (probability-flow ODE, the DDIM step with a trapezoidal corrector);
     ``generator`` is unused; ``2 n - 1`` evaluations for ``n`` steps."""
-    return _heun(denoiser, process, x_start, times, None, eta=0.0, project=project)
+    return _heun(denoiser, process, x_start, times, None, eta=0.0)
 
 
-#: Samplers by name (``--sampler``): ``f(denoiser, process, x_start, times, generator, project=None) -> fields``.
+#: Samplers by name (``--sampler``): ``f(denoiser, process, x_start, times, generator) -> fields``.
 SAMPLERS = {
     "ancestral": ancestral_sample,
     "ddim": ddim_sample,
