@@ -38,6 +38,7 @@ from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
 from isingsr.defaults import METHODS, SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.progress import StageBars
 
 from _script import main, numbers, parser
 
@@ -152,9 +153,14 @@ def run() -> None:
                                         args.sampler, args.methods or METHODS)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
                      "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
-            summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
-                                steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
-                                collinear=args.collinear)
+            bars = StageBars()
+            try:
+                summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
+                                    steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
+                                    collinear=args.collinear, progress=bars,
+                                    log=lambda s: print(s, file=sys.stderr))
+            finally:
+                bars.close()
             print(f"scale {S:g}: {summary['run']['wall_s']:.0f} s", file=sys.stderr)
         summary = json.loads((out / f"s{S:g}" / "summary.json").read_text())
         rows += table(summary)

@@ -18,6 +18,7 @@ from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STE
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
+from .progress import Bar, StageBars
 
 
 class _Cli(click.Group):
@@ -114,30 +115,19 @@ def generate(L, n, out, beta, seed, chains, workers, sweeps_between, therm_sweep
       isingsr generate -n 5000 --append --out data/L128.h5
       isingsr generate --L 128 -n 1000000 --chains 256 --seed 1 --shard 3 --nshards 16 --out shards/3.h5
     """
-    from tqdm import tqdm
 
     from .mc.generate import generate as run
 
     if L is None and not append:
         raise click.UsageError("--L is required (unless --append)")
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
-    bar = None
-
-    def progress(done, total):
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            bar = tqdm(total=total, unit="cfg", desc="sampling", file=sys.stderr, mininterval=0.5)
-        bar.update(done - bar.n)
-
+    progress = Bar("sampling", "cfg", quiet)
     try:
         attrs = run(out, L, n, beta=beta, seed=seed, chains=chains, workers=workers, sweeps_between=sweeps_between,
                     therm_sweeps=therm_sweeps, append=append, overwrite=overwrite, shard=shard, nshards=nshards,
                     progress=progress, log=log)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     what = f"shard {shard} of {nshards}, " if nshards > 1 else ""
     log(f"wrote {out}: {what}{attrs['n']} configurations of {attrs['L']}x{attrs['L']}, "
         f"tau_int(E) = {fmt_err(attrs.get('tau_int_E'), attrs.get('tau_int_E_err'))}, "
@@ -165,11 +155,11 @@ def merge(shards, out, overwrite, quiet):
     """
     from .mc.merge import merge_shards
 
-    update, close = _bar(quiet, "merging", "cfg")
+    update = Bar("merging", "cfg", quiet)
     try:
         attrs = merge_shards(out, shards, overwrite=overwrite, progress=update)
     finally:
-        close()
+        update.close()
     if not quiet:
         click.echo(f"wrote {out}: {attrs['n']} configurations of {attrs['L']}x{attrs['L']} from "
                    f"{attrs['merged_shards']} shards, tau_int(E) = "
@@ -320,7 +310,7 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     from .correlate import correlate as run, summary_table
 
     methods = _parse_methods(methods_text)
-    progress = None if quiet else _stage_bars()
+    progress = None if quiet else StageBars()
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
@@ -336,46 +326,6 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     figures = "g2, g4c, g4c_col" if collinear else "g2, g4c"
     click.echo(f"wrote {out_dir}/summary.json, correlations.csv, {figures} .png/.pdf "
                f"in {summary['run']['wall_s']:.0f} s", err=True)
-
-
-def _bar(quiet: bool, desc: str, unit: str):
-    """A progress callback ``(done, total)`` drawing a tqdm bar on stderr, and a closer."""
-    from tqdm import tqdm
-
-    state = {}
-
-    def update(done, total, *_):
-        if quiet:
-            return
-        if "bar" not in state:
-            state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, mininterval=0.5)
-        state["bar"].update(done - state["bar"].n)
-
-    def close():
-        if "bar" in state:
-            state["bar"].close()
-
-    return update, close
-
-
-class _stage_bars:
-    """``progress(stage, done, total)`` drawing one tqdm bar per stage on stderr; ``close()`` ends the last."""
-
-    def __init__(self):
-        self.stage, self.bar = None, None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if stage != self.stage:
-            self.close()
-            self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit="cfg", file=sys.stderr, mininterval=0.5)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        self.stage, self.bar = None, None
 
 
 @cli.command()
@@ -475,11 +425,11 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basi
                       basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
                       max_samples=max_samples, max_minutes=minutes, method=method, scale=scale, dataset=dataset,
                       patch=patch, init_from=init_from)
-    update, close = _bar(quiet, "training", "step")
+    update = Bar("training", "step", quiet)
     try:
         run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
     finally:
-        close()
+        update.close()
 
 
 def _sampling_options(generation: bool):
@@ -527,11 +477,11 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, save_fields, overw
     if os.path.exists(out) and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
     model = load_superresolver("skild", ckpt, device=device, steps=steps, sampler=sampler)
-    update, close = _bar(quiet, "sampling", "cfg")
+    update = Bar("sampling", "cfg", quiet)
     try:
         fields = model.generate(n, seed=seed, batch=batch, progress=update)
     finally:
-        close()
+        update.close()
     attrs = {"kind": "skild-generation", "seed": seed, **model.provenance()}
     for key in ("protocol", "t_start"):
         attrs.pop(key, None)
@@ -599,13 +549,13 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
                                fine=fine_spins, consistency=consistency)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
-    update, close = _bar(quiet, f"{model.method} super-resolving", "cfg")
+    update = Bar(f"{model.method} super-resolving", "cfg", quiet)
     try:
         superresolve_to_file(model, coarse.spins, scale, out, seed=seed, batch=batch, progress=update, rule=rule,
                              source=portable_path(input_path), save_fields=save_fields, overwrite=overwrite,
                              attrs={"fine_source": None if fine is None else portable_path(fine)})
     finally:
-        close()
+        update.close()
     click.echo(f"wrote {out}: {coarse.n} configurations of {L_fine}x{L_fine}", err=True)
 
 
@@ -642,7 +592,7 @@ def images(scale, out_dir, ckpt, sr3_ckpt, n, steps, generation, seed, device, q
     from .device import resolve_device
     from .images.benchmark import run_images
 
-    bars = None if quiet else _stage_bars()
+    bars = None if quiet else StageBars()
     try:
         summary = run_images(scale, out_dir, ckpt=ckpt, sr3_ckpt=sr3_ckpt, n=n, steps=steps, generation=generation,
                              seed=seed, device=str(resolve_device(device)), progress=bars,
