@@ -137,12 +137,13 @@ def run() -> None:
     ck = load_checkpoint(args.ckpt or shipped_checkpoint(32))
     L0 = int(ck["process"]["L"])
     large = load_ensemble(args.large)
-    small = load_ensemble(cached_truth(L0, 1000))
+    # a checkpoint trained at the large L is measured on --large alone (its own cached truth would be a repeat)
+    small = load_ensemble(cached_truth(L0, 1000)) if L0 != large.L else None
     t0 = time.perf_counter()
     runs = {}
     for label, ens, window in ((f"L = {L0}", small, False), (f"L = {large.L}", large, False),
                                (f"L = {large.L}, window norm", large, True)):
-        if window and not args.norm_window:
+        if ens is None or (window and not (args.norm_window and L0 != large.L)):
             continue
         n = max(2, args.sites // (ens.L * ens.L))
         spins = ens.spins[:: max(1, ens.n // n)][:n]
