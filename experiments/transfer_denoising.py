@@ -137,14 +137,14 @@ def run() -> None:
     ck = load_checkpoint(args.ckpt or shipped_checkpoint(32))
     L0 = int(ck["process"]["L"])
     large = load_ensemble(args.large)
-    # a checkpoint trained at the large L is measured on --large alone (its own cached truth would be a repeat)
-    small = load_ensemble(cached_truth(L0, 1000)) if L0 != large.L else None
+    todo = [(f"L = {large.L}", large, False)]
+    if L0 != large.L:  # a checkpoint trained at --large's L is measured there once
+        todo.insert(0, (f"L = {L0}", load_ensemble(cached_truth(L0, 1000)), False))
+        if args.norm_window:
+            todo.append((f"L = {large.L}, window norm", large, True))
     t0 = time.perf_counter()
     runs = {}
-    for label, ens, window in ((f"L = {L0}", small, False), (f"L = {large.L}", large, False),
-                               (f"L = {large.L}, window norm", large, True)):
-        if ens is None or (window and not (args.norm_window and L0 != large.L)):
-            continue
+    for label, ens, window in todo:
         n = max(2, args.sites // (ens.L * ens.L))
         spins = ens.spins[:: max(1, ens.n // n)][:n]
         den = build_from_checkpoint(ck, device="cpu", L=ens.L)

@@ -92,7 +92,7 @@ from ..io.paths import ensure_space, portable_path
 from .compare import block_consistency, compare, measure
 from .conditional import conditional_scores
 from .errors import DEFAULT_BLOCKS
-from .figures import correlation_figure
+from .figures import OBSERVABLES, correlation_figure
 from .theory import g2_torus, g4c_torus_square
 
 __all__ = ["run_correlate", "PROVENANCE_KEYS", "has_collinear"]
@@ -137,7 +137,7 @@ def _write_csv(path: Path, measurements: dict, comparison: dict) -> None:
         w.writerow(["ensemble", "observable", "r", "value", "err", "residual", "residual_err", "z"])
         for name, m in measurements.items():
             cmp_ = comparison.get(name)
-            for key, rkey in (("g2", "r2"), ("g4c", "r"), ("g4c_col", "r")):
+            for key, (rkey, *_) in OBSERVABLES.items():
                 if key not in m:
                     continue
                 for i, r in enumerate(m[rkey]):
