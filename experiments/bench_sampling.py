@@ -1,13 +1,16 @@
 """Speed of SKILD's sampling on this machine: network evaluations per second, and where the time goes.
 
-1. The network alone (shipped ``small`` U-Net, float32, no gradients) at
-   L = 32 and L = 128 for several batch sizes, in PyTorch's default memory
-   layout and channels-last (what :meth:`isingsr.diffusion.unet.UNet.for_inference`
-   uses on a CPU).
+1. The network alone (shipped ``small`` U-Net, no gradients) at L = 32 and
+   L = 128 for several batch sizes, in PyTorch's default memory layout and
+   channels-last (what :meth:`isingsr.diffusion.unet.UNet.for_inference` uses
+   on a CPU), in float32 and, channels-last, under bf16 autocast
+   (``--precision bf16``).
 2. One 4x super-resolution of ``--n`` configurations with the default sampler
-   and steps (:mod:`isingsr.defaults`), split into the time inside the network,
-   inside the spectral transforms and the rest (the sampler's arithmetic,
-   noise, Python).
+   and steps (:mod:`isingsr.defaults`), in float32 and bf16, split into the
+   time inside the network, inside the spectral transforms and the rest (the
+   sampler's arithmetic, noise, Python).
+
+The CPU allocator is set as every command sets it (:func:`isingsr.device.keep_freed_memory`).
 
 Timing does not depend on the weights' values, so this uses the shipped
 checkpoint as it is; the inputs are Monte Carlo configurations generated here.
@@ -29,6 +32,7 @@ from isingsr.coarse import coarse_grain
 from isingsr.defaults import SAMPLER, auto_batch, superres_steps
 from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.diffusion.inference import build_from_checkpoint
+from isingsr.device import bf16_autocast, keep_freed_memory
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.mc import sample_configurations
 from isingsr.models import shipped_checkpoint
@@ -38,13 +42,14 @@ from _script import main, parser
 STEPS = superres_steps(4.0)
 
 
-def net_rate(net, L: int, batch: int, channels_last: bool, seconds: float = 2.0, repeats: int = 3) -> float:
+def net_rate(net, L: int, batch: int, channels_last: bool, seconds: float = 2.0, repeats: int = 3,
+             bf16: bool = False) -> float:
     """Best-of-``repeats`` network evaluations per second for a batch of ``batch`` L x L fields."""
     x, c = torch.randn(batch, 1, L, L), torch.randn(batch, 2)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     best = 0.0
-    with torch.inference_mode():
+    with torch.inference_mode(), bf16_autocast(bf16, "cpu"):
         net(x, c)
         for _ in range(repeats):
             n, t0 = 0, time.perf_counter()
@@ -75,9 +80,10 @@ def run() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="folder for network.md and sampling.md")
     args = ap.parse_args()
+    keep_freed_memory()
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("\nnetwork evaluations per second (shipped small U-Net, float32)")
+    print("\nnetwork evaluations per second (shipped small U-Net)")
     net_rows = []
     for L, batches in ((32, (8, 32, 128)), (128, (1, 2, 8))):
         plain = build_from_checkpoint(ck, L=L).net
@@ -86,15 +92,16 @@ def run() -> None:
         fast = build_from_checkpoint(ck, L=L).net
         for b in batches:
             net_rows.append([L, b, f"{net_rate(plain, L, b, False, repeats=args.repeats):.0f}",
-                             f"{net_rate(fast, L, b, True, repeats=args.repeats):.0f}"])
+                             f"{net_rate(fast, L, b, True, repeats=args.repeats):.0f}",
+                             f"{net_rate(fast, L, b, True, repeats=args.repeats, bf16=True):.0f}"])
             print(" ".join(str(c) for c in net_rows[-1]), flush=True)
-    net_table = markdown(["L", "batch", "default layout", "channels-last"], net_rows)
+    net_table = markdown(["L", "batch", "default layout", "channels-last", "channels-last, bf16"], net_rows)
     print(net_table)
 
     print(f"\n4x super-resolution, {SAMPLER} {STEPS} steps, batch auto")
     rows = []
-    for L in (32, 128):
-        den = build_from_checkpoint(ck, L=L)
+    for L, bf16 in ((32, False), (32, True), (128, False), (128, True)):
+        den = build_from_checkpoint(ck, L=L, bf16=bf16)
         n = args.n if L == 32 else max(4, args.n // 16)
         coarse = coarse_grain(sample_configurations(L, n, seed=5), 4, seed=0)
         den.net.forward = net_timer = Timer(den.net.forward)
@@ -107,12 +114,12 @@ def run() -> None:
         finally:
             del B.forward, B.inverse
         tr = fwd.seconds + inv.seconds
-        rows.append([L, auto_batch(L), n, f"{wall:.1f}", f"{n * STEPS / wall:.0f}",
+        rows.append([L, "bf16" if bf16 else "float32", auto_batch(L), n, f"{wall:.1f}", f"{n * STEPS / wall:.0f}",
                      f"{net_timer.seconds / wall:.0%}", f"{tr / wall:.0%}",
                      f"{(wall - net_timer.seconds - tr) / wall:.0%}"])
         print(" ".join(str(c) for c in rows[-1]), flush=True)
-    table = markdown(["L", "batch", "configurations", "wall s", "evaluations/s", "network", "transforms", "rest"],
-                     rows)
+    table = markdown(["L", "precision", "batch", "configurations", "wall s", "evaluations/s", "network", "transforms",
+                      "rest"], rows)
     print(table)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from pathlib import Path
 from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
-from isingsr.defaults import METHODS, SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.defaults import METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
 from isingsr.progress import StageBars
 
 from _script import main, numbers, parser
@@ -81,8 +81,13 @@ def table(summary: dict) -> list[list[str]]:
     return rows
 
 
-def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS) -> tuple[list[str], dict]:
-    """Methods of ``wanted`` still to run, and the diffusion/CNN files already in ``folder`` taken as candidates."""
+def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
+           precision: str = "float32") -> tuple[list[str], dict]:
+    """Methods of ``wanted`` still to run, and the diffusion/CNN files already in ``folder`` taken as candidates.
+
+    ``precision``: the network precision of this run (``float32`` or ``bf16``); SKILD and SR3 files made in
+    another are refused (files without the attribute were made in float32).
+    """
     from isingsr.io.hdf5 import load_ensemble
 
     methods, cands = [m for m in ("naive", "posterior") if m in wanted], {}
@@ -97,6 +102,9 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS) -
         if m != "cnn" and (attrs.get("steps"), attrs.get("sampler")) != (steps, sampler):
             sys.exit(f"{path}: made with {attrs.get('sampler')} {attrs.get('steps')} steps, not --sampler {sampler} "
                      f"--steps {steps}; drop --reuse or match them")
+        if m != "cnn" and attrs.get("precision", "float32") != precision:
+            sys.exit(f"{path}: made in {attrs.get('precision', 'float32')}, not {precision}; drop --reuse or match "
+                     "--precision")
         if m == "skild" and attrs.get("protocol") != start:
             sys.exit(f"{path}: made with the {attrs.get('protocol')} start, not --start {start}; "
                      "delete it to make it again, or match --start")
@@ -130,6 +138,8 @@ def run() -> None:
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
+                    help="network precision of SKILD and SR3 (bf16: faster, biased; docs/sampling.md#precision)")
     ap.add_argument("--collinear", action="store_true", help="also the collinear G4c (isingsr correlate --collinear)")
     ap.add_argument("--methods", type=lambda t: t.split(","), default=None,
                     help=f"comma-separated subset of {','.join(METHODS)} [default: all that have a checkpoint]")
@@ -150,13 +160,15 @@ def run() -> None:
             methods, cands = args.methods, {}
             if args.reuse:
                 methods, cands = reused(folder, superres_steps(S) if args.steps is None else args.steps, args.start,
-                                        args.sampler, args.methods or METHODS)
+                                        args.sampler, args.methods or METHODS,
+                                        args.precision)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
                      "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
             bars = StageBars()
             try:
                 summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
                                     steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
+                                    precision=args.precision,
                                     collinear=args.collinear, progress=bars,
                                     log=lambda s: print(s, file=sys.stderr))
             finally:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from .coarse import coarse_grain, is_block_scale
-from .defaults import METHODS, SAMPLER
+from .defaults import METHODS, PRECISION, SAMPLER
 from .exceptions import InputError
 from .io.paths import cache_dir, check_output, portable_path
 
@@ -85,7 +85,8 @@ def _shipped(method: str, L: int, scale: float):
 def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates: dict | None = None,
               ckpts: dict | None = None, start: str = "conditional", steps: int | None = None,
               sampler: str = SAMPLER, posterior_draws: int = POSTERIOR_DRAWS, L: int = 32, n: int = 1000,
-              r=None, blocks: int = 100, seed: int = 0, device: str = "auto", skild_options: dict | None = None,
+              r=None, blocks: int = 100, seed: int = 0, device: str = "auto", precision: str = PRECISION,
+              skild_options: dict | None = None,
               polish: int = 0, collinear: bool = False,
               progress: Callable[[str, int, int], None] | None = None,
               log: Callable[[str], None] = lambda s: None) -> dict:
@@ -119,6 +120,8 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
         posterior's chain started from SKILD's configurations, reported apart from SKILD's own row.
     r, blocks, seed, device :
         G4c square sides, jackknife blocks, seed of the coarse-graining ties and of all sampling, device.
+    precision : str
+        Network precision of SKILD and SR3 (:data:`isingsr.defaults.PRECISIONS`; :func:`isingsr.device.use_bf16`).
     collinear : bool
         Also compare the collinear G4c (points 0, r, 2r, 3r; same r as the squares).
     progress : callable, optional
@@ -183,7 +186,8 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
                 log(f"{m}: shipped {Path(ckpt).name}")
             options = dict(skild_options or {}, start=start, fine=ens.spins if start == "forward" else None) \
                 if m == "skild" else {}
-            resolver = load_superresolver(m, ckpt, L=ens.L, device=device, steps=steps, sampler=sampler, **options)
+            resolver = load_superresolver(m, ckpt, L=ens.L, device=device, steps=steps, sampler=sampler,
+                                          precision=precision, **options)
             if m != "skild":
                 check_scale(resolver, scale)
             stage = f"{m} {scale:g}x"

@@ -1,15 +1,18 @@
-"""Which torch device a command runs on, and the CPU allocator setting that keeps inference fast."""
+"""Which torch device a command runs on, in which precision, and the CPU allocator setting that keeps
+inference fast."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 
 import torch
 
+from .defaults import PRECISIONS
 from .exceptions import InputError
 
-__all__ = ["resolve_device", "keep_freed_memory"]
+__all__ = ["resolve_device", "keep_freed_memory", "use_bf16", "bf16_autocast"]
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -54,3 +57,21 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cpu":
         keep_freed_memory()
     return device
+
+
+def use_bf16(precision: str) -> bool:
+    """Whether a sampling network runs under bf16 autocast: ``precision`` one of :data:`PRECISIONS`.
+
+    float32 is the default on every device. bf16 runs the shipped U-Net at L = 128 about 1.6 times as fast
+    on a CPU with AVX512-BF16 (slower without), and biases the output: at 4x, L = 128, the same inputs and
+    seeds come out with energy +0.0011 per site (20 sigma paired) and G4c moved by up to 0.0016
+    (docs/sampling.md#precision). Training keeps bf16 autocast on CUDA.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    return precision == "bf16"
+
+
+def bf16_autocast(enabled: bool, device_type: str):
+    """``torch.autocast(device_type, bfloat16)`` when ``enabled``, else a context that does nothing."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()

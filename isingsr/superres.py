@@ -37,7 +37,7 @@ import numpy as np
 
 from .coarse import is_block_scale, upsample
 from .constants import BETA_C
-from .defaults import METHODS, SAMPLER
+from .defaults import METHODS, PRECISION, SAMPLER
 from .diffusion.pipeline import to_spins
 from .exceptions import InputError
 from .io.paths import portable_path
@@ -114,7 +114,8 @@ def _checkpoint(path):
 
 def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = None, device="auto",
                        steps: int | None = None, sampler: str = SAMPLER, start: str = "conditional",
-                       fine=None, beta: float = BETA_C, reference_draws: int = 0, **skild_options):
+                       fine=None, beta: float = BETA_C, reference_draws: int = 0, precision: str = PRECISION,
+                       **skild_options):
     """The super-resolver for ``method``, or for what the checkpoint ``ckpt`` holds.
 
     Parameters
@@ -128,6 +129,9 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
         process there by critical finite-size scaling; SR3 and the CNN are fully convolutional.
     device : str
         ``auto``, ``cpu`` or ``cuda``.
+    precision : str
+        Network precision of SKILD and SR3, one of :data:`isingsr.defaults.PRECISIONS`
+        (:func:`isingsr.device.use_bf16`).
     steps, sampler :
         Reverse steps and sampler of SKILD and SR3 (steps None: :func:`isingsr.defaults.superres_steps` of
         the scale; SKILD's generation: ``GENERATION_STEPS``).
@@ -150,13 +154,14 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
     kind = ck.get("kind", "skild")
     if method is not None and kind != method:
         raise InputError(f"{path or 'checkpoint'}: a {kind} checkpoint, not {'SKILD' if method == 'skild' else method}")
-    from .device import resolve_device
+    from .device import resolve_device, use_bf16
 
     dev = resolve_device(device)
+    bf16 = use_bf16(precision)
     if kind == "skild":
         from .diffusion.inference import SkildSuperResolver, build_from_checkpoint
 
-        return SkildSuperResolver(build_from_checkpoint(ck, device=dev, L=L), ck, start=start, steps=steps,
+        return SkildSuperResolver(build_from_checkpoint(ck, device=dev, L=L, bf16=bf16), ck, start=start, steps=steps,
                                   sampler=sampler, fine=fine, checkpoint=path, **skild_options)
     if start == "forward" or fine is not None:
         raise InputError(f"--start {start}: a {kind} baseline starts from the coarse input only")
@@ -166,7 +171,7 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
     if kind == "sr3":
         from .baselines.sr3 import SR3
 
-        return SR3.from_checkpoint(ck, dev, L, path=path, steps=steps, sampler=sampler)
+        return SR3.from_checkpoint(ck, dev, L, path=path, steps=steps, sampler=sampler, bf16=bf16)
     if kind == "cnn":
         from .baselines.cnn import ProbabilisticCNN
 

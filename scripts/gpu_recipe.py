@@ -12,7 +12,8 @@ Run from the source tree on a machine with one NVIDIA GPU and no internet
 3. super-resolution and comparison: :func:`isingsr.correlate.correlate` at
    ``--scale`` on the held-out configurations (SKILD with the freshly trained
    checkpoint, the naive fill and, with ``--posterior``, the exact posterior),
-   the package's default sampler and steps.
+   the package's default sampler and steps, the network in float32 (``--precision bf16`` is faster
+   and biases the output; docs/sampling.md#precision).
 
 Everything goes to OUT: the data, ``run/`` (checkpoint, log, loss curve),
 ``correlate/`` (summary.json, correlations.csv, figures) and ``recipe.json``
@@ -34,6 +35,7 @@ from pathlib import Path
 import torch
 
 from isingsr.correlate import correlate
+from isingsr.defaults import PRECISION, PRECISIONS
 from isingsr.device import resolve_device
 from isingsr.exceptions import InputError
 from isingsr.mc.generate import generate
@@ -65,6 +67,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--scale", type=float, default=4.0)
     ap.add_argument("--posterior", action="store_true", help="also the exact posterior (constrained Monte Carlo)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION, help="network precision of the sampling")
     ap.add_argument("--smoke", action="store_true", help="toy size on the CPU: the same path in well under a minute")
     args = ap.parse_args(argv)
     integer(args.L, "--L", minimum=8)
@@ -98,9 +101,10 @@ def main(argv=None) -> dict:
     with _phase("super-resolution and correlate", times):
         methods = ["skild", "naive"] + (["posterior"] if args.posterior else [])
         summary = correlate(args.scale, truth=test_path, out=args.out / "correlate", methods=methods,
-                            ckpts={"skild": ckpt}, device=str(device), log=print)
+                            ckpts={"skild": ckpt}, device=str(device), precision=args.precision, log=print)
     c = summary["comparison"]["skild"]
     report = {"L": args.L, "scale": args.scale, "device": str(device), "preset": args.preset,
+              "sampling_precision": args.precision,
               "train_configurations": args.n_train, "test_configurations": args.n_test, "phase_seconds": times,
               "train_img_per_s": rates[-1] if rates else None,
               "train_steps": int(torch.load(ckpt, weights_only=True)["step"]),

@@ -7,7 +7,8 @@ import platform
 import pytest
 import torch
 
-from isingsr.device import MMAP_THRESHOLD, keep_freed_memory, resolve_device
+from isingsr.defaults import PRECISION
+from isingsr.device import MMAP_THRESHOLD, bf16_autocast, keep_freed_memory, resolve_device, use_bf16
 from isingsr.exceptions import InputError
 
 
@@ -30,3 +31,17 @@ def test_allocator_setting_applies_on_glibc_and_is_idempotent():
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     assert libc.mallopt(-3, MMAP_THRESHOLD) == 1
 
+
+
+def test_precision_is_float32_by_default_and_bf16_only_when_asked():
+    assert PRECISION == "float32" and use_bf16(PRECISION) is False and use_bf16("bf16") is True
+    with pytest.raises(InputError, match="unknown precision 'fp8'"):
+        use_bf16("fp8")
+
+
+def test_bf16_autocast_runs_a_cpu_matmul_in_bf16_and_the_null_context_does_not():
+    a = torch.randn(8, 8)
+    with bf16_autocast(True, "cpu"):
+        assert (a @ a).dtype == torch.bfloat16
+    with bf16_autocast(False, "cpu"):
+        assert (a @ a).dtype == torch.float32

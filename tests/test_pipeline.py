@@ -256,3 +256,27 @@ def test_default_steps_grow_with_the_scale(model, monkeypatch):
     assert used[-1] == 7 and fixed.provenance()["steps"] == 7
     sr3 = load_superresolver("sr3", "isingsr/models/sr3_L32_s8.pt")
     assert sr3.steps == 200 and sr3.provenance()["steps"] == 200
+
+
+def test_bf16_precision_changes_the_network_not_the_sampler(model):
+    """--precision bf16 on a CPU: the network runs in bf16 (the fields move by bf16's rounding, not more),
+    the output records its precision, and float32 stays the CPU default (bit for bit the published tables)."""
+    from isingsr.superres import load_superresolver
+
+    d, ck_path, fine = model
+    coarse = coarse_grain(fine[:8], 2, seed=0)
+    f32 = load_superresolver("skild", ck_path, steps=4, device="cpu")
+    bf = load_superresolver("skild", ck_path, steps=4, device="cpu", precision="bf16")
+    a, b = f32.superresolve(coarse, 2.0, seed=3), bf.superresolve(coarse, 2.0, seed=3)
+    assert f32.provenance()["precision"] == "float32" and bf.provenance()["precision"] == "bf16"
+    assert not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+    np.testing.assert_array_equal(a, load_superresolver("skild", ck_path, steps=4, device="cpu",
+                                                        precision="float32").superresolve(coarse, 2.0, seed=3))
+    write_ensemble(d / "cbf.h5", coarse, {"source": "test", "rule": "majority"})
+    r = invoke("superres", "--ckpt", ck_path, "--input", d / "cbf.h5", "--scale", 2, "--out", d / "srbf.h5",
+               "-n", 4, "--steps", 2, "--precision", "bf16", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert load_ensemble(d / "srbf.h5").attrs["precision"] == "bf16"
+    sr3 = load_superresolver("sr3", "isingsr/models/sr3_L32_s8.pt", precision="bf16", device="cpu")
+    assert sr3.autocast and sr3.provenance()["precision"] == "bf16"

@@ -29,7 +29,6 @@ models", ICML (2021) (cosine schedule).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import numpy as np
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from ..defaults import SAMPLER, auto_batch, superres_steps
+from ..device import bf16_autocast
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
@@ -78,8 +78,7 @@ def _net_cond(t: torch.Tensor) -> torch.Tensor:
 
 
 def _predict(net: nn.Module, x_t: torch.Tensor, cond_img: torch.Tensor, t: torch.Tensor, autocast: bool):
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-    with ctx:
+    with bf16_autocast(autocast, x_t.device.type):
         return net(torch.cat([x_t.float(), cond_img.float()], dim=1), _net_cond(t)).float()
 
 
@@ -176,18 +175,21 @@ class SR3:
         Reverse steps and sampler (:data:`SAMPLERS`) of every call.
     checkpoint : str, optional
         Where the network came from (provenance).
+    bf16 : bool, optional
+        Run the network under bf16 autocast (faster, biased; :func:`isingsr.device.use_bf16`).
     """
 
     method = "sr3"
 
     def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int | None = None,
-                 sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None):
+                 sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None,
+                 bf16: bool = False):
         get_sampler(sampler)
         steps = superres_steps(scale) if steps is None else integer(steps, "steps", minimum=1)
         self.net, self.L, self.scale = net, int(L), float(scale)
         self.steps, self.sampler = int(steps), sampler
         self.device = torch.device(device)
-        self.autocast = self.device.type == "cuda"
+        self.autocast = bool(bf16)
         self._provenance = {"checkpoint": checkpoint, **(provenance or {})}
 
     @classmethod
@@ -204,6 +206,7 @@ class SR3:
     def provenance(self) -> dict:
         """What made the output: method, checkpoint, sampler, steps (HDF5 attributes)."""
         return {"method": "sr3", "protocol": "coarse", "sampler": self.sampler, "steps": self.steps,
+                "precision": "bf16" if self.autocast else "float32",
                 **{k: v for k, v in self._provenance.items() if v is not None}}
 
     def superresolve(self, coarse: np.ndarray, scale: float | None = None, *, seed: int = 0, batch: int | None = None,

@@ -8,11 +8,10 @@ at one L therefore means the same thing at another L.
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
+from ..device import bf16_autocast
 from .process import DiagonalProcess, SpectralProcess
 from .zero_mode import EmpiricalZeroMode, ZeroModePrior
 
@@ -38,7 +37,7 @@ class Denoiser:
     process : SpectralProcess
     target : str
     autocast : bool
-        Run the network under bf16 autocast (CUDA).
+        Run the network under bf16 autocast on the input's device (:func:`isingsr.device.use_bf16`).
 
     Examples
     --------
@@ -54,8 +53,7 @@ class Denoiser:
     def predict(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """Raw network output for ``x_t`` at time ``t`` (float or (B,))."""
         cond = conditioning(self.process, t, x_t.shape[0]).to(x_t.device)
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
-        with ctx:
+        with bf16_autocast(self.autocast, x_t.device.type):
             return self.net(x_t.float(), cond).float()
 
     @torch.no_grad()

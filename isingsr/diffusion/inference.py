@@ -9,7 +9,6 @@ scaling (:mod:`isingsr.diffusion.transfer`).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
 from ..exceptions import InputError
@@ -25,14 +24,15 @@ __all__ = ["build_from_checkpoint", "SkildSuperResolver"]
 
 
 def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int | None = None,
-                          zero_mode: bool = True) -> Denoiser:
+                          zero_mode: bool = True, bf16: bool = False) -> Denoiser:
     """The denoiser stored in a checkpoint (EMA weights by default), ready to sample.
 
     ``L``: run at this lattice size instead of the training size (critical
     checkpoints only; :mod:`isingsr.diffusion.transfer`). ``zero_mode``: in
     the envelope (t > t_env) take the zero mode's estimate from the training
     data's magnetisation histogram (or, for images, its mean colours) when the checkpoint stores one
-    (:mod:`isingsr.diffusion.zero_mode`); False: the network's alone.
+    (:mod:`isingsr.diffusion.zero_mode`); False: the network's alone. ``bf16``: run the network under
+    bf16 autocast (faster, biased; :func:`isingsr.device.use_bf16`).
     """
     if ck.get("kind", "skild") != "skild":
         raise InputError(f"this is a {ck['kind']} checkpoint, not SKILD; it super-resolves at its own scale only")
@@ -51,8 +51,7 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
         spectrum = Spectrum.from_state_dict(ck["spectrum"])
         trained = process_at(ck["process"], spectrum, int(ck["process"]["L"]), device=device)
         prior = ZeroModePrior.for_process(ck["zero_mode"], trained, process)
-    return Denoiser(net, process, target=ck["config"]["target"], autocast=torch.device(device).type == "cuda",
-                    zero_mode=prior)
+    return Denoiser(net, process, target=ck["config"]["target"], autocast=bool(bf16), zero_mode=prior)
 
 
 class SkildSuperResolver:
@@ -98,7 +97,7 @@ class SkildSuperResolver:
                "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
                "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"]),
                "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
-               "consistency": o["consistency"]}
+               "consistency": o["consistency"], "precision": "bf16" if self.den.autocast else "float32"}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 
