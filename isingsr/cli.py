@@ -74,9 +74,9 @@ def cli():
 
 def _precision_option(f):
     return click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISION, show_default=True,
-                        help="Network precision of SKILD and SR3. bf16 is about 1.6x faster at L = 128 on a CPU "
-                             "with AVX512-BF16 (slower without) but biased: energy +0.0011 per site at 4x, "
-                             "L = 128 (docs/sampling.md#precision). For quick looks, not for tables.")(f)
+                        help="Network precision of SKILD and SR3. bf16 sampled 1.5x faster at L = 128 on a CPU "
+                             "with AVX512-BF16 but is biased: energy +0.0011 per site at 4x, L = 128 "
+                             "(docs/sampling.md#precision). For quick looks, not for tables.")(f)
 
 
 @cli.command()

@@ -62,8 +62,8 @@ def resolve_device(name: str) -> torch.device:
 def use_bf16(precision: str) -> bool:
     """Whether a sampling network runs under bf16 autocast: ``precision`` one of :data:`PRECISIONS`.
 
-    float32 is the default on every device. bf16 runs the shipped U-Net at L = 128 about 1.6 times as fast
-    on a CPU with AVX512-BF16 (slower without), and biases the output: at 4x, L = 128, the same inputs and
+    float32 is the default on every device. bf16 made 4x sampling at L = 128 1.5 times as fast on a CPU
+    with AVX512-BF16 (other CPUs not measured), and biases the output: at 4x, L = 128, the same inputs and
     seeds come out with energy +0.0011 per site (20 sigma paired) and G4c moved by up to 0.0016
     (docs/sampling.md#precision). Training keeps bf16 autocast on CUDA.
     """
