@@ -10,7 +10,7 @@
    time inside the network, inside the spectral transforms and the rest (the
    sampler's arithmetic, noise, Python).
 
-The CPU allocator is set as every command sets it (:func:`isingsr.device.keep_freed_memory`).
+The CPU allocator is set as every command sets it (``UNet.for_inference`` on a CPU).
 
 Timing does not depend on the weights' values, so this uses the shipped
 checkpoint as it is; the inputs are Monte Carlo configurations generated here.
@@ -32,7 +32,7 @@ from isingsr.coarse import coarse_grain
 from isingsr.defaults import SAMPLER, auto_batch, superres_steps
 from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.diffusion.inference import build_from_checkpoint
-from isingsr.device import bf16_autocast, keep_freed_memory
+from isingsr.device import bf16_autocast
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.mc import sample_configurations
 from isingsr.models import shipped_checkpoint
@@ -80,7 +80,6 @@ def run() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="folder for network.md and sampling.md")
     args = ap.parse_args()
-    keep_freed_memory()
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("\nnetwork evaluations per second (shipped small U-Net)")

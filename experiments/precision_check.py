@@ -36,6 +36,7 @@ from isingsr.analysis.compare import compare, measure
 from isingsr.analysis.scalars import energy_magnetization
 from isingsr.analysis.tables import markdown, pval
 from isingsr.correlate import coarse_inputs, _shipped
+from isingsr.defaults import SAMPLER
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.io.paths import portable_path
@@ -55,7 +56,7 @@ def super_resolve(coarse, scale, L, ckpt, precision, out, seed, steps) -> Path:
 
 
 def check_reference(attrs: dict, ckpt, seed: int, steps: int | None) -> None:
-    want = {"seed": seed, "sampler": "ancestral", "precision": "float32", "checkpoint": portable_path(ckpt)}
+    want = {"seed": seed, "sampler": SAMPLER, "precision": "float32", "checkpoint": portable_path(ckpt)}
     if steps is not None:
         want["steps"] = steps
     got = {k: attrs.get(k, "float32" if k == "precision" else None) for k in want}

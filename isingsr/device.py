@@ -12,7 +12,7 @@ import torch
 from .defaults import PRECISIONS
 from .exceptions import InputError
 
-__all__ = ["resolve_device", "keep_freed_memory", "use_bf16", "bf16_autocast"]
+__all__ = ["resolve_device", "keep_freed_memory", "use_bf16", "precision_name", "bf16_autocast"]
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -70,6 +70,11 @@ def use_bf16(precision: str) -> bool:
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     return precision == "bf16"
+
+
+def precision_name(bf16: bool) -> str:
+    """The :data:`PRECISIONS` entry an output records (HDF5 attribute ``precision``)."""
+    return "bf16" if bf16 else "float32"
 
 
 def bf16_autocast(enabled: bool, device_type: str):

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..defaults import SAMPLER, auto_batch, superres_steps
-from ..device import bf16_autocast
+from ..device import bf16_autocast, precision_name
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
@@ -206,7 +206,7 @@ class SR3:
     def provenance(self) -> dict:
         """What made the output: method, checkpoint, sampler, steps (HDF5 attributes)."""
         return {"method": "sr3", "protocol": "coarse", "sampler": self.sampler, "steps": self.steps,
-                "precision": "bf16" if self.autocast else "float32",
+                "precision": precision_name(self.autocast),
                 **{k: v for k, v in self._provenance.items() if v is not None}}
 
     def superresolve(self, coarse: np.ndarray, scale: float | None = None, *, seed: int = 0, batch: int | None = None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
+from ..device import precision_name
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
@@ -97,7 +98,7 @@ class SkildSuperResolver:
                "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
                "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"]),
                "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
-               "consistency": o["consistency"], "precision": "bf16" if self.den.autocast else "float32"}
+               "consistency": o["consistency"], "precision": precision_name(self.den.autocast)}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 
