@@ -35,7 +35,7 @@ from pathlib import Path
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import cached_truth, coarse_inputs, exact_polish
-from isingsr.defaults import SAMPLER, superres_steps
+from isingsr.defaults import CONSISTENCY, SAMPLER, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
@@ -44,7 +44,7 @@ from isingsr.models import shipped_baseline, shipped_checkpoint
 from _script import main, numbers, parser, posterior_reference, super_resolve_truth
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
-          "G4c p", "dE (z)", "dU4 (z)"]
+          "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)"]
 
 
 def run() -> None:
@@ -54,11 +54,13 @@ def run() -> None:
     ap.add_argument("--c", type=numbers(), default="0.9,0.5", help="blur constants of the start time")
     ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish")
     ap.add_argument("--modes", default="none,project", help="SKILD's --consistency options to run")
-    ap.add_argument("--polish-from", default="project", choices=("project", "final"),
-                    help="the SKILD output the polish starts from")
+    ap.add_argument("--polish-from", default="project", choices=CONSISTENCY[1:],
+                    help="the SKILD output the polish starts from (one of --modes)")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
     args = ap.parse_args()
+    if args.polish and args.polish_from not in args.modes.split(","):
+        ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
     ckpt = shipped_checkpoint(32)
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
     truth = cached_truth(32, 1000, log=print)
@@ -78,8 +80,8 @@ def run() -> None:
                                                   sampler=args.sampler, consistency=mode, t_start=t_start,
                                                   reuse=True)
         coarse = coarse_inputs(load_ensemble(truth).spins, S, 0)
-        start = cands[f"skild_{args.polish_from}_c{process.blur_per_block:g}"]
-        for k in args.polish:
+        start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
+        for k in args.polish if start else ():
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
         cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
                                            steps=args.steps, sampler=args.sampler, reuse=True)
@@ -91,7 +93,8 @@ def run() -> None:
             rows.append([f"{S:g}", name, f"{c['consistency']:.3f}",
                          value_err(k["energy"]["mse_ratio"], k["energy"]["mse_ratio_err"], 2),
                          value_err(k["block_m"]["mse_ratio"], k["block_m"]["mse_ratio_err"], 2),
-                         f"{c['g4c_max_abs_dev']:.4f}", pval(c["g4c_p_value"]), f"{sc['energy']['z']:+.1f}",
+                         f"{c['g4c_max_abs_dev']:.4f}", f"{max(abs(z) for z in c['g4c_z']):.1f}",
+                         pval(c["g4c_p_value"]), pval(c["g2_p_value"]), f"{sc['energy']['z']:+.1f}",
                          f"{sc['binder']['z']:+.1f}"])
     table = markdown(HEADER, rows)
     print(table)

@@ -115,7 +115,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     posterior_draws : int
         Exact posterior draws per input behind the conditional scores.
     polish : int
-        With SKILD's ``consistency`` ``'final'``, ``'late'`` or ``'project'``: also compare ``skild_polish``, SKILD's
+        With SKILD's ``consistency`` other than ``'none'``: also compare ``skild_polish``, SKILD's
         output after this many constrained Metropolis sweeps at the truth's beta (:func:`exact_polish`) -- the exact
         posterior's chain started from SKILD's configurations, reported apart from SKILD's own row.
     r, blocks, seed, device :
@@ -157,7 +157,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     ckpts = dict(ckpts or {})
     if polish and (skild_options or {}).get("consistency", "none") == "none":
         raise InputError("--polish starts the exact posterior's chain from SKILD's output, which must be consistent "
-                         "with the input: add --consistency final (or late, project)")
+                         "with the input: add --consistency mean (or final, late, project)")
 
     def unavailable(what: str) -> None:
         if explicit:

@@ -38,14 +38,16 @@ SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m"
 
 #: Choices of ``--consistency`` (:mod:`isingsr.diffusion.consistency`): ``none`` (the plain sampler), ``final``
 #: (the output only), ``project`` (every estimate of x_0 and the output) and ``late`` (the estimates below the
-#: blur length ``LATE_BLUR``, and the output).
-CONSISTENCY = ("none", "final", "project", "late")
+#: blur length ``LATE_BLUR``, and the output) and ``mean`` (every estimate's block means held to the input's signs in
+#: the metric of its posterior covariance, the majorities themselves below ``LATE_BLUR``, and the output).
+CONSISTENCY = ("none", "final", "project", "late", "mean")
 #: Network precisions of SKILD's and SR3's sampling (``--precision``, :func:`isingsr.device.use_bf16`).
 PRECISIONS = ("float32", "bf16")
 #: The default on every device: bf16 biases the output (energy +0.0011 per site at 4x, L = 128;
 #: docs/sampling.md#precision), so it is an explicit choice for quick looks.
 PRECISION = "float32"
-#: Blur length (lattice units) below which ``--consistency late`` projects the estimates of x_0.
+#: Blur length (lattice units) below which ``--consistency late`` and ``mean`` project the block majorities of the
+#: estimates of x_0.
 LATE_BLUR = 1.0
 
 #: Lattice sites per network batch at inference: the CPU's caches favour small batches (L = 32:

@@ -6,7 +6,8 @@ import torch
 
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
-from isingsr.diffusion.consistency import MARGIN, ProjectedDenoiser, majority_projector, project_majority
+from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector,
+                                          project_block_means, project_majority)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -80,7 +81,7 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
     assert block_consistency(to_spins(late), coarse, 4) == 1.0
     assert not np.array_equal(late, last)
-    for mode in ("project", "final", "late"):
+    for mode in ("project", "final", "late", "mean"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
@@ -105,3 +106,101 @@ def test_late_projection_acts_only_below_its_time():
     assert torch.equal(late(x, torch.tensor([0.5, 0.5])), x) and not calls
     assert torch.equal(late(x, torch.tensor([0.2, 0.2])), -x) and calls == [1]
     assert late.process == "p"
+
+
+def _block_means(x, b):
+    n, L = x.shape[0], x.shape[-1]
+    return x.reshape(n, L // b, b, L // b, b).mean((2, 4))
+
+
+def _random_case(seed, n=20, L=8, b=2):
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.normal(size=(n, L, L)))
+    coarse = torch.from_numpy(rng.choice(np.array([-1, 1], dtype=np.int8), size=(n, L // b, L // b)))
+    return x, coarse
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.1])
+def test_euclidean_block_mean_projection_shifts_only_the_wrong_blocks_uniformly(margin):
+    x, coarse = _random_case(0, L=12, b=3)
+    y = project_block_means(x, coarse, 3, margin=margin)
+    s = coarse.double()
+    before, after = s * _block_means(x, 3), s * _block_means(y, 3)
+    assert float(after.min()) >= margin - 1e-12
+    wrong = before < margin
+    assert bool(wrong.any()) and bool((~wrong).any())
+    np.testing.assert_allclose(after[wrong].numpy(), margin, atol=1e-12)  # moved exactly onto the boundary
+    shift = (y - x).reshape(20, 4, 3, 4, 3)
+    assert float((shift - shift[:, :, :1, :, :1]).abs().max()) < 1e-12  # uniformly within a block
+    moved = shift.abs().amax(dim=(2, 4)) > 0
+    assert torch.equal(moved, wrong)  # and only the wrong blocks
+    np.testing.assert_allclose(project_block_means(y, coarse, 3, margin=margin), y, atol=1e-12)  # idempotent
+
+
+def test_metric_projection_with_white_variance_is_the_euclidean_one(make_process):
+    p = make_process(L=8)
+    x, coarse = _random_case(1)
+    white = torch.full((8, 8), 0.7, dtype=torch.float64)
+    np.testing.assert_allclose(project_block_means(x, coarse, 2, white, p.basis, tol=1e-12, iters=2000),
+                               project_block_means(x, coarse, 2), atol=1e-8)
+
+
+def test_metric_projection_meets_its_optimality_conditions(make_process):
+    """KKT: x' = x + Sigma A^T (lambda y) with lambda >= 0, every constraint met, active where lambda > 0."""
+    p = make_process(L=8)
+    x, coarse = _random_case(2)
+    t = 0.3
+    var = p.sigma2(t)
+    y = project_block_means(x, coarse, 2, var, p.basis, tol=1e-12, iters=5000)
+    s = coarse.double()
+    c = s * _block_means(y, 2)
+    assert float(c.min()) > -1e-7
+    # solve x' - x = Sigma A^T (lambda s) for lambda, per configuration, by least squares
+    eye = torch.eye(16, dtype=torch.float64).reshape(16, 4, 4)
+    cols = p.basis.inverse(var * p.basis.forward(eye.repeat_interleave(2, -1).repeat_interleave(2, -2) / 4))
+    M = cols.reshape(16, 64).T
+    for i in range(len(x)):  # multipliers only on the active (boundary) blocks, none negative
+        active = (c[i] < 1e-6).reshape(16)
+        Ma = M[:, active] * s[i].reshape(16)[active]
+        lam = torch.linalg.lstsq(Ma, (y[i] - x[i]).reshape(64, 1)).solution
+        np.testing.assert_allclose((Ma @ lam).reshape(8, 8), y[i] - x[i], atol=1e-6)
+        assert len(lam) == 0 or float(lam.min()) > -1e-6
+    np.testing.assert_allclose(project_block_means(y, coarse, 2, var, p.basis), y, atol=1e-6)  # idempotent
+    consistent = torch.where(s.repeat_interleave(2, -1).repeat_interleave(2, -2) > 0, x.abs(), -x.abs())
+    assert torch.equal(project_block_means(consistent, coarse, 2, var, p.basis), consistent)  # nothing to do
+
+
+def test_mean_constraint_keeps_the_gaussian_oracles_fine_modes_and_the_input(make_process):
+    """--consistency mean: the spins coarse-grain to the input, yet the detail the sampler adds below the
+    block size has the power of the unconstrained run (the constraint moves block means, not the noise)."""
+    from isingsr.diffusion.denoiser import wiener_denoiser
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+    from isingsr.diffusion.spectral import mode_power
+
+    p = make_process(L=16)
+
+    class Oracle:
+        process = p
+        __call__ = staticmethod(wiener_denoiser(p))
+
+    fine = sample_configurations(16, 200, seed=3)
+    coarse = block_spin(fine, 4, seed=0)
+    ones = torch.ones(16, 16, dtype=torch.float64)
+    ck = {"gains": {"4": ones}, "passband_corr": {"4": 0.5 * ones}}
+    free, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10)
+    held, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="mean")
+    assert block_consistency(to_spins(held), coarse, 4) == 1.0
+    assert block_consistency(to_spins(free), coarse, 4) < 0.95
+    k = p.basis.wavenumber(16)
+    high = k > np.pi / 2  # finer than the 4-site blocks
+    ratio = float(mode_power(held)[high].sum() / mode_power(free)[high].sum())
+    assert abs(ratio - 1) < 0.05, ratio
+    den = MeanConstrainedDenoiser(Oracle(), coarse[:2], 4)
+    x_t = torch.from_numpy(np.random.default_rng(4).normal(size=(2, 1, 16, 16)))
+    for t in (0.5, 0.3):  # each call starts from the last one's multipliers: it converges to the same projection
+        cold = project_block_means(Oracle()(x_t, torch.tensor([t, t])), torch.from_numpy(coarse[:2]), 4, p.sigma2(t),
+                                   p.basis, iters=10000)
+        for _ in range(20):
+            warm = den(x_t, torch.tensor([t, t]))
+        np.testing.assert_allclose(warm, cold, atol=1e-4)
+    assert float((torch.from_numpy(coarse[:2]).double() * _block_means(cold[:, 0], 4)).min()) > -1e-7

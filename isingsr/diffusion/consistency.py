@@ -14,12 +14,23 @@ the fewest and smallest changes -- are moved to ``margin`` on the right side;
 all other sites are left alone. The sampler applies it to every estimate of
 x_0 (predict, project, re-noise: the DDNM / Predict-Project-Renoise idea;
 the model stays unconditional and nothing is retrained) and to the final
-field, so the returned spins coarse-grain to the input; or (``final``) to
-the final field only, which leaves the sampler's trajectory alone; or
-(``late``, :class:`ProjectedDenoiser`) to the estimates below a blur length of
-about one lattice spacing and to the final field, so that the coarse
-structure is drawn freely and the last steps, which still add noise, can
-smooth the sites the projection moves into their neighbourhood.
+field, so the returned spins coarse-grain to the input (``project``); or
+(``final``) to the final field only, which leaves the sampler's trajectory
+alone; or (``late``, :class:`ProjectedDenoiser`) to the estimates below a
+blur length of about one lattice spacing and to the final field.
+
+Moving single sites across zero leaves defects the later steps do not heal
+(docs/results.md#consistency-with-the-input). ``mean``
+(:class:`MeanConstrainedDenoiser`) first holds a convex, weaker constraint
+on every estimate: each block mean has the input's sign. That set contains
+the conditional mean ``E[x_0 | x_t, y]`` the estimate stands for, so
+projecting onto it never moves the estimate away from that mean; and the
+projection is taken in the metric of the Gaussian posterior covariance
+``Var(X_0 | X_t) = (1 - a_t^2) S`` per mode (:func:`project_block_means`),
+so the correction goes into the modes the estimate is still unsure of
+rather than into the large scales the input fixes. The count constraint
+itself is then projected below the blur length ``LATE_BLUR`` and on the
+output, where it moves a few sites at most.
 
 References
 ----------
@@ -35,9 +46,12 @@ import torch
 from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
-__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "ProjectedDenoiser"]
+__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "ProjectedDenoiser",
+           "project_block_means", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
+#: Iteration cap and tolerance (in block-mean units) of the block-mean projection inside the sampler.
+MEAN_ITERS, MEAN_TOL = 100, 1e-7
 
 
 def project_majority(x: torch.Tensor, coarse: torch.Tensor, b: int, margin: float = MARGIN) -> torch.Tensor:
@@ -105,3 +119,98 @@ class ProjectedDenoiser:
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
         return self.project(x0) if float(torch.as_tensor(t).reshape(-1)[0]) < self.below else x0
+
+
+def _block_means(x: torch.Tensor, b: int) -> torch.Tensor:
+    n, L = x.shape[0], x.shape[-1]
+    return x.reshape(n, L // b, b, L // b, b).mean(dim=(2, 4))
+
+
+def _fill(u: torch.Tensor, b: int) -> torch.Tensor:
+    return u.repeat_interleave(b, -1).repeat_interleave(b, -2)
+
+
+def project_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor | None = None,
+                        basis=None, margin: float = 0.0, iters: int = 100, tol: float = 1e-7) -> torch.Tensor:
+    """Projection of fields onto those whose block means have the input's sign, ``y_B mean_B(x) >= margin``.
+
+    The set is convex and contains the conditional mean ``E[x_0 | x_t, y]``
+    (every block sum of a consistent configuration has the sign of y_B), so
+    the projection of an estimate of x_0 moves it no further from that mean.
+    ``variance`` None: the Euclidean projection, which shifts every wrong
+    block uniformly (exact). Otherwise the projection in the metric of the
+    Gaussian posterior covariance ``Sigma = B^T diag(variance) B`` (per-mode
+    ``variance`` in ``basis``): the correction ``Sigma A^T lambda`` goes into
+    the modes the estimate is unsure of; the multipliers lambda >= 0 solve the
+    dual problem by accelerated projected gradient (FISTA) until no block
+    mean misses its bound by more than ``tol``, or ``iters`` iterations.
+
+    Parameters
+    ----------
+    x : tensor, shape (N, L, L) or (N, 1, L, L), real
+    coarse : tensor, shape (N, L/b, L/b), +-1
+    b : int
+    variance : tensor (L, L) or None
+    basis : Basis, with ``variance``
+
+    Returns
+    -------
+    tensor of the shape and dtype of ``x``
+    """
+    return _project_means(x, coarse, b, variance, basis, margin, iters, tol)[0]
+
+
+def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
+    """:func:`project_block_means`, started from multipliers ``lam``; returns the field and the multipliers."""
+    shape, dtype = x.shape, x.dtype
+    y = x.reshape(shape[0], shape[-2], shape[-1]).to(torch.float64)
+    n, L = y.shape[0], y.shape[-1]
+    if L % b or tuple(coarse.shape) != (n, L // b, L // b):
+        raise InputError(f"consistency projection: fields {tuple(shape)} and coarse inputs {tuple(coarse.shape)} "
+                         f"do not match blocks of {b}")
+    sign = coarse.to(torch.float64)
+    if variance is None:
+        y = y + _fill(torch.clamp(margin - sign * _block_means(y, b), min=0) * sign, b)
+        return y.to(dtype).reshape(shape), None
+    var = variance.to(torch.float64)
+
+    def correction(lam):
+        return basis.inverse(var * basis.forward(_fill(lam * sign, b) / (b * b)))
+    e = torch.zeros(1, L, L, dtype=torch.float64, device=y.device)
+    e[0, :b, :b] = 1.0 / (b * b)
+    row = _block_means(basis.inverse(var * basis.forward(e)), b)   # G_0C = a_0^T Sigma a_C
+    step = 1.0 / float(row.abs().sum())                          # Gershgorin: below 1 / lambda_max(G)
+    lam = torch.zeros_like(sign) if lam is None else lam
+    mom, k = lam, 1.0
+    for _ in range(iters):
+        lam_new = torch.clamp(mom - step * (sign * _block_means(y + correction(mom), b) - margin), min=0)
+        k_new = 0.5 * (1 + (1 + 4 * k * k) ** 0.5)
+        mom = lam_new + (k - 1) / k_new * (lam_new - lam)
+        done = float(torch.abs(lam_new - lam).max()) <= tol * step
+        lam, k = lam_new, k_new
+        if done:
+            break
+    return (y + correction(lam)).to(dtype).reshape(shape), lam
+
+
+class MeanConstrainedDenoiser:
+    """A denoiser whose estimates of x_0 are held to block means of the input's sign (:func:`project_block_means`).
+
+    ``metric`` (default): project in the metric of the Gaussian posterior covariance at each time,
+    ``process.sigma2(t)`` per mode; otherwise the Euclidean one. Each call starts its solver from the
+    previous call's multipliers (the correction changes little from one step to the next); use one
+    instance per batch of inputs.
+    """
+
+    def __init__(self, den, coarse, b: int, metric: bool = True, margin: float = 0.0):
+        self.den, self.process, self.b, self.metric, self.margin = den, den.process, int(b), metric, float(margin)
+        self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
+        self._lam = None
+
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        x0 = self.den(x_t, t)
+        var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0])) if self.metric else None
+        c = self.coarse.to(x0.device)
+        x0, self._lam = _project_means(x0, c, self.b, var, self.process.basis, self.margin, MEAN_ITERS, MEAN_TOL,
+                                       self._lam)
+        return x0

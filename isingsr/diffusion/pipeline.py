@@ -25,7 +25,7 @@ import torch
 from ..coarse import block_centre, is_block_scale
 from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
-from .consistency import CONSISTENCY, ProjectedDenoiser, majority_projector
+from .consistency import CONSISTENCY, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
 from .samplers import gaussian_field, get_sampler, time_grid
@@ -137,7 +137,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     blur length :data:`~isingsr.defaults.LATE_BLUR` and the output -- or ``project`` -- every estimate of
     x_0 and the output are projected onto the fields whose
     block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
-    integer scale dividing L), so the spins coarse-grain to the input.
+    integer scale dividing L), so the spins coarse-grain to the input; ``mean`` -- as ``late``, and
+    every estimate's block means held to the input's signs first (:class:`~isingsr.diffusion.consistency.
+    MeanConstrainedDenoiser`).
 
     Returns
     -------
@@ -189,8 +191,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        d = den if consistency in ("none", "final") else \
-            ProjectedDenoiser(den, project, p.time_at_blur(LATE_BLUR) if consistency == "late" else float("inf"))
+        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale)) if consistency == "mean" else den
+        if consistency in ("project", "late", "mean"):
+            d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else p.time_at_blur(LATE_BLUR))
         x = _run(d, x, times, sampler, gens, variance)
         out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
         if progress:
