@@ -4,7 +4,7 @@ For each scale S the cached Monte Carlo truth (L = 32, n = 1000) is
 coarse-grained by S (majority rule, seed 0) and super-resolved, same inputs
 and seeds, by
 
-* SKILD with each ``--consistency`` of ``--modes`` (none, project, and final), each from the
+* SKILD with each ``--consistency`` of ``--modes`` (none, project, final, late, mean), each from the
   checkpoint's start time (blur constant c = 0.9) and from the earlier
   c = 0.5 (what the alignment diagnostic asks for given the coarse input);
 * the exact polish: 1, 3 and 10 constrained Metropolis sweeps at beta_c from
@@ -14,7 +14,8 @@ and seeds, by
 * SR3 (its shipped checkpoint) and one exact posterior draw per input.
 
 Every row is compared with the truth (paired errors, full-covariance G4c
-p-value, energy and U4 z, block consistency) and scored input by input
+p-value, energy and U4 z, block consistency, and the paired difference of the block
+magnetisation along the input, the mean over blocks of y_B m_B) and scored input by input
 against 8 further exact posterior draws (energy and block-magnetisation mse
 ratios; 1 = an exact draw). Default sampler and steps of the package.
 Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files). Super-resolved files already in
@@ -22,6 +23,9 @@ Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files). Super-resolv
 
 Usage (about 7 min per scale on 2 cores):
   python experiments/consistency.py --out results/consistency_L32
+The block-mean constraint at 4x and 8x, polished from there:
+  python experiments/consistency.py --out results/consistency_mean_L32 --scales 4,8 --c 0.9 --modes none,mean \\
+      --polish-from mean --polish 1,3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -32,8 +36,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
+from isingsr.coarse import block_spin
 from isingsr.correlate import cached_truth, coarse_inputs, exact_polish
 from isingsr.defaults import CONSISTENCY, SAMPLER, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
@@ -44,7 +51,12 @@ from isingsr.models import shipped_baseline, shipped_checkpoint
 from _script import main, numbers, parser, posterior_reference, super_resolve_truth
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
-          "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)"]
+          "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "d block m along input"]
+
+
+def along_input(spins, coarse, S) -> np.ndarray:
+    """Per configuration, the mean over blocks of y_B m_B: each block's magnetisation along its coarse spin."""
+    return (block_spin(spins, S, rule="average") * coarse).mean(axis=(1, 2))
 
 
 def run() -> None:
@@ -88,14 +100,16 @@ def run() -> None:
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]
+        truth_along = along_input(load_ensemble(truth).spins, coarse, S)
         for name, c in s["comparison"].items():
+            dm = along_input(load_ensemble(cands[name]).spins, coarse, S) - truth_along
             k, sc = cond[name], c["scalars"]
             rows.append([f"{S:g}", name, f"{c['consistency']:.3f}",
                          value_err(k["energy"]["mse_ratio"], k["energy"]["mse_ratio_err"], 2),
                          value_err(k["block_m"]["mse_ratio"], k["block_m"]["mse_ratio_err"], 2),
                          f"{c['g4c_max_abs_dev']:.4f}", f"{max(abs(z) for z in c['g4c_z']):.1f}",
                          pval(c["g4c_p_value"]), pval(c["g2_p_value"]), f"{sc['energy']['z']:+.1f}",
-                         f"{sc['binder']['z']:+.1f}"])
+                         f"{sc['binder']['z']:+.1f}", f"{dm.mean():+.4f} ± {dm.std(ddof=1) / math.sqrt(len(dm)):.4f}"])
     table = markdown(HEADER, rows)
     print(table)
     steps = ", ".join(str(args.steps or superres_steps(S)) for S in args.scales)
