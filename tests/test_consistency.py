@@ -51,20 +51,25 @@ def test_consistent_fields_are_left_alone_and_shapes_kept():
         majority_projector(np.zeros((5, 4, 4)), 2)
 
 
-def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_input(make_process):
+def _oracle_case(p, n: int, seed: int):
+    """The Wiener oracle of process ``p`` (L = 16) as a denoiser class, a checkpoint's 4x pass-band statistics,
+    and ``n`` critical configurations with their 4x majority-rule inputs."""
     from isingsr.diffusion.denoiser import wiener_denoiser
-    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
-
-    p = make_process(L=16)
 
     class Oracle:
         process = p
         __call__ = staticmethod(wiener_denoiser(p))
 
-    fine = sample_configurations(16, 40, seed=2)
-    coarse = block_spin(fine, 4, seed=0)
+    fine = sample_configurations(16, n, seed=seed)
     ones = torch.ones(16, 16, dtype=torch.float64)
-    ck = {"gains": {"4": ones}, "passband_corr": {"4": 0.5 * ones}}
+    return Oracle, {"gains": {"4": ones}, "passband_corr": {"4": 0.5 * ones}}, fine, block_spin(fine, 4, seed=0)
+
+
+def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_input(make_process):
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    Oracle, ck, fine, coarse = _oracle_case(make_process(L=16), 40, seed=2)
+    ones = ck["gains"]["4"]
     free, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8)
     kept, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="project")
     assert block_consistency(to_spins(free), coarse, 4) < 0.95  # a Gaussian oracle does not know the rule ...
@@ -173,20 +178,11 @@ def test_metric_projection_meets_its_optimality_conditions(make_process):
 def test_mean_constraint_keeps_the_gaussian_oracles_fine_modes_and_the_input(make_process):
     """--consistency mean: the spins coarse-grain to the input, yet the detail the sampler adds below the
     block size has the power of the unconstrained run (the constraint moves block means, not the noise)."""
-    from isingsr.diffusion.denoiser import wiener_denoiser
     from isingsr.diffusion.pipeline import superresolve_fields, to_spins
     from isingsr.diffusion.spectral import mode_power
 
     p = make_process(L=16)
-
-    class Oracle:
-        process = p
-        __call__ = staticmethod(wiener_denoiser(p))
-
-    fine = sample_configurations(16, 200, seed=3)
-    coarse = block_spin(fine, 4, seed=0)
-    ones = torch.ones(16, 16, dtype=torch.float64)
-    ck = {"gains": {"4": ones}, "passband_corr": {"4": 0.5 * ones}}
+    Oracle, ck, _, coarse = _oracle_case(p, 200, seed=3)
     free, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10)
     held, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="mean")
     assert block_consistency(to_spins(held), coarse, 4) == 1.0

@@ -115,7 +115,7 @@ def test_cli_sample_and_superres(model):
 
 
 def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):
-    """SKILD's spins coarse-grain to the input with --consistency project, and the exact polish (constrained
+    """SKILD's spins coarse-grain to the input with --consistency project or mean, and the exact polish (constrained
     Metropolis from SKILD's output) is a separate row; --polish without the projection is refused in one line."""
     import json
 
@@ -124,14 +124,15 @@ def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, t
     write_ensemble(truth, sample_configurations(8, 40, seed=9), {"beta": BETA_C, "source": "test"})
     common = ["correlate", "--truth", truth, "--scale", 2, "--ckpt", ck, "--steps", 3, "--methods", "skild,posterior",
               "-q"]
-    r = invoke(*common, "--out", tmp_path / "a", "--consistency", "project", "--polish", 2)
-    assert r.exit_code == 0, r.stderr
-    s = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert s["comparison"]["skild"]["consistency"] == 1.0 and s["comparison"]["skild_polish"]["consistency"] == 1.0
-    assert s["ensembles"]["skild"]["provenance"]["consistency"] == "project"
-    assert s["ensembles"]["skild_polish"]["provenance"]["polish_sweeps"] == 2
+    for mode in ("project", "mean"):
+        r = invoke(*common, "--out", tmp_path / mode, "--consistency", mode, "--polish", 2)
+        assert r.exit_code == 0, r.stderr
+        s = json.loads((tmp_path / mode / "summary.json").read_text())
+        assert s["comparison"]["skild"]["consistency"] == 1.0 and s["comparison"]["skild_polish"]["consistency"] == 1.0
+        assert s["ensembles"]["skild"]["provenance"]["consistency"] == mode
+        assert s["ensembles"]["skild_polish"]["provenance"]["polish_sweeps"] == 2
     r = invoke(*common, "--out", tmp_path / "b", "--polish", 2)
-    assert r.exit_code == 2 and "--consistency final" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.exit_code == 2 and "--consistency mean" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_superres_at_another_size(model):
