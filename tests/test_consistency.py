@@ -200,3 +200,7 @@ def test_mean_constraint_keeps_the_gaussian_oracles_fine_modes_and_the_input(mak
             warm = den(x_t, torch.tensor([t, t]))
         np.testing.assert_allclose(warm, cold, atol=1e-4)
     assert float((torch.from_numpy(coarse[:2]).double() * _block_means(cold[:, 0], 4)).min()) > -1e-7
+    q = make_process(L=16, basis="dct")
+    Dct, ck, _, coarse = _oracle_case(q, 2, seed=5)
+    with pytest.raises(InputError, match="fourier"):
+        superresolve_fields(Dct(), ck, coarse, 4.0, steps=2, consistency="mean")

@@ -152,6 +152,7 @@ def project_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance:
     b : int
     variance : tensor (L, L) or None
     basis : Basis, with ``variance``
+        The fourier basis: every block is then alike, and the solver's step is taken from one.
 
     Returns
     -------
@@ -178,7 +179,7 @@ def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
         return basis.inverse(var * basis.forward(_fill(lam * sign, b) / (b * b)))
     e = torch.zeros(1, L, L, dtype=torch.float64, device=y.device)
     e[0, :b, :b] = 1.0 / (b * b)
-    row = _block_means(basis.inverse(var * basis.forward(e)), b)   # G_0C = a_0^T Sigma a_C
+    row = _block_means(basis.inverse(var * basis.forward(e)), b)   # G_0C = a_0^T Sigma a_C (fourier: every row alike)
     step = 1.0 / float(row.abs().sum())                          # Gershgorin: below 1 / lambda_max(G)
     lam = torch.zeros_like(sign) if lam is None else lam
     mom, k = lam, 1.0

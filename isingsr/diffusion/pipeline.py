@@ -175,6 +175,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
         raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
                          f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
+    if consistency == "mean" and p.basis.name != "fourier":
+        raise InputError(f"--consistency mean needs a checkpoint in the fourier basis (every block alike under the "
+                         f"process), not {p.basis.name!r}; use --consistency late")
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
