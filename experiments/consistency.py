@@ -71,12 +71,16 @@ def run() -> None:
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
     args = ap.parse_args()
+    unknown = sorted(set(args.modes.split(",")) - set(CONSISTENCY))
+    if unknown:
+        ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(CONSISTENCY)}")
     if args.polish and args.polish_from not in args.modes.split(","):
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
     ckpt = shipped_checkpoint(32)
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
     truth = cached_truth(32, 1000, log=print)
-    beta = load_ensemble(truth, max_samples=1).beta
+    ens = load_ensemble(truth)
+    truth_spins, beta = ens.spins, ens.beta
     rows = []
     for S in args.scales:
         out = args.out / f"s{S:g}"
@@ -91,7 +95,7 @@ def run() -> None:
                 cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
                                                   sampler=args.sampler, consistency=mode, t_start=t_start,
                                                   reuse=True)
-        coarse = coarse_inputs(load_ensemble(truth).spins, S, 0)
+        coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
@@ -100,7 +104,7 @@ def run() -> None:
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]
-        truth_along = along_input(load_ensemble(truth).spins, coarse, S)
+        truth_along = along_input(truth_spins, coarse, S)
         for name, c in s["comparison"].items():
             dm = along_input(load_ensemble(cands[name]).spins, coarse, S) - truth_along
             k, sc = cond[name], c["scalars"]

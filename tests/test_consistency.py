@@ -142,6 +142,17 @@ def test_euclidean_block_mean_projection_shifts_only_the_wrong_blocks_uniformly(
     np.testing.assert_allclose(project_block_means(y, coarse, 3, margin=margin), y, atol=1e-12)  # idempotent
 
 
+def test_block_helpers_are_the_packages_coarse_graining_on_tensors():
+    from isingsr.coarse import block_fill
+    from isingsr.diffusion.consistency import _block_means as means, _fill as fill
+
+    spins = sample_configurations(12, 3, seed=6)
+    np.testing.assert_allclose(means(torch.from_numpy(spins.astype(np.float64)), 3).numpy(),
+                               block_spin(spins, 3, rule="average"))
+    coarse = block_spin(spins, 3, seed=0)
+    np.testing.assert_array_equal(fill(torch.from_numpy(coarse), 3).numpy(), block_fill(coarse, 3))
+
+
 def test_metric_projection_with_white_variance_is_the_euclidean_one(make_process):
     p = make_process(L=8)
     x, coarse = _random_case(1)

@@ -122,11 +122,13 @@ class ProjectedDenoiser:
 
 
 def _block_means(x: torch.Tensor, b: int) -> torch.Tensor:
+    """:func:`isingsr.coarse.block_spin` with ``rule='average'``, on tensors (the sampler's device)."""
     n, L = x.shape[0], x.shape[-1]
     return x.reshape(n, L // b, b, L // b, b).mean(dim=(2, 4))
 
 
 def _fill(u: torch.Tensor, b: int) -> torch.Tensor:
+    """:func:`isingsr.coarse.block_fill` on tensors."""
     return u.repeat_interleave(b, -1).repeat_interleave(b, -2)
 
 
@@ -142,8 +144,9 @@ def project_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance:
     Gaussian posterior covariance ``Sigma = B^T diag(variance) B`` (per-mode
     ``variance`` in ``basis``): the correction ``Sigma A^T lambda`` goes into
     the modes the estimate is unsure of; the multipliers lambda >= 0 solve the
-    dual problem by accelerated projected gradient (FISTA) until no block
-    mean misses its bound by more than ``tol``, or ``iters`` iterations.
+    dual problem by accelerated projected gradient (FISTA) until an iteration
+    moves them by less than ``tol`` times its step (a block mean's residual of
+    about ``tol``), or for ``iters`` iterations.
 
     Parameters
     ----------
@@ -197,21 +200,19 @@ def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
 class MeanConstrainedDenoiser:
     """A denoiser whose estimates of x_0 are held to block means of the input's sign (:func:`project_block_means`).
 
-    ``metric`` (default): project in the metric of the Gaussian posterior covariance at each time,
-    ``process.sigma2(t)`` per mode; otherwise the Euclidean one. Each call starts its solver from the
-    previous call's multipliers (the correction changes little from one step to the next); use one
-    instance per batch of inputs.
+    The projection is taken in the metric of the Gaussian posterior covariance at the estimate's time,
+    ``process.sigma2(t)`` per mode. Each call starts its solver from the previous call's multipliers (the
+    correction changes little from one step to the next); use one instance per batch of inputs.
     """
 
-    def __init__(self, den, coarse, b: int, metric: bool = True, margin: float = 0.0):
-        self.den, self.process, self.b, self.metric, self.margin = den, den.process, int(b), metric, float(margin)
+    def __init__(self, den, coarse, b: int):
+        self.den, self.process, self.b = den, den.process, int(b)
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
-        var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0])) if self.metric else None
-        c = self.coarse.to(x0.device)
-        x0, self._lam = _project_means(x0, c, self.b, var, self.process.basis, self.margin, MEAN_ITERS, MEAN_TOL,
-                                       self._lam)
+        var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0]))
+        x0, self._lam = _project_means(x0, self.coarse.to(x0.device), self.b, var, self.process.basis, 0.0,
+                                       MEAN_ITERS, MEAN_TOL, self._lam)
         return x0
