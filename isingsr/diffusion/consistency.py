@@ -30,7 +30,7 @@ projection is taken in the metric of the Gaussian posterior covariance
 so the correction goes into the modes the estimate is still unsure of
 rather than into the large scales the input fixes. The count constraint
 itself is then projected below the blur length ``LATE_BLUR`` and on the
-output, where it moves a few sites at most.
+output, where few blocks are still wrong.
 
 References
 ----------
