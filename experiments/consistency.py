@@ -26,6 +26,9 @@ Usage (about 7 min per scale on 2 cores):
 The block-mean constraint at 4x and 8x, polished from there:
   python experiments/consistency.py --out results/consistency_mean_L32 --scales 4,8 --c 0.9 --modes none,mean \\
       --polish-from mean --polish 1,3
+The truncated-Gaussian target for the wrong blocks (SR3's and the other modes' rows: the table above):
+  python experiments/consistency.py --out results/consistency_truncated_L32 --scales 4,8 --c 0.9 \\
+      --modes truncated --polish-from truncated --polish 1 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -70,6 +73,8 @@ def run() -> None:
                     help="the SKILD output the polish starts from (one of --modes)")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
+    ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
+                    "of the same inputs and seeds)")
     args = ap.parse_args()
     unknown = sorted(set(args.modes.split(",")) - set(CONSISTENCY))
     if unknown:
@@ -99,8 +104,9 @@ def run() -> None:
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
-        cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
-                                           steps=args.steps, sampler=args.sampler, reuse=True)
+        if not args.no_sr3:
+            cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
+                                               steps=args.steps, sampler=args.sampler, reuse=True)
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]

@@ -7,7 +7,7 @@ import torch
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
 from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector,
-                                          project_block_means, project_majority)
+                                          project_block_means, project_majority, truncated_targets)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -86,7 +86,7 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
     assert block_consistency(to_spins(late), coarse, 4) == 1.0
     assert not np.array_equal(late, last)
-    for mode in ("project", "final", "late", "mean"):
+    for mode in ("project", "final", "late", "mean", "truncated"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
@@ -213,5 +213,56 @@ def test_mean_constraint_keeps_the_gaussian_oracles_fine_modes_and_the_input(mak
     assert float((torch.from_numpy(coarse[:2]).double() * _block_means(cold[:, 0], 4)).min()) > -1e-7
     q = make_process(L=16, basis="dct")
     Dct, ck, _, coarse = _oracle_case(q, 2, seed=5)
-    with pytest.raises(InputError, match="fourier"):
-        superresolve_fields(Dct(), ck, coarse, 4.0, steps=2, consistency="mean")
+    for mode in ("mean", "truncated"):
+        with pytest.raises(InputError, match="fourier"):
+            superresolve_fields(Dct(), ck, coarse, 4.0, steps=2, consistency=mode)
+
+
+def test_truncated_targets_are_the_truncated_normal_means_of_the_wrong_blocks(make_process):
+    """With a white posterior variance v, a 2 x 2 block mean has variance s^2 = v / 4; a wrong block's target is
+    the mean of N(mu, s^2) truncated to positive values (scipy), a right block's is 0."""
+    from scipy.stats import truncnorm
+
+    p = make_process(L=8)
+    x, coarse = _random_case(3, n=4)
+    v = 0.36
+    white = torch.full((8, 8), v, dtype=torch.float64)
+    got = truncated_targets(x[:, None], coarse, 2, white, p.basis)
+    assert got.shape == (4, 4, 4)
+    mu = (coarse.double() * _block_means(x, 2)).numpy()
+    s = np.sqrt(v / 4)
+    want = np.where(mu < 0, truncnorm.mean((0 - mu) / s, np.inf, loc=mu, scale=s), 0.0)
+    assert (mu < 0).sum() > 10
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12)
+    far = truncated_targets(torch.full((1, 8, 8), -3.0), torch.ones(1, 4, 4), 2, white, p.basis)
+    np.testing.assert_allclose(far.numpy(), s * s / 3.0, rtol=0.03)  # far on the wrong side: about s^2 / |mu|
+    assert torch.equal(truncated_targets(x, coarse, 2, torch.zeros(8, 8, dtype=torch.float64), p.basis),
+                       torch.zeros(4, 4, 4, dtype=torch.float64))  # a known field: the plain constraint
+
+
+def test_truncated_mode_keeps_the_input_and_leaves_its_blocks_stronger_than_mean(make_process):
+    """--consistency truncated: the spins coarse-grain to the input, each estimate's wrong blocks reach their
+    targets, and the output's blocks are more magnetised along the input than under mean (the weak corrected
+    blocks mean leaves are what it is for)."""
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    p = make_process(L=16)
+    Oracle, ck, fine, coarse = _oracle_case(p, 200, seed=3)
+    held, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="mean")
+    trunc, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="truncated")
+    assert block_consistency(to_spins(trunc), coarse, 4) == 1.0
+
+    def along(fields):
+        return float((block_spin(to_spins(fields), 4, rule="average") * coarse).mean())
+    assert along(trunc) > along(held) + 0.005, (along(trunc), along(held))
+    den = MeanConstrainedDenoiser(Oracle(), coarse[:2], 4, truncated=True)
+    t = 0.5  # a state of the forward process (its zero mode, which the correction cannot move, is the truth's)
+    x_0 = torch.from_numpy(fine[:2, None].astype(np.float64))
+    x_t = p.q_sample(x_0, t, generator=torch.Generator().manual_seed(4))[0]
+    raw = Oracle()(x_t, torch.tensor([t, t]))
+    target = truncated_targets(raw, torch.from_numpy(coarse[:2]), 4, p.sigma2(t), p.basis)
+    assert float(target.max()) > 0
+    for _ in range(20):
+        out = den(x_t, torch.tensor([t, t]))
+    reached = torch.from_numpy(coarse[:2]).double() * _block_means(out[:, 0], 4) - target
+    assert float(reached.min()) > -1e-4

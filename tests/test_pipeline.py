@@ -115,8 +115,9 @@ def test_cli_sample_and_superres(model):
 
 
 def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):
-    """SKILD's spins coarse-grain to the input with --consistency project or mean, and the exact polish (constrained
-    Metropolis from SKILD's output) is a separate row; --polish without the projection is refused in one line."""
+    """SKILD's spins coarse-grain to the input with --consistency project, mean or truncated, and the exact polish
+    (constrained Metropolis from SKILD's output) is a separate row; --polish without the projection is refused in
+    one line."""
     import json
 
     d, ck, _ = model
@@ -124,7 +125,7 @@ def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, t
     write_ensemble(truth, sample_configurations(8, 40, seed=9), {"beta": BETA_C, "source": "test"})
     common = ["correlate", "--truth", truth, "--scale", 2, "--ckpt", ck, "--steps", 3, "--methods", "skild,posterior",
               "-q"]
-    for mode in ("project", "mean"):
+    for mode in ("project", "mean", "truncated"):
         r = invoke(*common, "--out", tmp_path / mode, "--consistency", mode, "--polish", 2)
         assert r.exit_code == 0, r.stderr
         s = json.loads((tmp_path / mode / "summary.json").read_text())

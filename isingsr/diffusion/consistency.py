@@ -30,7 +30,11 @@ projection is taken in the metric of the Gaussian posterior covariance
 so the correction goes into the modes the estimate is still unsure of
 rather than into the large scales the input fixes. The count constraint
 itself is then projected below the blur length ``LATE_BLUR`` and on the
-output, where few blocks are still wrong.
+output, where few blocks are still wrong. A wrong block held at zero ends
+weakly magnetised; ``truncated`` moves it instead to the mean of its
+Gaussian posterior truncated to the input's sign (:func:`truncated_targets`),
+the conditional mean under that model, and leaves the blocks of the right
+sign alone.
 
 References
 ----------
@@ -40,6 +44,8 @@ diffusion null-space model", ICLR (2023) (DDNM).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -47,7 +53,7 @@ from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
 __all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "ProjectedDenoiser",
-           "project_block_means", "MeanConstrainedDenoiser"]
+           "project_block_means", "truncated_targets", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 #: Iteration cap and tolerance (in block-mean units) of the block-mean projection inside the sampler.
@@ -133,7 +139,8 @@ def _fill(u: torch.Tensor, b: int) -> torch.Tensor:
 
 
 def project_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor | None = None,
-                        basis=None, margin: float = 0.0, iters: int = 100, tol: float = 1e-7) -> torch.Tensor:
+                        basis=None, margin: float | torch.Tensor = 0.0, iters: int = 100,
+                        tol: float = 1e-7) -> torch.Tensor:
     """Projection of fields onto those whose block means have the input's sign, ``y_B mean_B(x) >= margin``.
 
     The set is convex and contains the conditional mean ``E[x_0 | x_t, y]``
@@ -156,12 +163,49 @@ def project_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance:
     variance : tensor (L, L) or None
     basis : Basis, with ``variance``
         The fourier basis: every block is then alike, and the solver's step is taken from one.
+    margin : float or tensor, shape (N, L/b, L/b)
+        Lower bound of each block mean along its input spin.
 
     Returns
     -------
     tensor of the shape and dtype of ``x``
     """
     return _project_means(x, coarse, b, variance, basis, margin, iters, tol)[0]
+
+
+def _gram_row(var: torch.Tensor, basis, b: int, L: int) -> torch.Tensor:
+    """Covariances ``a_0^T Sigma a_C`` of block 0's mean with every block C's under ``Sigma = B^T diag(var) B``,
+    shape (1, L/b, L/b); in the fourier basis every block's row is this one shifted."""
+    e = torch.zeros(1, L, L, dtype=torch.float64, device=var.device)
+    e[0, :b, :b] = 1.0 / (b * b)
+    return _block_means(basis.inverse(var * basis.forward(e)), b)
+
+
+def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis) -> torch.Tensor:
+    """Per block, the block mean along the input that :class:`MeanConstrainedDenoiser` (``truncated``) asks for.
+
+    Under the Gaussian model ``x_0 ~ N(x, Sigma)`` of the posterior (``Sigma`` as in
+    :func:`project_block_means`) a block's mean along its input spin is
+    ``N(mu, s^2)``, ``mu = y_B mean_B(x)``, ``s^2 = a_B^T Sigma a_B``; given the
+    input it is that normal truncated to positive values, whose mean is
+    ``s (alpha + phi(alpha) / Phi(alpha))``, ``alpha = mu / s`` (near ``s^2 / |mu|``
+    for a block far on the wrong side, ``0.80 s`` at ``alpha = 0``). That is the
+    target of every block whose estimate has the wrong sign (``mu < 0``); 0, the
+    plain constraint, elsewhere (and everywhere when ``s = 0``).
+
+    Returns
+    -------
+    tensor, shape (N, L/b, L/b) float64
+    """
+    L = x.shape[-1]
+    y = x.reshape(x.shape[0], L, L).to(torch.float64)
+    mu = coarse.to(torch.float64) * _block_means(y, b)
+    s = float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0)) ** 0.5
+    if s == 0.0:
+        return torch.zeros_like(mu)
+    alpha = mu / s
+    ratio = torch.exp(-0.5 * alpha * alpha - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(alpha))
+    return torch.where(mu < 0, s * (alpha + ratio), torch.zeros_like(mu)).clamp(min=0.0)
 
 
 def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
@@ -180,10 +224,7 @@ def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
 
     def correction(lam):
         return basis.inverse(var * basis.forward(_fill(lam * sign, b) / (b * b)))
-    e = torch.zeros(1, L, L, dtype=torch.float64, device=y.device)
-    e[0, :b, :b] = 1.0 / (b * b)
-    row = _block_means(basis.inverse(var * basis.forward(e)), b)   # G_0C = a_0^T Sigma a_C (fourier: every row alike)
-    step = 1.0 / float(row.abs().sum())                          # Gershgorin: below 1 / lambda_max(G)
+    step = 1.0 / float(_gram_row(var, basis, b, L).abs().sum())  # Gershgorin: below 1 / lambda_max(G)
     lam = torch.zeros_like(sign) if lam is None else lam
     mom, k = lam, 1.0
     for _ in range(iters):
@@ -201,18 +242,22 @@ class MeanConstrainedDenoiser:
     """A denoiser whose estimates of x_0 are held to block means of the input's sign (:func:`project_block_means`).
 
     The projection is taken in the metric of the Gaussian posterior covariance at the estimate's time,
-    ``process.sigma2(t)`` per mode. Each call starts its solver from the previous call's multipliers (the
-    correction changes little from one step to the next); use one instance per batch of inputs.
+    ``process.sigma2(t)`` per mode. ``truncated``: a block whose estimate has the wrong sign is moved to the
+    mean of its Gaussian posterior truncated to the input's sign (:func:`truncated_targets`) rather than to
+    zero. Each call starts its solver from the previous call's multipliers (the correction changes little
+    from one step to the next); use one instance per batch of inputs.
     """
 
-    def __init__(self, den, coarse, b: int):
-        self.den, self.process, self.b = den, den.process, int(b)
+    def __init__(self, den, coarse, b: int, truncated: bool = False):
+        self.den, self.process, self.b, self.truncated = den, den.process, int(b), bool(truncated)
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
         var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0]))
-        x0, self._lam = _project_means(x0, self.coarse.to(x0.device), self.b, var, self.process.basis, 0.0,
+        coarse = self.coarse.to(x0.device)
+        margin = truncated_targets(x0, coarse, self.b, var, self.process.basis) if self.truncated else 0.0
+        x0, self._lam = _project_means(x0, coarse, self.b, var, self.process.basis, margin,
                                        MEAN_ITERS, MEAN_TOL, self._lam)
         return x0

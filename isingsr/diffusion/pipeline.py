@@ -139,7 +139,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
     integer scale dividing L), so the spins coarse-grain to the input; ``mean`` -- as ``late``, and
     every estimate's block means held to the input's signs first (:class:`~isingsr.diffusion.consistency.
-    MeanConstrainedDenoiser`).
+    MeanConstrainedDenoiser`); ``truncated`` -- as ``mean``, a wrong block's mean moved to its truncated
+    Gaussian posterior mean rather than to zero.
 
     Returns
     -------
@@ -175,9 +176,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
         raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
                          f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
-    if consistency == "mean" and p.basis.name != "fourier":
-        raise InputError(f"--consistency mean needs a checkpoint in the fourier basis (every block alike under the "
-                         f"process), not {p.basis.name!r}; use --consistency late")
+    if consistency in ("mean", "truncated") and p.basis.name != "fourier":
+        raise InputError(f"--consistency {consistency} needs a checkpoint in the fourier basis (every block alike "
+                         f"under the process), not {p.basis.name!r}; use --consistency late")
     if start != "forward":
         gain = gain_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device)
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
@@ -194,8 +195,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale)) if consistency == "mean" else den
-        if consistency in ("project", "late", "mean"):
+        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), truncated=consistency == "truncated") \
+            if consistency in ("mean", "truncated") else den
+        if consistency in ("project", "late", "mean", "truncated"):
             d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else p.time_at_blur(LATE_BLUR))
         x = _run(d, x, times, sampler, gens, variance)
         out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
