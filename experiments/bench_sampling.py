@@ -17,11 +17,15 @@ checkpoint as it is; the inputs are Monte Carlo configurations generated here.
 
 Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3] [--out results/bench_sampling]
 (``--out`` writes both tables to ``OUT/network.md`` and ``OUT/sampling.md``.)
+``--compile`` measures instead whether ``torch.compile`` (inductor) speeds up the network on this CPU
+(``OUT/compile.md``).
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,14 +78,45 @@ class Timer:
             self.seconds += time.perf_counter() - t0
 
 
+def compile_table(ck, args) -> None:
+    """Channels-last float32 evaluations per second, eager and under ``torch.compile`` (inductor, one compiled
+    module per lattice size, fixed shapes), with the seconds the first call of each new shape takes (compiled
+    from scratch: inductor's on-disk cache goes to a fresh folder, as on a fresh machine)."""
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
+    rows = []
+    for L, batches in ((32, (8, 32)), (128, (2,))):
+        net = build_from_checkpoint(ck, L=L).net
+        torch._dynamo.reset()
+        compiled = torch.compile(net, dynamic=False)
+        for b in batches:
+            x, c = torch.randn(b, 1, L, L).contiguous(memory_format=torch.channels_last), torch.randn(b, 2)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                diff = float((compiled(x, c) - net(x, c)).abs().max())
+            first = time.perf_counter() - t0
+            rows.append([L, b, f"{net_rate(net, L, b, True, repeats=args.repeats):.0f}",
+                         f"{net_rate(compiled, L, b, True, repeats=args.repeats):.0f}", f"{first:.0f}",
+                         f"{diff:.1e}"])
+            print(" ".join(str(v) for v in rows[-1]), flush=True)
+    table = markdown(["L", "batch", "eager", "torch.compile", "first call s", "max abs difference"], rows)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "compile.md").write_text(table + "\n")
+
+
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--n", type=int, default=256, help="configurations super-resolved in part 2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="folder for network.md and sampling.md")
+    ap.add_argument("--compile", action="store_true",
+                    help="instead: the network eager and under torch.compile (OUT/compile.md)")
     args = ap.parse_args()
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.compile:
+        return compile_table(ck, args)
     print("\nnetwork evaluations per second (shipped small U-Net)")
     net_rows = []
     for L, batches in ((32, (8, 32, 128)), (128, (1, 2, 8))):
