@@ -524,7 +524,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "wrong sign is moved to the mean of its Gaussian posterior truncated to the input's sign "
                    "rather than to zero (conditional scores near an exact draw's; at 8x every marginal test passes, "
                    "at 4x the full covariance resolves a long-range G2 deficit; at 2x neither mean nor "
-                   "truncated keeps the short range: energy +12 sigma). "
+                   "truncated keeps the short range: energy +12 to +18 sigma). "
                    "final: move the fewest, smallest-magnitude sites of each wrong block in the output; late: "
                    "project the estimates below a blur of one lattice spacing, and the output; project: every "
                    "estimate, and the output (final, late and project bias the marginals: 4x, L = 32, energy "
