@@ -81,8 +81,25 @@ class Timer:
 def compile_table(ck, args) -> None:
     """Channels-last float32 evaluations per second, eager and under ``torch.compile`` (inductor, one compiled
     module per lattice size, fixed shapes), with the seconds the first call of each new shape takes (compiled
-    from scratch: inductor's on-disk cache goes to a fresh folder, as on a fresh machine)."""
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
+    from scratch: inductor's on-disk cache goes to a fresh folder, as on a fresh machine, removed afterwards)."""
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="inductor-") as cache:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        try:
+            rows = _compile_rows(ck, args.repeats)
+        finally:
+            if before is None:
+                del os.environ["TORCHINDUCTOR_CACHE_DIR"]
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
+    table = markdown(["L", "batch", "eager", "torch.compile", "first call s", "max abs difference"], rows)
+    print(table)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "compile.md").write_text(table + "\n")
+
+
+def _compile_rows(ck, repeats: int) -> list:
     rows = []
     for L, batches in ((32, (8, 32)), (128, (2,))):
         net = build_from_checkpoint(ck, L=L).net
@@ -94,15 +111,10 @@ def compile_table(ck, args) -> None:
             with torch.inference_mode():
                 diff = float((compiled(x, c) - net(x, c)).abs().max())
             first = time.perf_counter() - t0
-            rows.append([L, b, f"{net_rate(net, L, b, True, repeats=args.repeats):.0f}",
-                         f"{net_rate(compiled, L, b, True, repeats=args.repeats):.0f}", f"{first:.0f}",
-                         f"{diff:.1e}"])
+            rows.append([L, b, f"{net_rate(net, L, b, True, repeats=repeats):.0f}",
+                         f"{net_rate(compiled, L, b, True, repeats=repeats):.0f}", f"{first:.0f}", f"{diff:.1e}"])
             print(" ".join(str(v) for v in rows[-1]), flush=True)
-    table = markdown(["L", "batch", "eager", "torch.compile", "first call s", "max abs difference"], rows)
-    print(table)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "compile.md").write_text(table + "\n")
+    return rows
 
 
 def run() -> None:
