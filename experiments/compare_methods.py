@@ -20,6 +20,9 @@ Re-analyse files already made there (seconds per scale; e.g. after a change to t
 L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
 collinear G4c too (docs/results.md gives the truth files and times):
   python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
+SKILD with its block majorities held to the input (``isingsr correlate --consistency truncated``):
+  python experiments/compare_methods.py --out results/L128_truncated --scales 4 --truth data/L128_n1000.h5 \
+      --collinear --methods skild,posterior --consistency truncated
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
@@ -37,7 +40,7 @@ from pathlib import Path
 from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
-from isingsr.defaults import METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.defaults import CONSISTENCY, METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
 from isingsr.progress import StageBars
 
 from _script import main, numbers, parser
@@ -82,11 +85,12 @@ def table(summary: dict) -> list[list[str]]:
 
 
 def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
-           precision: str = "float32") -> tuple[list[str], dict]:
+           precision: str = "float32", consistency: str = "none") -> tuple[list[str], dict]:
     """Methods of ``wanted`` still to run, and the diffusion/CNN files already in ``folder`` taken as candidates.
 
     ``precision``: the network precision of this run (``float32`` or ``bf16``); SKILD and SR3 files made in
-    another are refused (files without the attribute were made in float32).
+    another are refused (files without the attribute were made in float32). So are SKILD files made with another
+    ``--consistency`` (files without the attribute were made with none).
     """
     from isingsr.io.hdf5 import load_ensemble
 
@@ -105,6 +109,9 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
         if m != "cnn" and attrs.get("precision", "float32") != precision:
             sys.exit(f"{path}: made in {attrs.get('precision', 'float32')}, not {precision}; drop --reuse or match "
                      "--precision")
+        if m == "skild" and attrs.get("consistency", "none") != consistency:
+            sys.exit(f"{path}: made with --consistency {attrs.get('consistency', 'none')}, not {consistency}; "
+                     "delete it to make it again, or match --consistency")
         if m == "skild" and attrs.get("protocol") != start:
             sys.exit(f"{path}: made with the {attrs.get('protocol')} start, not --start {start}; "
                      "delete it to make it again, or match --start")
@@ -137,6 +144,8 @@ def run() -> None:
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
+    ap.add_argument("--consistency", default="none", choices=CONSISTENCY,
+                    help="SKILD's block consistency with the input (isingsr correlate --consistency) [default: none]")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                     help="network precision of SKILD and SR3 (bf16: faster, biased; docs/sampling.md#precision)")
@@ -161,14 +170,14 @@ def run() -> None:
             if args.reuse:
                 methods, cands = reused(folder, superres_steps(S) if args.steps is None else args.steps, args.start,
                                         args.sampler, args.methods or METHODS,
-                                        args.precision)
+                                        args.precision, args.consistency)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
                      "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
             bars = StageBars()
             try:
                 summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
                                     steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
-                                    precision=args.precision,
+                                    precision=args.precision, skild_options={"consistency": args.consistency},
                                     collinear=args.collinear, progress=bars,
                                     log=lambda s: print(s, file=sys.stderr))
             finally:
@@ -183,7 +192,8 @@ def run() -> None:
             shutil.copyfile(folder / "g4c.png", args.figure)
         prov = summary["ensembles"].get("skild", {}).get("provenance", {})
         if prov:
-            starts.append(f"S = {S:g}: {prov.get('protocol')} start, {prov.get('steps')} steps")
+            held = "" if prov.get("consistency", "none") == "none" else f", --consistency {prov['consistency']}"
+            starts.append(f"S = {S:g}: {prov.get('protocol')} start, {prov.get('steps')} steps{held}")
         cmp = summary["comparison"]
         if "skild" in cmp:
             for m in ("sr3", "cnn", "naive"):
