@@ -21,7 +21,7 @@ L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, c
 collinear G4c too (docs/results.md gives the truth files and times):
   python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
 SKILD with its block majorities held to the input (``isingsr correlate --consistency truncated``):
-  python experiments/compare_methods.py --out results/L128_truncated --scales 4 --truth data/L128_n1000.h5 \
+  python experiments/compare_methods.py --out results/L128_truncated --scales 4 --truth data/L128_n1000.h5 \\
       --collinear --methods skild,posterior --consistency truncated
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
