@@ -20,9 +20,9 @@ Re-analyse files already made there (seconds per scale; e.g. after a change to t
 L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
 collinear G4c too (docs/results.md gives the truth files and times):
   python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
-SKILD with its block majorities held to the input (``isingsr correlate --consistency truncated``):
-  python experiments/compare_methods.py --out results/L128_truncated --scales 4 --truth data/L128_n1000.h5 \\
-      --collinear --methods skild,posterior --consistency truncated
+SKILD with its block majorities held to the input (``isingsr correlate --consistency conditioned``):
+  python experiments/compare_methods.py --out results/L128_conditioned --scales 4 --truth data/L128_n1000.h5 \\
+      --collinear --methods skild,posterior --consistency conditioned
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\

@@ -4,7 +4,7 @@ For each scale S the cached Monte Carlo truth (L = 32, n = 1000) is
 coarse-grained by S (majority rule, seed 0) and super-resolved, same inputs
 and seeds, by
 
-* SKILD with each ``--consistency`` of ``--modes`` (none, project, final, late, mean), each from the
+* SKILD with each ``--consistency`` of ``--modes`` (none, project, ..., conditioned), each from the
   checkpoint's start time (blur constant c = 0.9) and from the earlier
   c = 0.5 (what the alignment diagnostic asks for given the coarse input);
 * the exact polish: 1, 3 and 10 constrained Metropolis sweeps at beta_c from
@@ -29,6 +29,9 @@ The block-mean constraint at 4x and 8x, polished from there:
 The truncated-Gaussian target for the wrong blocks (SR3's and the other modes' rows: the table above):
   python experiments/consistency.py --out results/consistency_truncated_L32 --scales 4,8 --c 0.9 \\
       --modes truncated --polish-from truncated --polish 1 --no-sr3
+Every block's mean to its truncated-Gaussian mean given the input (docs/results.md's best option):
+  python experiments/consistency.py --out results/consistency_conditioned_L32 --scales 2,4,8 --c 0.9 \\
+      --modes conditioned --polish-from conditioned --polish 1 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5

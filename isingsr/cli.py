@@ -267,10 +267,11 @@ def _parse_methods(text):
               help="Reverse steps (network evaluations) of SKILD and SR3; the default is where the measured "
                    "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
-              help="SKILD: make the output's block majorities equal the input: mean (every estimate's block "
-                   "means, then the last steps' majorities), truncated (as mean, wrong blocks moved to their "
-                   "truncated posterior mean), final (the output only), late (the last steps' "
-                   "estimates) or project (every estimate; see isingsr superres --help).")
+              help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
+                   "block means moved to their Gaussian posterior means given the input's signs, then the last "
+                   "steps' majorities), held (only the wrong blocks moved, the others held), mean, truncated, "
+                   "final (the output only), late (the last steps' estimates) or project (every estimate; see "
+                   "isingsr superres --help).")
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
               help="With --consistency other than none: also compare SKILD's output after SWEEPS constrained "
                    "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
@@ -516,15 +517,16 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-                   "without retraining. mean: hold every estimate of the fine field to block means of the "
-                   "input's signs (in the metric of its posterior covariance), project the majorities below a "
-                   "blur of one lattice spacing, and the output (conditional scores near an exact draw's and every "
-                   "G4c(r) within 1.5 sigma at 4x and 8x, though the full covariance still sees a bias; fourier "
-                   "checkpoints; 1.4-1.5x the time). truncated: as mean, but a block whose estimate has the "
-                   "wrong sign is moved to the mean of its Gaussian posterior truncated to the input's sign "
-                   "rather than to zero (conditional scores near an exact draw's; at 8x every marginal test passes, "
-                   "at 4x the full covariance resolves a long-range G2 deficit; at 2x neither mean nor "
-                   "truncated keeps the short range: energy +12 to +18 sigma). "
+                   "without retraining (fourier checkpoints for the block-mean options; 1.4-1.5x the time). "
+                   "conditioned: move every estimate of the fine field to block means given the input's signs -- "
+                   "each block's mean to the mean of its Gaussian posterior truncated to the input's sign, by the "
+                   "least change in the metric of the posterior covariance --, project the majorities below a "
+                   "blur of one lattice spacing, and the output (L = 32: conditional scores 0.95-1.05, an exact "
+                   "draw's 1.0; at 8x every marginal test passes; at 4x every G4c(r) and G2(r) is within 2 sigma "
+                   "but the full covariance resolves a bias, G4c p = 0.02). held: only the wrong blocks moved "
+                   "there, the others' means held. truncated: the wrong blocks moved there by the inequality "
+                   "projection; mean: the wrong blocks to zero (both leave long-range G2 too weak at 4x). At 2x "
+                   "no option keeps the short range (energy +10 sigma and more): use none. "
                    "final: move the fewest, smallest-magnitude sites of each wrong block in the output; late: "
                    "project the estimates below a blur of one lattice spacing, and the output; project: every "
                    "estimate, and the output (final, late and project bias the marginals: 4x, L = 32, energy "

@@ -6,8 +6,9 @@ import torch
 
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
-from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector,
-                                          project_block_means, project_majority, truncated_targets)
+from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, hold_block_means,
+                                          majority_projector, project_block_means, project_majority,
+                                          truncated_targets)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -86,7 +87,7 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
     assert block_consistency(to_spins(late), coarse, 4) == 1.0
     assert not np.array_equal(late, last)
-    for mode in ("project", "final", "late", "mean", "truncated"):
+    for mode in ("project", "final", "late", "mean", "truncated", "held", "conditioned"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
@@ -213,7 +214,7 @@ def test_mean_constraint_keeps_the_gaussian_oracles_fine_modes_and_the_input(mak
     assert float((torch.from_numpy(coarse[:2]).double() * _block_means(cold[:, 0], 4)).min()) > -1e-7
     q = make_process(L=16, basis="dct")
     Dct, ck, _, coarse = _oracle_case(q, 2, seed=5)
-    for mode in ("mean", "truncated"):
+    for mode in ("mean", "truncated", "held", "conditioned"):
         with pytest.raises(InputError, match="fourier"):
             superresolve_fields(Dct(), ck, coarse, 4.0, steps=2, consistency=mode)
 
@@ -234,6 +235,9 @@ def test_truncated_targets_are_the_truncated_normal_means_of_the_wrong_blocks(ma
     want = np.where(mu < 0, truncnorm.mean((0 - mu) / s, np.inf, loc=mu, scale=s), 0.0)
     assert (mu < 0).sum() > 10
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-12)
+    every = truncated_targets(x[:, None], coarse, 2, white, p.basis, every_block=True)  # right blocks too
+    np.testing.assert_allclose(every.numpy(), truncnorm.mean((0 - mu) / s, np.inf, loc=mu, scale=s), rtol=1e-9)
+    assert bool((every.numpy() >= mu - 1e-12).all())  # conditioning on the input's sign never lowers a block
     far = truncated_targets(torch.full((1, 8, 8), -3.0), torch.ones(1, 4, 4), 2, white, p.basis)
     np.testing.assert_allclose(far.numpy(), s * s / 3.0, rtol=0.03)  # far on the wrong side: about s^2 / |mu|
     assert torch.equal(truncated_targets(x, coarse, 2, torch.zeros(8, 8, dtype=torch.float64), p.basis),
@@ -251,11 +255,16 @@ def test_truncated_mode_keeps_the_input_and_leaves_its_blocks_stronger_than_mean
     held, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="mean")
     trunc, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="truncated")
     assert block_consistency(to_spins(trunc), coarse, 4) == 1.0
+    for mode in ("held", "conditioned"):
+        kept, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency=mode)
+        assert block_consistency(to_spins(kept), coarse, 4) == 1.0
+    with pytest.raises(InputError, match="unknown mode"):
+        MeanConstrainedDenoiser(Oracle(), coarse[:2], 4, "strict")
 
     def along(fields):
         return float((block_spin(to_spins(fields), 4, rule="average") * coarse).mean())
     assert along(trunc) > along(held) + 0.005, (along(trunc), along(held))
-    den = MeanConstrainedDenoiser(Oracle(), coarse[:2], 4, truncated=True)
+    den = MeanConstrainedDenoiser(Oracle(), coarse[:2], 4, "truncated")
     t = 0.5  # a state of the forward process (its zero mode, which the correction cannot move, is the truth's)
     x_0 = torch.from_numpy(fine[:2, None].astype(np.float64))
     x_t = p.q_sample(x_0, t, generator=torch.Generator().manual_seed(4))[0]
@@ -266,3 +275,32 @@ def test_truncated_mode_keeps_the_input_and_leaves_its_blocks_stronger_than_mean
         out = den(x_t, torch.tensor([t, t]))
     reached = torch.from_numpy(coarse[:2]).double() * _block_means(out[:, 0], 4) - target
     assert float(reached.min()) > -1e-4
+
+
+def test_held_projection_moves_the_wrong_blocks_to_their_targets_and_holds_the_others(make_process):
+    """--consistency held: the block means change by exactly delta (wrong blocks up to their targets, others 0)
+    less its average (the frozen zero mode keeps the field's mean), through a correction Sigma A^T lambda,
+    the least one in the posterior metric; a field with no wrong block is left alone."""
+    p = make_process(L=8)
+    x, coarse = _random_case(6)
+    var = p.sigma2(0.3)
+    assert float(var[0, 0]) == 0.0  # the process never moves the field's mean
+    target = truncated_targets(x, coarse, 2, var, p.basis)
+    y = hold_block_means(x, coarse, 2, var, p.basis, target)
+    s = coarse.double()
+    delta = s * torch.clamp(target - s * _block_means(x, 2), min=0)
+    assert int((delta != 0).sum()) > 10
+    np.testing.assert_allclose(_block_means(y, 2) - _block_means(x, 2), delta - delta.mean((1, 2), keepdim=True),
+                               atol=1e-9)
+    np.testing.assert_allclose(y.mean((1, 2)), x.mean((1, 2)), atol=1e-12)
+    eye = torch.eye(16, dtype=torch.float64).reshape(16, 4, 4)
+    M = p.basis.inverse(var * p.basis.forward(eye.repeat_interleave(2, -1).repeat_interleave(2, -2) / 4))
+    M = M.reshape(16, 64).T
+    lam = torch.linalg.lstsq(M, (y - x).reshape(-1, 64).T).solution
+    np.testing.assert_allclose(M @ lam, (y - x).reshape(-1, 64).T, atol=1e-8)  # y - x is in Sigma A^T's range
+    white = torch.full((8, 8), 0.7, dtype=torch.float64)  # every mode free: the means reach the targets exactly
+    w = hold_block_means(x, coarse, 2, white, p.basis, target)
+    np.testing.assert_allclose(_block_means(w, 2) - _block_means(x, 2), delta, atol=1e-9)
+    consistent = torch.where(s.repeat_interleave(2, -1).repeat_interleave(2, -2) > 0, x.abs(), -x.abs())
+    np.testing.assert_allclose(hold_block_means(consistent, coarse, 2, var, p.basis, torch.zeros_like(s)),
+                               consistent, atol=1e-12)

@@ -34,7 +34,13 @@ output, where few blocks are still wrong. A wrong block held at zero ends
 weakly magnetised; ``truncated`` moves it instead to the mean of its
 Gaussian posterior truncated to the input's sign (:func:`truncated_targets`),
 the conditional mean under that model, and leaves the blocks of the right
-sign alone.
+sign alone. Its inequality projection still moves those blocks' means: the
+correction of a wrong block spills into its neighbours. ``held``
+(:func:`hold_block_means`) moves the wrong blocks to the same targets and
+holds every other block's mean exactly; ``conditioned`` moves every block's
+mean to its truncated Gaussian mean, the right blocks' too (a right block
+near zero is pulled up, one far from it stays), which keeps the blocks as
+magnetised along the input as the truth's.
 
 References
 ----------
@@ -52,10 +58,12 @@ import torch
 from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
-__all__ = ["CONSISTENCY", "MARGIN", "project_majority", "majority_projector", "ProjectedDenoiser",
-           "project_block_means", "truncated_targets", "MeanConstrainedDenoiser"]
+__all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "majority_projector", "ProjectedDenoiser",
+           "project_block_means", "truncated_targets", "hold_block_means", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
+#: The ``--consistency`` options that hold every estimate's block means (:class:`MeanConstrainedDenoiser`).
+MEAN_MODES = ("mean", "truncated", "held", "conditioned")
 #: Iteration cap and tolerance (in block-mean units) of the block-mean projection inside the sampler.
 MEAN_ITERS, MEAN_TOL = 100, 1e-7
 
@@ -181,17 +189,19 @@ def _gram_row(var: torch.Tensor, basis, b: int, L: int) -> torch.Tensor:
     return _block_means(basis.inverse(var * basis.forward(e)), b)
 
 
-def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis) -> torch.Tensor:
-    """Per block, the block mean along the input that :class:`MeanConstrainedDenoiser` (``truncated``) asks for.
+def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis,
+                      every_block: bool = False) -> torch.Tensor:
+    """Per block, the block mean along the input that :class:`MeanConstrainedDenoiser` asks for.
 
     Under the Gaussian model ``x_0 ~ N(x, Sigma)`` of the posterior (``Sigma`` as in
     :func:`project_block_means`) a block's mean along its input spin is
     ``N(mu, s^2)``, ``mu = y_B mean_B(x)``, ``s^2 = a_B^T Sigma a_B``; given the
     input it is that normal truncated to positive values, whose mean is
     ``s (alpha + phi(alpha) / Phi(alpha))``, ``alpha = mu / s`` (near ``s^2 / |mu|``
-    for a block far on the wrong side, ``0.80 s`` at ``alpha = 0``). That is the
-    target of every block whose estimate has the wrong sign (``mu < 0``); 0, the
-    plain constraint, elsewhere (and everywhere when ``s = 0``).
+    for a block far on the wrong side, ``0.80 s`` at ``alpha = 0``, ``mu`` itself far on
+    the right side). That is the target of every block whose estimate has the wrong sign
+    (``mu < 0``); of the others it is 0, the plain constraint (``truncated``, ``held``), or
+    with ``every_block`` their truncated mean too (``conditioned``). 0 everywhere when ``s = 0``.
 
     Returns
     -------
@@ -205,7 +215,48 @@ def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: t
         return torch.zeros_like(mu)
     alpha = mu / s
     ratio = torch.exp(-0.5 * alpha * alpha - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(alpha))
-    return torch.where(mu < 0, s * (alpha + ratio), torch.zeros_like(mu)).clamp(min=0.0)
+    mean = s * (alpha + ratio)
+    return (mean if every_block else torch.where(mu < 0, mean, torch.zeros_like(mu))).clamp(min=0.0)
+
+
+def hold_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis,
+                     target: torch.Tensor) -> torch.Tensor:
+    """Raises every block's mean along the input to ``target`` where it is below, and holds every other block's.
+
+    The least correction in the metric ``Sigma`` of :func:`project_block_means` that changes the block means
+    by exactly ``delta = y_B max(target_B - mu_B, 0)`` (``mu_B = y_B mean_B(x)``): ``Sigma A^T lambda`` with
+    ``G lambda = delta``, ``G = A Sigma A^T`` -- the Gaussian model's conditional mean given those block
+    means. Unlike the inequality projection, a block that needs no change keeps its mean: the correction of
+    a wrong block does not spill into its neighbours' means. In the fourier basis ``G`` is circulant over
+    blocks, so one FFT solves it exactly; its modes of zero variance (the field's mean, which the process
+    never moves) are left out (the pseudo-inverse), which shifts every block alike by the mean of ``delta``.
+
+    Parameters
+    ----------
+    x : tensor, shape (N, L, L) or (N, 1, L, L), real
+    coarse : tensor, shape (N, L/b, L/b), +-1
+    b : int
+    variance : tensor (L, L)
+        Per-mode variance of ``Sigma`` in the fourier ``basis``.
+    target : tensor, shape (N, L/b, L/b)
+        Lower bound of each block mean along its input spin (:func:`truncated_targets`).
+
+    Returns
+    -------
+    tensor of the shape and dtype of ``x``
+    """
+    shape, dtype = x.shape, x.dtype
+    n, L = shape[0], shape[-1]
+    y = x.reshape(n, L, L).to(torch.float64)
+    sign = coarse.to(torch.float64)
+    var = variance.to(torch.float64)
+    delta = sign * torch.clamp(target - sign * _block_means(y, b), min=0)
+    ev = torch.fft.fft2(_gram_row(var, basis, b, L)[0]).real
+    keep = ev > 1e-9 * float(ev.abs().max())
+    lam = torch.fft.ifft2(torch.where(keep, torch.fft.fft2(delta) / torch.where(keep, ev, torch.ones_like(ev)),
+                                      torch.zeros_like(ev, dtype=torch.complex128))).real
+    y = y + basis.inverse(var * basis.forward(_fill(lam, b) / (b * b)))
+    return y.to(dtype).reshape(shape)
 
 
 def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
@@ -239,17 +290,27 @@ def _project_means(x, coarse, b, variance, basis, margin, iters, tol, lam=None):
 
 
 class MeanConstrainedDenoiser:
-    """A denoiser whose estimates of x_0 are held to block means of the input's sign (:func:`project_block_means`).
+    """A denoiser whose estimates of x_0 are held to block means of the input's sign.
 
-    The projection is taken in the metric of the Gaussian posterior covariance at the estimate's time,
-    ``process.sigma2(t)`` per mode. ``truncated``: a block whose estimate has the wrong sign is moved to the
-    mean of its Gaussian posterior truncated to the input's sign (:func:`truncated_targets`) rather than to
-    zero. Each call starts its solver from the previous call's multipliers (the correction changes little
-    from one step to the next); use one instance per batch of inputs.
+    Every correction is taken in the metric of the Gaussian posterior covariance at the estimate's time,
+    ``process.sigma2(t)`` per mode. ``mode`` (one of :data:`MEAN_MODES`):
+
+    * ``mean``: the projection onto block means of the input's sign (:func:`project_block_means`);
+    * ``truncated``: as ``mean``, but a block whose estimate has the wrong sign is moved to the mean of its
+      Gaussian posterior truncated to the input's sign (:func:`truncated_targets`) rather than to zero;
+    * ``held``: the wrong blocks moved to the same targets by :func:`hold_block_means`, every other block's
+      mean held where the estimate put it;
+    * ``conditioned``: every block's mean moved to its truncated Gaussian mean (``every_block``), right
+      blocks near zero too, by :func:`hold_block_means`.
+
+    The projections of ``mean`` and ``truncated`` start their solver from the previous call's multipliers
+    (the correction changes little from one step to the next); use one instance per batch of inputs.
     """
 
-    def __init__(self, den, coarse, b: int, truncated: bool = False):
-        self.den, self.process, self.b, self.truncated = den, den.process, int(b), bool(truncated)
+    def __init__(self, den, coarse, b: int, mode: str = "mean"):
+        if mode not in MEAN_MODES:
+            raise InputError(f"block-mean constraint: unknown mode {mode!r}; choose one of {', '.join(MEAN_MODES)}")
+        self.den, self.process, self.b, self.mode = den, den.process, int(b), mode
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
 
@@ -257,7 +318,11 @@ class MeanConstrainedDenoiser:
         x0 = self.den(x_t, t)
         var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0]))
         coarse = self.coarse.to(x0.device)
-        margin = truncated_targets(x0, coarse, self.b, var, self.process.basis) if self.truncated else 0.0
-        x0, self._lam = _project_means(x0, coarse, self.b, var, self.process.basis, margin,
+        basis = self.process.basis
+        margin = 0.0 if self.mode == "mean" else \
+            truncated_targets(x0, coarse, self.b, var, basis, every_block=self.mode == "conditioned")
+        if self.mode in ("held", "conditioned"):
+            return hold_block_means(x0, coarse, self.b, var, basis, margin)
+        x0, self._lam = _project_means(x0, coarse, self.b, var, basis, margin,
                                        MEAN_ITERS, MEAN_TOL, self._lam)
         return x0

@@ -25,7 +25,7 @@ import torch
 from ..coarse import block_centre, is_block_scale
 from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
-from .consistency import CONSISTENCY, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
+from .consistency import CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
 from .samplers import gaussian_field, get_sampler, time_grid
@@ -140,7 +140,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     integer scale dividing L), so the spins coarse-grain to the input; ``mean`` -- as ``late``, and
     every estimate's block means held to the input's signs first (:class:`~isingsr.diffusion.consistency.
     MeanConstrainedDenoiser`); ``truncated`` -- as ``mean``, a wrong block's mean moved to its truncated
-    Gaussian posterior mean rather than to zero.
+    Gaussian posterior mean rather than to zero; ``held`` -- as ``truncated``, the other blocks' means held;
+    ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean.
 
     Returns
     -------
@@ -176,7 +177,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
         raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
                          f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
-    if consistency in ("mean", "truncated") and p.basis.name != "fourier":
+    if consistency in MEAN_MODES and p.basis.name != "fourier":
         raise InputError(f"--consistency {consistency} needs a checkpoint in the fourier basis (every block alike "
                          f"under the process), not {p.basis.name!r}; use --consistency late")
     if start != "forward":
@@ -195,9 +196,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), truncated=consistency == "truncated") \
-            if consistency in ("mean", "truncated") else den
-        if consistency in ("project", "late", "mean", "truncated"):
+        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency) if consistency in MEAN_MODES else den
+        if consistency in ("project", "late") + MEAN_MODES:
             d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else p.time_at_blur(LATE_BLUR))
         x = _run(d, x, times, sampler, gens, variance)
         out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
