@@ -517,7 +517,8 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-                   "without retraining (fourier checkpoints for the block-mean options; 1.4-1.5x the time). "
+                   "without retraining (fourier checkpoints for the block-mean options mean, truncated, held and "
+                   "conditioned; mean took 1.4-1.5x the time of none). "
                    "conditioned: move every estimate of the fine field to block means given the input's signs -- "
                    "each block's mean to the mean of its Gaussian posterior truncated to the input's sign, by the "
                    "least change in the metric of the posterior covariance --, project the majorities below a "

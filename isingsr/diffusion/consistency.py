@@ -253,8 +253,8 @@ def hold_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: to
     delta = sign * torch.clamp(target - sign * _block_means(y, b), min=0)
     ev = torch.fft.fft2(_gram_row(var, basis, b, L)[0]).real
     keep = ev > 1e-9 * float(ev.abs().max())
-    lam = torch.fft.ifft2(torch.where(keep, torch.fft.fft2(delta) / torch.where(keep, ev, torch.ones_like(ev)),
-                                      torch.zeros_like(ev, dtype=torch.complex128))).real
+    inv = torch.where(keep, 1.0 / torch.where(keep, ev, 1.0), 0.0)  # the pseudo-inverse of G's eigenvalues
+    lam = torch.fft.ifft2(torch.fft.fft2(delta) * inv).real
     y = y + basis.inverse(var * basis.forward(_fill(lam, b) / (b * b)))
     return y.to(dtype).reshape(shape)
 
