@@ -32,6 +32,12 @@ The truncated-Gaussian target for the wrong blocks (SR3's and the other modes' r
 Every block's mean to its truncated-Gaussian mean given the input (docs/results.md's best option):
   python experiments/consistency.py --out results/consistency_conditioned_L32 --scales 2,4,8 --c 0.9 \\
       --modes conditioned --polish-from conditioned --polish 1 --no-sr3
+The same from an earlier start (blur constant c = 0.7; ``--truth`` repeats it on an independent ensemble):
+  python experiments/consistency.py --out results/consistency_conditioned_c0.7_L32 --scales 4,8 --c 0.7 \
+      --modes conditioned --polish-from conditioned --polish 1 --no-sr3
+All blocks truncated jointly (docs/results.md: far too ordered):
+  python experiments/consistency.py --out results/consistency_joint_L32 --scales 4 --c 0.9 --modes joint \
+      --polish-from joint --polish 1 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -70,24 +76,30 @@ def run() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/consistency_L32"))
     ap.add_argument("--scales", type=numbers(), default="2,4,8")
     ap.add_argument("--c", type=numbers(), default="0.9,0.5", help="blur constants of the start time")
-    ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish")
+    ap.add_argument("--polish", type=numbers(int), default="1,3,10", help="sweeps of the exact polish (0: none)")
     ap.add_argument("--modes", default="none,project", help="SKILD's --consistency options to run")
     ap.add_argument("--polish-from", default="project", choices=CONSISTENCY[1:],
                     help="the SKILD output the polish starts from (one of --modes)")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
+    ap.add_argument("--truth", type=Path, default=None,
+                    help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
+                         "independent ensemble to confirm a choice made on the default one")
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
     args = ap.parse_args()
     unknown = sorted(set(args.modes.split(",")) - set(CONSISTENCY))
     if unknown:
         ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(CONSISTENCY)}")
+    args.polish = [k for k in args.polish if k > 0]  # --polish 0: no polish
     if args.polish and args.polish_from not in args.modes.split(","):
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
     ckpt = shipped_checkpoint(32)
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
-    truth = cached_truth(32, 1000, log=print)
+    truth = cached_truth(32, 1000, log=print) if args.truth is None else args.truth
     ens = load_ensemble(truth)
+    if ens.L != 32:
+        ap.error(f"--truth: L = {ens.L}; the shipped checkpoints compared here are for L = 32")
     truth_spins, beta = ens.spins, ens.beta
     rows = []
     for S in args.scales:
@@ -96,12 +108,11 @@ def run() -> None:
         _, reference = posterior_reference(truth, S, out / "posterior.h5")
         cands = {"posterior": out / "posterior.h5"}
         for c in args.c:
-            t_start = None if c == process.blur_per_block else \
-                float(process.time_at_blur(c * math.sqrt(S * S - 1)))
+            start_blur = None if c == process.blur_per_block else c
             for mode in args.modes.split(","):
                 name = f"skild_{mode}_c{c:g}"
                 cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
-                                                  sampler=args.sampler, consistency=mode, t_start=t_start,
+                                                  sampler=args.sampler, consistency=mode, start_blur=start_blur,
                                                   reuse=True)
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")

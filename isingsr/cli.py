@@ -227,6 +227,13 @@ def _parse_r(text):
     return r
 
 
+_start_blur_option = click.option(
+    "--start-blur", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
+    help="SKILD: start super-resolution by S at the state blurred to C sqrt(S^2 - 1) lattice spacings [default: "
+         "the checkpoint's constant, 0.9 for the shipped ones]. Earlier (smaller C) keeps more of the input; "
+         "docs/results.md#the-start-time-with-the-input-held measures 0.5, 0.7 and 0.9.")
+
+
 def _parse_methods(text):
     """None (every method that can run) or the named methods."""
     if text is None:
@@ -269,9 +276,10 @@ def _parse_methods(text):
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
                    "block means moved to their Gaussian posterior means given the input's signs, then the last "
-                   "steps' majorities), held (only the wrong blocks moved, the others held), mean, truncated, "
+                   "steps' majorities), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
                    "final (the output only), late (the last steps' estimates) or project (every estimate; see "
                    "isingsr superres --help).")
+@_start_blur_option
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
               help="With --consistency other than none: also compare SKILD's output after SWEEPS constrained "
                    "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
@@ -294,7 +302,8 @@ def _parse_methods(text):
 @_precision_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
-              polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed, device, precision, quiet):
+              start_blur, polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed, device, precision,
+              quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
@@ -325,8 +334,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
-                      sampler=sampler, skild_options={"consistency": consistency}, polish=polish,
-                      posterior_draws=posterior_draws,
+                      sampler=sampler, skild_options={"consistency": consistency, "start_blur": start_blur},
+                      polish=polish, posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
                       precision=precision, progress=progress,
                       log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))
@@ -517,29 +526,32 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-                   "without retraining (fourier checkpoints for the block-mean options mean, truncated, held and "
-                   "conditioned; mean took 1.4-1.5x the time of none). "
+                   "without retraining (fourier checkpoints for the block-mean options mean, truncated, held, "
+                   "conditioned and joint; mean took 1.4-1.5x the time of none). "
                    "conditioned: move every estimate of the fine field to block means given the input's signs -- "
                    "each block's mean to the mean of its Gaussian posterior truncated to the input's sign, by the "
                    "least change in the metric of the posterior covariance --, project the majorities below a "
                    "blur of one lattice spacing, and the output (L = 32: conditional scores 0.95-1.05, an exact "
-                   "draw's 1.0; at 8x every marginal test passes; at 4x every G4c(r) and G2(r) is within 2 sigma "
-                   "but the full covariance resolves a bias, G4c p = 0.02). held: only the wrong blocks moved "
+                   "draw's 1.0; at 8x G4c and the energy pass on two ensembles; at 4x G4c comes out too weak at short "
+                   "range, p = 0.0007 on the second). held: only the wrong blocks moved "
                    "there, the others' means held. truncated: the wrong blocks moved there by the inequality "
-                   "projection; mean: the wrong blocks to zero (both leave long-range G2 too weak at 4x). At 2x "
+                   "projection; mean: the wrong blocks to zero (both leave long-range G2 too weak at 4x). joint: every "
+                   "block's mean under the Gaussian law of all block means truncated together (far too ordered at "
+                   "4x: energy -9 sigma; the Gaussian model overstates what the input adds). At 2x "
                    "no option keeps the short range (energy +10 sigma and more): use none. "
                    "final: move the fewest, smallest-magnitude sites of each wrong block in the output; late: "
                    "project the estimates below a blur of one lattice spacing, and the output; project: every "
                    "estimate, and the output (final, late and project bias the marginals: 4x, L = 32, energy "
                    "+19 to +31 sigma). docs/results.md#consistency-with-the-input measures each; isingsr "
                    "correlate --polish 5 reaches the exact posterior with the Hamiltonian.")
+@_start_blur_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
                    "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
 @_sampling_options(generation=False)
-def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps, sampler, seed, batch, device,
-             precision, save_fields, overwrite, quiet):
+def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur, n, L, steps, sampler, seed, batch,
+             device, precision, save_fields, overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
     SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
@@ -570,7 +582,8 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, n, L, steps
     if start == "forward" and fine_spins is None:
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
-                               fine=fine_spins, consistency=consistency, precision=precision)
+                               fine=fine_spins, consistency=consistency, start_blur=start_blur,
+                               precision=precision)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     update = Bar(f"{model.method} super-resolving", "cfg", quiet)
     try:

@@ -42,8 +42,9 @@ SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m"
 #: the metric of its posterior covariance, the majorities themselves below ``LATE_BLUR``, and the output) and
 #: ``truncated`` (as ``mean``, each wrong block's mean moved to its truncated Gaussian posterior mean, not to 0),
 #: ``held`` (as ``truncated``, the other blocks' means held exactly) and ``conditioned`` (every block's mean moved to
-#: its truncated Gaussian posterior mean, the right blocks' too).
-CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned")
+#: its truncated Gaussian posterior mean, the right blocks' too) and ``joint`` (every block's mean set to its mean
+#: under the Gaussian law of all block means truncated together to the input's signs).
+CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned", "joint")
 #: Network precisions of SKILD's and SR3's sampling (``--precision``, :func:`isingsr.device.use_bf16`).
 PRECISIONS = ("float32", "bf16")
 #: The default on every device: bf16 biases the output (energy +0.0011 per site at 4x, L = 128;

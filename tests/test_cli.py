@@ -170,6 +170,7 @@ def test_correlate_pairs_a_super_resolved_file_and_prints_undefined_numbers(tmp_
     (["--r", "0,1"], ">= 1"),
     (["--scale", 0.5], "--scale"),
     (["--scale", 64], "scale"),  # coarser than the lattice
+    (["--start-blur", 0], "--start-blur"),
 ])
 def test_correlate_bad_input_one_line(tmp_path, ensemble, extra, fragment):
     args = ["correlate", "--truth", ensemble, "--out", tmp_path / "f", "--quiet", "--methods", "naive"]

@@ -7,7 +7,7 @@ import torch
 from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
 from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, hold_block_means,
-                                          majority_projector, project_block_means, project_majority,
+                                          joint_targets, majority_projector, project_block_means, project_majority,
                                           truncated_targets)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
@@ -87,7 +87,7 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
     assert block_consistency(to_spins(late), coarse, 4) == 1.0
     assert not np.array_equal(late, last)
-    for mode in ("project", "final", "late", "mean", "truncated", "held", "conditioned"):
+    for mode in ("project", "final", "late", "mean", "truncated", "held", "conditioned", "joint"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
@@ -255,7 +255,7 @@ def test_truncated_mode_keeps_the_input_and_leaves_its_blocks_stronger_than_mean
     held, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="mean")
     trunc, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency="truncated")
     assert block_consistency(to_spins(trunc), coarse, 4) == 1.0
-    for mode in ("held", "conditioned"):
+    for mode in ("held", "conditioned", "joint"):
         kept, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=10, consistency=mode)
         assert block_consistency(to_spins(kept), coarse, 4) == 1.0
     with pytest.raises(InputError, match="unknown mode"):
@@ -304,3 +304,74 @@ def test_held_projection_moves_the_wrong_blocks_to_their_targets_and_holds_the_o
     consistent = torch.where(s.repeat_interleave(2, -1).repeat_interleave(2, -2) > 0, x.abs(), -x.abs())
     np.testing.assert_allclose(hold_block_means(consistent, coarse, 2, var, p.basis, torch.zeros_like(s)),
                                consistent, atol=1e-12)
+
+
+def _correlated_case(seed: int, L: int = 8, b: int = 4):
+    """A field, an input and a posterior variance whose block means are strongly correlated (red spectrum)."""
+    from isingsr.diffusion.spectral import get_basis
+
+    k = torch.fft.fftfreq(L, dtype=torch.float64) * 2 * np.pi
+    var = 1.0 / (0.05 + k[:, None] ** 2 + k[None, :] ** 2)
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(0.3 * rng.normal(size=(1, L, L)))
+    coarse = torch.from_numpy(rng.choice(np.array([-1.0, 1.0]), size=(1, L // b, L // b)))
+    return x, coarse, var, get_basis("fourier")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_joint_targets_approach_the_jointly_truncated_normal_mean(seed):
+    """Block means m ~ N(mu, G) truncated to the input's signs in all four blocks at once: the mean-field
+    targets come within 6% of the exact mean (rejection sampling, 2e6 draws), where truncating each block's
+    marginal alone overshoots by up to a factor 2 (correlated neighbours cannot all go their own way)."""
+    from isingsr.diffusion.consistency import _block_spectrum
+
+    x, coarse, var, basis = _correlated_case(seed)
+    ev = _block_spectrum(var, basis, 4, 8)
+    mu = _block_means(x, 4)[0]
+    z = torch.randn(2_000_000, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    m = mu + torch.fft.ifft2(torch.fft.fft2(z) * ev.clamp(min=0).sqrt()).real
+    ok = (m * coarse[0] > 0).all(-1).all(-1)
+    assert int(ok.sum()) > 5000
+    exact = (m[ok] * coarse[0]).mean(0)
+    joint = joint_targets(x, coarse, 4, var, basis)[0]
+    alone = truncated_targets(x, coarse, 4, var, basis, every_block=True)[0]
+    np.testing.assert_allclose(joint, exact, rtol=0.06)
+    assert float(((alone - exact) / exact).abs().max()) > 0.2
+
+
+def test_joint_targets_with_independent_blocks_are_the_truncated_means_and_are_met_exactly(make_process):
+    """A white variance makes the block means independent: the joint targets are each block's own truncated
+    mean; hold_block_means(lower_only=False) then sets every block mean to its target, lowering blocks too."""
+    p = make_process(L=8)
+    x, coarse = _random_case(7, n=4)
+    white = torch.full((8, 8), 0.36, dtype=torch.float64)
+    joint = joint_targets(x, coarse, 2, white, p.basis)
+    np.testing.assert_allclose(joint, truncated_targets(x, coarse, 2, white, p.basis, every_block=True), atol=1e-12)
+    lowered = joint - 0.05
+    y = hold_block_means(x, coarse, 2, white, p.basis, lowered, lower_only=False)
+    np.testing.assert_allclose(coarse.double() * _block_means(y, 2), lowered, atol=1e-9)
+    assert torch.equal(joint_targets(x, coarse, 2, torch.zeros(8, 8, dtype=torch.float64), p.basis),
+                       torch.zeros(4, 4, 4, dtype=torch.float64))
+
+
+def test_joint_targets_are_a_mean_field_fixed_point():
+    """Each converged target is the truncated mean of its block's conditional normal given the others' targets
+    (precision Lambda = G^+), and every target has the input's sign."""
+    from isingsr.diffusion.consistency import _block_spectrum
+
+    x, coarse, var, basis = _correlated_case(3, L=16, b=4)
+    joint = joint_targets(x, coarse, 4, var, basis)
+    ev = _block_spectrum(var, basis, 4, 16)
+    eye = torch.eye(16, dtype=torch.float64).reshape(16, 4, 4)
+    lam = torch.fft.ifft2(torch.fft.fft2(eye) / ev).real.reshape(16, 16)  # G^-1 (var[0, 0] > 0: G is regular)
+    s = coarse[0].reshape(-1)
+    nu = s * joint[0].reshape(-1)
+    mu = _block_means(x, 4)[0].reshape(-1)
+    from scipy.stats import truncnorm
+    for i in range(16):
+        centre = mu[i] - (lam[i] @ (nu - mu) - lam[i, i] * (nu[i] - mu[i])) / lam[i, i]
+        sd = float(lam[i, i]) ** -0.5
+        a = float(-s[i] * centre / sd)
+        want = truncnorm.mean(a, np.inf, loc=float(s[i] * centre), scale=sd)
+        assert abs(float(s[i] * nu[i]) - want) < 1e-6
+    assert bool((joint >= 0).all())

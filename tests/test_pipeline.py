@@ -175,6 +175,16 @@ def test_start_protocols_and_checkpoints_made_before_the_conditional_start(model
     assert t_s == 0.2 and early.shape == runs["coarse"].shape
     with pytest.raises(InputError, match="t_start must lie in"):
         superresolve_fields(den, ck, coarse, 2.0, steps=3, t_start=1.0)
+    # the start's blur constant: c = the checkpoint's is the default start, another c its time at blur c sqrt(3)
+    p = den.process
+    same, t_same = superresolve_fields(den, ck, coarse, 2.0, start="coarse", steps=3, start_blur=p.blur_per_block)
+    assert t_same == pytest.approx(float(p.t_start(2.0)), rel=1e-12)
+    np.testing.assert_array_equal(same, runs["coarse"])
+    _, t_half = superresolve_fields(den, ck, coarse, 2.0, steps=3, start_blur=0.5)
+    assert float(p.blur_length(t_half)) == pytest.approx(0.5 * np.sqrt(3), rel=1e-9)
+    assert t_half < t_same
+    with pytest.raises(InputError, match="blur constant must be > 0"):
+        superresolve_fields(den, ck, coarse, 2.0, steps=3, start_blur=0.0)
     old = {k: v for k, v in ck.items() if k != "passband_corr"}
     with pytest.raises(InputError, match="predates the conditional start"):
         superresolve_fields(den, old, coarse, 2.0, steps=3)

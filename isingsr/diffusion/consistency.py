@@ -40,7 +40,10 @@ correction of a wrong block spills into its neighbours. ``held``
 holds every other block's mean exactly; ``conditioned`` moves every block's
 mean to its truncated Gaussian mean, the right blocks' too (a right block
 near zero is pulled up, one far from it stays), which keeps the blocks as
-magnetised along the input as the truth's.
+magnetised along the input as the truth's. ``joint`` sets every block's mean
+to its mean under the Gaussian law of all block means truncated together
+(:func:`joint_targets`): neighbouring blocks are correlated, and truncating
+each alone pushes neighbours of opposite input apart harder than they can go.
 
 References
 ----------
@@ -59,13 +62,15 @@ from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 
 __all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "majority_projector", "ProjectedDenoiser",
-           "project_block_means", "truncated_targets", "hold_block_means", "MeanConstrainedDenoiser"]
+           "project_block_means", "truncated_targets", "joint_targets", "hold_block_means", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 #: The ``--consistency`` options that hold every estimate's block means (:class:`MeanConstrainedDenoiser`).
-MEAN_MODES = ("mean", "truncated", "held", "conditioned")
+MEAN_MODES = ("mean", "truncated", "held", "conditioned", "joint")
 #: Iteration cap and tolerance (in block-mean units) of the block-mean projection inside the sampler.
 MEAN_ITERS, MEAN_TOL = 100, 1e-7
+#: Cap on the damped mean-field updates of :func:`joint_targets` (30 reach 1e-5 at L = 32) and their damping.
+JOINT_ITERS, JOINT_DAMPING = 100, 0.5
 
 
 def project_majority(x: torch.Tensor, coarse: torch.Tensor, b: int, margin: float = MARGIN) -> torch.Tensor:
@@ -213,14 +218,70 @@ def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: t
     s = float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0)) ** 0.5
     if s == 0.0:
         return torch.zeros_like(mu)
-    alpha = mu / s
-    ratio = torch.exp(-0.5 * alpha * alpha - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(alpha))
-    mean = s * (alpha + ratio)
+    mean = _truncated_mean(mu, s)
     return (mean if every_block else torch.where(mu < 0, mean, torch.zeros_like(mu))).clamp(min=0.0)
 
 
+def _truncated_mean(mu: torch.Tensor, s) -> torch.Tensor:
+    """Mean of ``N(mu, s^2)`` truncated to positive values: ``s (alpha + phi(alpha) / Phi(alpha))``, alpha = mu / s."""
+    alpha = mu / s
+    return s * (alpha + torch.exp(-0.5 * alpha * alpha - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(alpha)))
+
+
+def _block_spectrum(var: torch.Tensor, basis, b: int, L: int) -> torch.Tensor:
+    """Eigenvalues of the block Gram matrix ``G = A Sigma A^T`` (circulant over blocks), shape (L/b, L/b)."""
+    return torch.fft.fft2(_gram_row(var, basis, b, L)[0]).real
+
+
+def _pseudo_inverse(ev: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of ``G``'s pseudo-inverse: the modes of zero variance (the frozen field mean) left out."""
+    keep = ev > 1e-9 * float(ev.abs().max())
+    return torch.where(keep, 1.0 / torch.where(keep, ev, 1.0), 0.0)
+
+
+def joint_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis,
+                  iters: int = JOINT_ITERS, damping: float = JOINT_DAMPING, tol: float = MEAN_TOL) -> torch.Tensor:
+    """Per block, its mean along the input under the Gaussian posterior of all block means truncated jointly.
+
+    Under the Gaussian model ``x_0 ~ N(x, Sigma)`` the block means are ``m ~ N(mu, G)``,
+    ``G = A Sigma A^T``; the input asks for ``y_B m_B > 0`` in every block at once. Neighbouring
+    blocks are correlated (strongly at early times, when the scales of a block are still unsure),
+    so truncating each block's marginal alone (:func:`truncated_targets`) pushes neighbours of
+    opposite input apart harder than their joint law allows. The mean of the jointly truncated
+    normal is taken here by mean field: each block's factor is its conditional normal given the
+    others' current means, ``N(nu_B - (Lambda (nu - mu))_B / Lambda_BB, 1 / Lambda_BB)``
+    (``Lambda = G^+``, circulant, so every iteration is one FFT), truncated to the input's sign;
+    damped parallel updates from the independent truncation until one moves no block mean by more than
+    ``tol``, or ``iters`` of them. With uncorrelated blocks
+    it is :func:`truncated_targets` with ``every_block``. 0 everywhere when ``Sigma`` is 0.
+
+    Returns
+    -------
+    tensor, shape (N, L/b, L/b) float64, along the input (may be below the estimate's own block mean:
+    a block is pulled down by neighbours the input gives the other sign)
+    """
+    L = x.shape[-1]
+    sign = coarse.to(torch.float64)
+    mu = _block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)
+    ev = _block_spectrum(variance.to(torch.float64), basis, b, L)
+    if float(ev.abs().max()) <= 0.0:
+        return torch.zeros_like(mu)
+    prec = _pseudo_inverse(ev)
+    lam0 = float(prec.mean())  # Lambda_BB, the same for every block
+    s = lam0 ** -0.5
+    nu = sign * _truncated_mean(sign * mu, float(ev.mean()) ** 0.5)  # the independent truncation
+    for _ in range(iters):
+        centre = nu - torch.fft.ifft2(torch.fft.fft2(nu - mu) * prec).real / lam0
+        new = (1 - damping) * nu + damping * sign * _truncated_mean(sign * centre, s)
+        done = float((new - nu).abs().max()) <= tol
+        nu = new
+        if done:
+            break
+    return (sign * nu).clamp(min=0.0)
+
+
 def hold_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis,
-                     target: torch.Tensor) -> torch.Tensor:
+                     target: torch.Tensor, lower_only: bool = True) -> torch.Tensor:
     """Raises every block's mean along the input to ``target`` where it is below, and holds every other block's.
 
     The least correction in the metric ``Sigma`` of :func:`project_block_means` that changes the block means
@@ -239,7 +300,8 @@ def hold_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: to
     variance : tensor (L, L)
         Per-mode variance of ``Sigma`` in the fourier ``basis``.
     target : tensor, shape (N, L/b, L/b)
-        Lower bound of each block mean along its input spin (:func:`truncated_targets`).
+        Lower bound of each block mean along its input spin (:func:`truncated_targets`), or with
+        ``lower_only=False`` the block mean itself (:func:`joint_targets`).
 
     Returns
     -------
@@ -250,10 +312,9 @@ def hold_block_means(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: to
     y = x.reshape(n, L, L).to(torch.float64)
     sign = coarse.to(torch.float64)
     var = variance.to(torch.float64)
-    delta = sign * torch.clamp(target - sign * _block_means(y, b), min=0)
-    ev = torch.fft.fft2(_gram_row(var, basis, b, L)[0]).real
-    keep = ev > 1e-9 * float(ev.abs().max())
-    inv = torch.where(keep, 1.0 / torch.where(keep, ev, 1.0), 0.0)  # the pseudo-inverse of G's eigenvalues
+    delta = target - sign * _block_means(y, b)
+    delta = sign * (torch.clamp(delta, min=0) if lower_only else delta)
+    inv = _pseudo_inverse(_block_spectrum(var, basis, b, L))
     lam = torch.fft.ifft2(torch.fft.fft2(delta) * inv).real
     y = y + basis.inverse(var * basis.forward(_fill(lam, b) / (b * b)))
     return y.to(dtype).reshape(shape)
@@ -301,7 +362,9 @@ class MeanConstrainedDenoiser:
     * ``held``: the wrong blocks moved to the same targets by :func:`hold_block_means`, every other block's
       mean held where the estimate put it;
     * ``conditioned``: every block's mean moved to its truncated Gaussian mean (``every_block``), right
-      blocks near zero too, by :func:`hold_block_means`.
+      blocks near zero too, by :func:`hold_block_means`;
+    * ``joint``: every block's mean set to its mean under the Gaussian law of all block means truncated
+      jointly to the input's signs (:func:`joint_targets`), by :func:`hold_block_means`.
 
     The projections of ``mean`` and ``truncated`` start their solver from the previous call's multipliers
     (the correction changes little from one step to the next); use one instance per batch of inputs.
@@ -319,6 +382,9 @@ class MeanConstrainedDenoiser:
         var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0]))
         coarse = self.coarse.to(x0.device)
         basis = self.process.basis
+        if self.mode == "joint":
+            return hold_block_means(x0, coarse, self.b, var, basis, joint_targets(x0, coarse, self.b, var, basis),
+                                    lower_only=False)
         margin = 0.0 if self.mode == "mean" else \
             truncated_targets(x0, coarse, self.b, var, basis, every_block=self.mode == "conditioned")
         if self.mode in ("held", "conditioned"):

@@ -66,7 +66,7 @@ class SkildSuperResolver:
         The checkpoint (pass-band statistics of the start states).
     start : {'conditional', 'coarse', 'forward'}
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
-    steps, sampler, variance, grid, t_start, consistency :
+    steps, sampler, variance, grid, t_start, consistency, start_blur :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
@@ -79,14 +79,15 @@ class SkildSuperResolver:
 
     def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int | None = None,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
-                 consistency: str = "none", fine=None, checkpoint: str | None = None):
+                 consistency: str = "none", start_blur: float | None = None, fine=None,
+                 checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
         self.den, self.ck, self.L = den, ck, den.process.L
         self.options = dict(start=start, steps=None if steps is None else int(steps), sampler=sampler,
                             variance=variance, grid=grid,
-                            t_start=t_start, consistency=consistency)
+                            t_start=t_start, consistency=consistency, start_blur=start_blur)
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
     def provenance(self) -> dict:
@@ -98,7 +99,8 @@ class SkildSuperResolver:
                "beta_source": ck["data"].get("beta"), "training_data": ck["data"].get("path"),
                "t_start": self.t_start_used, "variance": None if o["variance"] is None else str(o["variance"]),
                "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
-               "consistency": o["consistency"], "precision": precision_name(self.den.autocast)}
+               "consistency": o["consistency"], "precision": precision_name(self.den.autocast),
+               "start_blur": o["start_blur"]}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 

@@ -120,6 +120,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         fine: np.ndarray | None = None, steps: int | None = None, sampler: str = SAMPLER,
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
+                        start_blur: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -131,7 +132,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``rule`` is the block rule that made the coarse input; it fixes where each
     coarse site sits on the fine lattice (:func:`~isingsr.coarse.block_centre`).
     ``t_start`` overrides the start time ``process.t_start(scale)`` (an experiment's
-    knob: the pass-band statistics are those of ``scale`` either way). ``grid``: keyword
+    knob: the pass-band statistics are those of ``scale`` either way); ``start_blur`` replaces the
+    checkpoint's blur constant c of that time, the state with blur ``c sqrt(S^2 - 1)``. ``grid``: keyword
     arguments of :func:`~isingsr.diffusion.samplers.time_grid` (e.g. ``l_end``). ``consistency``:
     ``none``, ``final`` -- the output is projected (below) --, ``late`` -- the estimates of x_0 below the
     blur length :data:`~isingsr.defaults.LATE_BLUR` and the output -- or ``project`` -- every estimate of
@@ -141,7 +143,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     every estimate's block means held to the input's signs first (:class:`~isingsr.diffusion.consistency.
     MeanConstrainedDenoiser`); ``truncated`` -- as ``mean``, a wrong block's mean moved to its truncated
     Gaussian posterior mean rather than to zero; ``held`` -- as ``truncated``, the other blocks' means held;
-    ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean.
+    ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean; ``joint`` -- every
+    block's mean set to its mean under the Gaussian law of all block means truncated together.
 
     Returns
     -------
@@ -168,6 +171,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     t_s = float(p.t_start(scale))
     if not t_s > 0:
         raise InputError(f"scale {scale:g} is no coarse-graining (t_start = 0)")
+    if start_blur is not None:
+        if not start_blur > 0:
+            raise InputError(f"start blur constant must be > 0, got {start_blur}")
+        t_start = float(p.time_at_blur(start_blur * math.sqrt(scale * scale - 1)))
     if t_start is not None:
         if not 0 < t_start < 1:
             raise InputError(f"t_start must lie in (0, 1), got {t_start}")
