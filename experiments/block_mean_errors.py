@@ -11,7 +11,7 @@ checkpoint; per block size b and t it prints the empirical mse, s^2 and
 their ratio (1: the Gaussian model describes the estimate's block errors).
 Times start at each b's super-resolution start t_start(b).
 
-Usage (about 1 min on 2 cores):
+Usage (about 20 s on 2 cores):
   python experiments/block_mean_errors.py --out results/block_mean_errors_L32
 """
 
@@ -24,6 +24,7 @@ import torch
 
 from isingsr.analysis.tables import markdown
 from isingsr.correlate import cached_truth
+from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, _gram_row
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -43,6 +44,12 @@ def run() -> None:
                     help="times as fractions of t_start(b)")
     ap.add_argument("-n", type=int, default=256, help="configurations")
     args = ap.parse_args()
+    if not 1 <= args.n <= 1000:
+        ap.error(f"-n must lie in [1, 1000] (the cached truth's size), got {args.n}")
+    if any(b < 2 or 32 % b for b in args.blocks):
+        ap.error(f"--blocks must divide L = 32 (2, 4, 8, 16), got {args.blocks}")
+    if any(not 0 < f <= 1 for f in args.fractions):
+        ap.error(f"--fractions must lie in (0, 1], got {args.fractions}")
     torch.set_grad_enabled(False)
     den = build_from_checkpoint(load_checkpoint(shipped_checkpoint(32)))
     p = den.process
@@ -52,8 +59,9 @@ def run() -> None:
         for f in args.fractions:
             t = f * float(p.t_start(b))
             x_t = p.q_sample(x0, t, generator=torch.Generator().manual_seed(0))[0]
-            est = torch.cat([den(x_t[i:i + 32].float(), torch.full((len(x_t[i:i + 32]),), t)).double()
-                             for i in range(0, len(x_t), 32)])
+            batch = auto_batch(32)
+            est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), t)).double()
+                             for i in range(0, len(x_t), batch)])
             mse = float((_block_means((x0 - est)[:, 0], b) ** 2).mean())
             s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, 32)[0, 0, 0])
             blur = float(p.blur_length(t))

@@ -27,7 +27,6 @@ from pathlib import Path
 import _script
 import torch
 
-from isingsr.diffusion.process import SpectralProcess
 from isingsr.images.data import photo_patches
 from isingsr.images.metrics import inception_features, kid, psnr
 from isingsr.images.resize import bicubic, coarse_size, downsample
@@ -60,7 +59,7 @@ def run() -> None:
         rows.append(f"| {scale:g} | bicubic | | {psnr(b, truth).mean():.2f} | {b_in:.2f} | "
                     f"{1e3 * k:.1f} ± {1e3 * ke:.1f} |")
         for c in a.c:
-            ts = SpectralProcess.from_config({**p.config(), "blur_per_block": c}, p.S).t_start(scale)
+            ts = p.t_start(scale, c)
             out = skild_superresolve(den, ck, y, scale, seed=0, t_start=ts)
             k, ke = kid(inception_features(out), f_truth, subset_size=a.n // 2)
             r = {"scale": scale, "c": c, "t_start": ts, "psnr": float(psnr(out, truth).mean()),

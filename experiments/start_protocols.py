@@ -20,7 +20,6 @@ An earlier start than the checkpoint's (blur c sqrt(s^2 - 1) with c = 0.5 or 0.3
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -59,7 +58,7 @@ def run() -> None:
     t_start, tag = None, ""
     if args.c is not None:
         process = build_from_checkpoint(ck).process
-        t_start = float(process.time_at_blur(args.c * math.sqrt(args.scale**2 - 1)))
+        t_start = float(process.t_start(args.scale, args.c))
         tag = f"_c{args.c:g}"
         print(f"c = {args.c:g}: t_start = {t_start:.4f} (the checkpoint's: {process.t_start(args.scale):.4f})")
     cands = {}

@@ -185,6 +185,8 @@ def test_start_protocols_and_checkpoints_made_before_the_conditional_start(model
     assert t_half < t_same
     with pytest.raises(InputError, match="blur constant must be > 0"):
         superresolve_fields(den, ck, coarse, 2.0, steps=3, start_blur=0.0)
+    with pytest.raises(InputError, match="not both"):
+        superresolve_fields(den, ck, coarse, 2.0, steps=3, start_blur=0.5, t_start=0.2)
     old = {k: v for k, v in ck.items() if k != "passband_corr"}
     with pytest.raises(InputError, match="predates the conditional start"):
         superresolve_fields(den, old, coarse, 2.0, steps=3)

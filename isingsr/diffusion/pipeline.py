@@ -168,13 +168,11 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
         if fine.shape != (coarse.shape[0], p.L, p.L):
             raise InputError(f"fine configurations: expected shape {(coarse.shape[0], p.L, p.L)}, got {fine.shape}")
-    t_s = float(p.t_start(scale))
+    if t_start is not None and start_blur is not None:
+        raise InputError("give the start time (t_start) or its blur constant (start_blur), not both")
+    t_s = float(p.t_start(scale, start_blur))
     if not t_s > 0:
         raise InputError(f"scale {scale:g} is no coarse-graining (t_start = 0)")
-    if start_blur is not None:
-        if not start_blur > 0:
-            raise InputError(f"start blur constant must be > 0, got {start_blur}")
-        t_start = float(p.time_at_blur(start_blur * math.sqrt(scale * scale - 1)))
     if t_start is not None:
         if not 0 < t_start < 1:
             raise InputError(f"t_start must lie in (0, 1), got {t_start}")

@@ -385,23 +385,27 @@ class SpectralProcess(DiagonalProcess):
         l2 = (self.blur_length(t) ** 2)[..., None, None]
         return -0.5 * self.k2 * l2 + torch.log(self.envelope(t))[..., None, None]
 
-    def t_start(self, scale):
+    def t_start(self, scale, blur_per_block: float | None = None):
         """Time whose state has lost the detail below block size ``scale`` (float or tensor >= 1).
 
-        ``t_s = ln(1 + (c / l_min)^2 (s^2 - 1)) / (2 ln(l_max / l_min))``; ``t_start(1) = 0``.
-        With ``c = l_min`` and ``l_max = l_min L``: ``t_s = ln s / ln L``.
+        ``t_s = ln(1 + (c / l_min)^2 (s^2 - 1)) / (2 ln(l_max / l_min))``, the state blurred to
+        ``c sqrt(s^2 - 1)``; ``t_start(1) = 0``. With ``c = l_min`` and ``l_max = l_min L``:
+        ``t_s = ln s / ln L``. ``blur_per_block``: the constant c (default: the process's).
 
         Raises
         ------
         InputError
-            ``scale < 1`` or beyond ``scale_at(1)``.
+            ``scale < 1`` or beyond the scale whose start is t = 1, or ``blur_per_block <= 0``.
         """
+        c = self.blur_per_block if blur_per_block is None else float(blur_per_block)
+        if not c > 0:
+            raise InputError(f"start blur constant must be > 0, got {c}")
         s = torch.as_tensor(scale, dtype=torch.float64)
-        s_max = float(self.scale_at(1.0))
+        s_max = math.sqrt(1 + (self.l_min / c) ** 2 * math.expm1(2 * self.log_R))
         if not bool(torch.all((s >= 1) & (s <= s_max * (1 + 1e-12)))):
             bad = s[~((s >= 1) & (s <= s_max * (1 + 1e-12)))].reshape(-1)[0]
             raise InputError(f"scale must lie in [1, {s_max:.6g}] for this process, got {float(bad):g}")
-        r2 = (self.blur_per_block / self.l_min) ** 2
+        r2 = (c / self.l_min) ** 2
         t = torch.clamp(torch.log1p(r2 * (s * s - 1)) / (2 * self.log_R), max=1.0)
         return float(t) if isinstance(scale, Real) else t
 
