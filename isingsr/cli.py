@@ -526,24 +526,16 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-                   "without retraining (fourier checkpoints for the block-mean options mean, truncated, held, "
-                   "conditioned and joint; mean took 1.4-1.5x the time of none). "
-                   "conditioned: move every estimate of the fine field to block means given the input's signs -- "
-                   "each block's mean to the mean of its Gaussian posterior truncated to the input's sign, by the "
-                   "least change in the metric of the posterior covariance --, project the majorities below a "
-                   "blur of one lattice spacing, and the output (L = 32: conditional scores 0.90-1.05, an exact "
-                   "draw's 1.0; at 8x G4c and the energy pass on two ensembles, the second from --start-blur 0.7; "
-                   "at 4x G4c comes out too weak at short range, p = 0.0007 on the second). held: only the wrong "
-                   "blocks moved there, the others' means held. truncated: the wrong blocks moved there by the "
-                   "inequality projection; mean: the wrong blocks to zero (both leave long-range G2 too weak at 4x). "
-                   "joint: every block's mean under the Gaussian law of all block means truncated together (far too "
-                   "ordered at 4x: energy -9 sigma; the Gaussian model overstates what the input adds). At 2x "
-                   "no option keeps the short range (energy +10 sigma and more): use none. "
-                   "final: move the fewest, smallest-magnitude sites of each wrong block in the output; late: "
-                   "project the estimates below a blur of one lattice spacing, and the output; project: every "
-                   "estimate, and the output (final, late and project bias the marginals: 4x, L = 32, energy "
-                   "+19 to +31 sigma). docs/results.md#consistency-with-the-input measures each; isingsr "
-                   "correlate --polish 5 reaches the exact posterior with the Hamiltonian.")
+                   "without retraining. none: the plain sampler (marginals right; about 10% of blocks disagree with "
+                   "the input). conditioned: every estimate's block means moved to their Gaussian posterior means "
+                   "given the input's signs, the last steps' majorities projected (every block kept, conditional "
+                   "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
+                   "ensembles, the second measured with --start-blur 0.7; at 4x G4c comes out too weak at short "
+                   "range, p = 0.0007 on the second; at 2x use "
+                   "none). The other choices (held, truncated, mean, joint, final, late, project) are the variants "
+                   "measured against it in docs/results.md#consistency-with-the-input, each worse; the block-mean "
+                   "ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with "
+                   "the Hamiltonian.")
 @_start_blur_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
