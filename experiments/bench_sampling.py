@@ -18,7 +18,10 @@ checkpoint as it is; the inputs are Monte Carlo configurations generated here.
 Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3] [--out results/bench_sampling]
 (``--out`` writes both tables to ``OUT/network.md`` and ``OUT/sampling.md``.)
 ``--compile`` measures instead whether ``torch.compile`` (inductor) speeds up the network on this CPU
-(``OUT/compile.md``).
+(``OUT/compile.md``); ``--threads`` whether running one batch per core at once (Python threads, one
+intra-op thread each, :func:`isingsr.device.in_batches`) beats one batch at a time over all cores, for the
+network (``OUT/threads.md``) and a 4x super-resolution of ``--n`` configurations at L = 32, best of two
+runs each (``OUT/threads_sampling.md``).
 """
 
 from __future__ import annotations
@@ -26,11 +29,14 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from isingsr import device
 from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.defaults import SAMPLER, auto_batch, superres_steps
@@ -64,6 +70,14 @@ def net_rate(net, L: int, batch: int, channels_last: bool, seconds: float = 2.0,
     return best
 
 
+def write_tables(out: Path | None, tables: dict) -> None:
+    """Each markdown table of ``tables`` (file name -> text) into folder ``out``, if one is given."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in tables.items():
+            (out / name).write_text(text + "\n")
+
+
 class Timer:
     """Wraps a callable and accumulates the wall time spent in it."""
 
@@ -94,9 +108,7 @@ def compile_table(ck, args) -> None:
                 os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
     table = markdown(["L", "batch", "eager", "torch.compile", "first call s", "max abs difference"], rows)
     print(table)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "compile.md").write_text(table + "\n")
+    write_tables(args.out, {"compile.md": table})
 
 
 def _compile_rows(ck, repeats: int) -> list:
@@ -117,6 +129,66 @@ def _compile_rows(ck, repeats: int) -> list:
     return rows
 
 
+def concurrent_rate(net, L: int, batch: int, workers: int, repeats: int) -> float:
+    """Evaluations per second summed over ``workers`` Python threads, each timing its own batches at once."""
+    rates = [0.0] * workers
+
+    def work(i):
+        rates[i] = net_rate(net, L, batch, True, seconds=2.0 * repeats, repeats=repeats)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(rates)
+
+
+def threads_table(ck, args) -> None:
+    """Channels-last float32 evaluations per second: one batch at a time over all of torch's threads (what the
+    sampler does) against as many Python threads as that, each running its own batch with one intra-op thread;
+    and whether the network's output depends on the thread count (bit for bit)."""
+    cores = torch.get_num_threads()
+    rows = []
+    for L, b in ((32, 32), (128, 2)):
+        net = build_from_checkpoint(ck, L=L).net
+        x = torch.randn(b, 1, L, L).contiguous(memory_format=torch.channels_last)
+        c = torch.randn(b, 2)
+        with torch.inference_mode():
+            pool = net_rate(net, L, b, True, repeats=args.repeats)
+            many = net(x, c)
+            torch.set_num_threads(1)
+            try:
+                same = torch.equal(many, net(x, c))
+                together = concurrent_rate(net, L, b, cores, args.repeats)
+            finally:
+                torch.set_num_threads(cores)
+        rows.append([L, b, f"{pool:.0f}", f"{together:.0f}", f"{together / pool:.2f}", "yes" if same else "no"])
+        print(" ".join(str(v) for v in rows[-1]), flush=True)
+    table = markdown(["L", "batch", f"one batch over {cores} threads", f"{cores} batches at once, 1 thread each",
+                      "ratio", "same output"], rows)
+    print(table)
+    print(f"\n4x super-resolution, {SAMPLER} {STEPS} steps, batch auto, L = 32: one batch at a time, then "
+          f"{cores} at once (isingsr.device.BATCH_WORKERS), twice in turn")
+    coarse = coarse_grain(sample_configurations(32, args.n, seed=5), 4, seed=0)
+    den = build_from_checkpoint(ck)
+    walls, outs = {1: [], None: []}, {}
+    for workers in (1, None, 1, None):
+        device.BATCH_WORKERS = workers
+        try:
+            t0 = time.perf_counter()
+            outs[workers] = superresolve_fields(den, ck, coarse, 4.0, steps=STEPS, sampler=SAMPLER)[0]
+            walls[workers].append(time.perf_counter() - t0)
+        finally:
+            device.BATCH_WORKERS = None
+        print(workers, f"{walls[workers][-1]:.1f} s", flush=True)
+    end = [[32, args.n, f"{min(walls[1]):.1f}", f"{min(walls[None]):.1f}", f"{min(walls[1]) / min(walls[None]):.2f}",
+            "yes" if np.array_equal(outs[1], outs[None]) else "no"]]
+    end_table = markdown(["L", "configurations", "wall s, one batch at a time", f"wall s, {cores} at once", "ratio",
+                          "same output"], end)
+    print(end_table)
+    write_tables(args.out, {"threads.md": table, "threads_sampling.md": end_table})
+
+
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--n", type=int, default=256, help="configurations super-resolved in part 2")
@@ -124,11 +196,15 @@ def run() -> None:
     ap.add_argument("--out", type=Path, default=None, help="folder for network.md and sampling.md")
     ap.add_argument("--compile", action="store_true",
                     help="instead: the network eager and under torch.compile (OUT/compile.md)")
+    ap.add_argument("--threads", action="store_true",
+                    help="instead: one batch over all threads against one batch per thread at once (OUT/threads.md)")
     args = ap.parse_args()
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.compile:
         return compile_table(ck, args)
+    if args.threads:
+        return threads_table(ck, args)
     print("\nnetwork evaluations per second (shipped small U-Net)")
     net_rows = []
     for L, batches in ((32, (8, 32, 128)), (128, (1, 2, 8))):
@@ -167,10 +243,7 @@ def run() -> None:
     table = markdown(["L", "precision", "batch", "configurations", "wall s", "evaluations/s", "network", "transforms",
                       "rest"], rows)
     print(table)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "network.md").write_text(net_table + "\n")
-        (args.out / "sampling.md").write_text(table + "\n")
+    write_tables(args.out, {"network.md": net_table, "sampling.md": table})
 
 
 if __name__ == "__main__":

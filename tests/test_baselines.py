@@ -151,6 +151,24 @@ def test_cnn_maps_coarse_to_fine_and_commutes_with_coarse_translations():
     torch.testing.assert_close(y2, torch.roll(y, (4, 8), dims=(-2, -1)), atol=1e-5, rtol=1e-5)
 
 
+def test_sr3_with_one_batch_per_core_at_once_is_the_same_bit_for_bit(sr3_ckpt, data):
+    """SR3's batches through isingsr.device.in_batches: on 3 threads at once as on one, and per-sample seeds."""
+    _, fine = data
+    model = load_superresolver(None, load_checkpoint(sr3_ckpt), steps=3)
+    coarse = block_spin(fine[:10], 2, seed=1)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = model.superresolve(coarse, seed=2, batch=3)
+        torch.set_num_threads(3)
+        many = model.superresolve(coarse, seed=2, batch=3)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, many)
+    again = model.superresolve(coarse[4:7], seed=6, batch=2)  # another batch size: equal to float32 rounding
+    np.testing.assert_allclose(again, one[4:7], rtol=1e-5, atol=1e-5)
+
+
 def test_trained_cnn_learns_that_fine_spins_follow_their_block(cnn_ckpt, data):
     d, fine = data
     ck = load_checkpoint(cnn_ckpt)

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..defaults import SAMPLER, auto_batch, superres_steps
-from ..device import bf16_autocast, precision_name
+from ..device import bf16_autocast, in_batches, precision_name
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
@@ -221,13 +221,11 @@ class SR3:
         n = coarse.shape[0]
         up = upsampled(coarse, self.L, self.scale, seed=seed)  # int8, once: ties do not depend on the batch
         out = np.empty((n, self.L, self.L), dtype=np.float32)
-        batch = auto_batch(self.L) if batch is None else batch
-        for a in range(0, n, batch):
-            b = min(n, a + batch)
+
+        def fill(a, b):
             cond = torch.from_numpy(up[a:b].astype(np.float32)).unsqueeze(1).to(self.device)
             gens = generators(range(seed + a, seed + b))
             x = sr3_sample(self.net, cond, self.steps, self.sampler, gens, self.autocast)
             out[a:b] = x[:, 0].float().cpu().numpy()
-            if progress:
-                progress(b, n)
+        in_batches(n, auto_batch(self.L) if batch is None else batch, fill, self.device, progress)
         return out

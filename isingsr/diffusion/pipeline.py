@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..coarse import block_centre, is_block_scale
+from ..device import in_batches
 from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
 from .consistency import CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
@@ -53,14 +54,6 @@ def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str
     return f(den, den.process, x_start, times, generator=gens, variance=variance)
 
 
-def _batches(n: int, batch: int | None, L: int):
-    batch = auto_batch(L) if batch is None else batch
-    if batch < 1:
-        raise InputError(f"batch must be >= 1, got {batch}")
-    for start in range(0, n, batch):
-        yield start, min(n, start + batch)
-
-
 def generate_fields(den: Denoiser, n: int, *, steps: int = GENERATION_STEPS, sampler: str = SAMPLER, seed: int = 0,
                     batch: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Unconditional samples: continuous fields ``(n, L, L)`` float32 (sign gives spins).
@@ -74,12 +67,12 @@ def generate_fields(den: Denoiser, n: int, *, steps: int = GENERATION_STEPS, sam
     times = time_grid(steps, 1.0, process=p)
     out = np.empty((n, p.L, p.L), dtype=np.float32)
     dev = p.S.device
-    for a, b in _batches(n, batch, p.L):
+
+    def fill(a, b):
         gens = generators(range(seed + a, seed + b), device="cpu")
         x = gaussian_field(p, b - a, generator=gens).to(dev)
         out[a:b] = _run(den, x, times, sampler, gens)[:, 0].cpu().numpy()
-        if progress:
-            progress(b, n)
+    in_batches(n, auto_batch(p.L) if batch is None else batch, fill, dev, progress)
     return out
 
 
@@ -192,7 +185,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     times = time_grid(superres_steps(scale) if steps is None else steps, t_s, process=p, **(grid or {}))
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
-    for a, b in _batches(n, batch, p.L):
+
+    def fill(a, b):
         gens = generators(range(seed + a, seed + b), device="cpu")
         if start == "conditional":
             x = conditional_start(p, coarse[a:b].astype(np.float64), t_s, gain, corr, gens, offset=offset)
@@ -206,8 +200,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else p.time_at_blur(LATE_BLUR))
         x = _run(d, x, times, sampler, gens, variance)
         out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
-        if progress:
-            progress(b, n)
+    in_batches(n, auto_batch(p.L) if batch is None else batch, fill, p.S.device, progress)
     if not math.isfinite(float(np.abs(out).max())):
         raise RuntimeError("sampling produced non-finite values")
     return out, t_s

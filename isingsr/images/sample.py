@@ -24,6 +24,7 @@ import torch
 
 from ..baselines.sr3 import SR3, sr3_sample
 from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
+from ..device import in_batches
 from ..diffusion.denoiser import Denoiser
 from ..diffusion.inference import build_from_checkpoint
 from ..diffusion.rng import generators
@@ -83,15 +84,15 @@ def _run(den: Denoiser, x: torch.Tensor, times, sampler: str, gens) -> torch.Ten
     return get_sampler(sampler)(_Bounded(den), den.process, x, times, generator=gens)
 
 
-def _in_batches(n: int, shape: tuple, batch: int, seed: int, sample, progress) -> np.ndarray:
+def _in_batches(n: int, shape: tuple, batch: int, seed: int, sample, progress, device) -> np.ndarray:
     """``out[a:b] = sample(a, b, generators of seeds seed + a .. seed + b - 1)`` clipped to [-1, 1], batch by
-    batch into an ``(n, *shape)`` float32 array: image i is seeded ``seed + i`` whatever the batch."""
+    batch into an ``(n, *shape)`` float32 array: image i is seeded ``seed + i`` whatever the batch
+    (:func:`isingsr.device.in_batches`: on a CPU, one batch per core at once)."""
     out = np.empty((n, *shape), dtype=np.float32)
-    for a in range(0, n, batch):
-        b = min(n, a + batch)
+
+    def fill(a, b):
         out[a:b] = sample(a, b, generators(range(seed + a, seed + b))).clamp(-1, 1).float().cpu().numpy()
-        if progress:
-            progress(b, n)
+    in_batches(n, batch, fill, device, progress)
     return out
 
 
@@ -127,7 +128,7 @@ def skild_superresolve(den: Denoiser, ck: dict, coarse, scale: float, *, steps: 
         return _run(den, conditional_start_from_embedding(p, dct_embed(y[a:b], p.L), t_s, gain, corr, gens),
                     times, sampler, gens)
 
-    return _in_batches(y.shape[0], (y.shape[1], p.L, p.L), batch, seed, sample, progress)
+    return _in_batches(y.shape[0], (y.shape[1], p.L, p.L), batch, seed, sample, progress, p.S.device)
 
 
 def skild_generate(den: Denoiser, n: int, *, channels: int = 3, steps: int = GENERATION_STEPS,
@@ -140,7 +141,7 @@ def skild_generate(den: Denoiser, n: int, *, channels: int = 3, steps: int = GEN
     def sample(a, b, gens):
         return _run(den, torch.cat([gaussian_field(p, 1, g, channels=channels) for g in gens]), times, sampler, gens)
 
-    return _in_batches(n, (channels, p.L, p.L), batch, seed, sample, progress)
+    return _in_batches(n, (channels, p.L, p.L), batch, seed, sample, progress, p.S.device)
 
 
 def sr3_superresolve(net, coarse, L: int, *, steps: int, sampler: str = SAMPLER, seed: int = 0,
@@ -148,4 +149,5 @@ def sr3_superresolve(net, coarse, L: int, *, steps: int, sampler: str = SAMPLER,
     """SR3 super-resolution of ``(N, C, l, l)`` to ``L`` (its training scale): ``(N, C, L, L)`` float32."""
     y = _check_coarse(coarse, L)
     return _in_batches(y.shape[0], (y.shape[1], L, L), batch, seed,
-                       lambda a, b, gens: sr3_sample(net, bicubic(y[a:b], L), steps, sampler, gens), progress)
+                       lambda a, b, gens: sr3_sample(net, bicubic(y[a:b], L), steps, sampler, gens), progress,
+                       next(net.parameters()).device)
