@@ -20,8 +20,8 @@ Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3] [--out resu
 ``--compile`` measures instead whether ``torch.compile`` (inductor) speeds up the network on this CPU
 (``OUT/compile.md``); ``--threads`` whether running one batch per core at once (Python threads, one
 intra-op thread each, :func:`isingsr.device.in_batches`) beats one batch at a time over all cores, for the
-network (``OUT/threads.md``) and a 4x super-resolution of ``--n`` configurations at L = 32, ``--repeats``
-runs each in turn (``OUT/threads_sampling.md``).
+network (``OUT/threads.md``) and a 4x super-resolution of ``--n`` configurations at L = 32 (``--n / 16`` at
+L = 128), ``--repeats`` runs each in turn (``OUT/threads_sampling.md``).
 """
 
 from __future__ import annotations
@@ -167,23 +167,26 @@ def threads_table(ck, args) -> None:
     table = markdown(["L", "batch", f"one batch over {cores} threads", f"{cores} batches at once, 1 thread each",
                       "ratio", "same output"], rows)
     print(table)
-    print(f"\n4x super-resolution, {SAMPLER} {STEPS} steps, batch auto, L = 32: one batch at a time, then "
+    print(f"\n4x super-resolution, {SAMPLER} {STEPS} steps, batch auto: one batch at a time, then "
           f"{cores} at once (isingsr.device.BATCH_WORKERS), {args.repeats} times in turn")
-    coarse = coarse_grain(sample_configurations(32, args.n, seed=5), 4, seed=0)
-    den = build_from_checkpoint(ck)
-    walls, outs = {1: [], None: []}, {}
-    for workers in (1, None) * args.repeats:
-        device.BATCH_WORKERS = workers
-        try:
-            t0 = time.perf_counter()
-            outs[workers] = superresolve_fields(den, ck, coarse, 4.0, steps=STEPS, sampler=SAMPLER)[0]
-            walls[workers].append(time.perf_counter() - t0)
-        finally:
-            device.BATCH_WORKERS = None
-        print(workers, f"{walls[workers][-1]:.1f} s", flush=True)
-    pairs = [one / many for one, many in zip(walls[1], walls[None])]
-    end = [[32, args.n, f"{min(walls[1]):.1f}", f"{min(walls[None]):.1f}", f"{min(walls[1]) / min(walls[None]):.2f}",
-            f"{min(pairs):.2f}-{max(pairs):.2f}", "yes" if np.array_equal(outs[1], outs[None]) else "no"]]
+    end = []
+    for L in (32, 128):
+        n = args.n if L == 32 else max(4, args.n // 16)
+        coarse = coarse_grain(sample_configurations(L, n, seed=5), 4, seed=0)
+        den = build_from_checkpoint(ck, L=L)
+        walls, outs = {1: [], None: []}, {}
+        for workers in (1, None) * args.repeats:
+            device.BATCH_WORKERS = workers
+            try:
+                t0 = time.perf_counter()
+                outs[workers] = superresolve_fields(den, ck, coarse, 4.0, steps=STEPS, sampler=SAMPLER)[0]
+                walls[workers].append(time.perf_counter() - t0)
+            finally:
+                device.BATCH_WORKERS = None
+            print(L, workers, f"{walls[workers][-1]:.1f} s", flush=True)
+        pairs = [one / many for one, many in zip(walls[1], walls[None])]
+        end.append([L, n, f"{min(walls[1]):.1f}", f"{min(walls[None]):.1f}", f"{min(walls[1]) / min(walls[None]):.2f}",
+                    f"{min(pairs):.2f}-{max(pairs):.2f}", "yes" if np.array_equal(outs[1], outs[None]) else "no"])
     end_table = markdown(["L", "configurations", "best wall s, one batch at a time", f"best wall s, {cores} at once",
                           "ratio of the best", "ratio, run by run", "same output"], end)
     print(end_table)

@@ -93,10 +93,10 @@ def in_batches(n: int, batch: int, fill: Callable[[int, int], None], device=None
 
     On a CPU with T torch threads, T batches run at once, each in its own Python thread with one intra-op
     thread (torch releases the GIL inside its kernels), instead of one batch at a time spread over the T
-    threads: the small convolutions of a sampling network do not keep T threads busy. On 2 cores that is
-    1.07-1.17 times the network's evaluations per second at L = 32 and L = 128 and 1.10-1.28 times as fast
-    a 4x super-resolution at L = 32, and the network's output does not depend on the thread count, bit for
-    bit (``experiments/bench_sampling.py --threads``, docs/sampling.md#speed). So
+    threads: the small convolutions of a sampling network do not keep T threads busy. On 2 cores a 4x
+    super-resolution ran 1.09-1.25 times as fast at L = 32 and L = 128, and the network's output does not
+    depend on the thread count, bit for bit (``experiments/bench_sampling.py --threads``,
+    docs/sampling.md#speed). So
     ``fill`` must only write its own samples (``out[a:b] = ...``) and seed them by index. On other
     devices, or with ``workers=1`` (default :data:`BATCH_WORKERS`), the batches run one after the other.
     ``progress(done, n)`` is called from the calling thread after each batch; torch's thread count is
