@@ -13,7 +13,7 @@ Times start at each b's super-resolution start t_start(b). Two more estimates
 are scored the same way: the Wiener estimate a_t(k) X_t(k) in every mode
 (the Gaussian model's own posterior mean: its ratio checks the measurement,
 about 1), and the network's with Wiener's in the modes of signal fraction
-a_t(k) < 0.1 (:func:`wiener_below`), where the eps-parameterised estimate divides its
+a_t(k) < 0.1, where the eps-parameterised estimate divides its
 noise error by a small a.
 
 Usage (about 20 s on 2 cores):
@@ -36,20 +36,12 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import main, numbers, parser
+from _script import main, numbers, parser, with_wiener
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
 HEADER = ["b", "t", "blur", "network mse of block means", "Gaussian model s^2", "ratio",
           "ratio, Wiener below a = 0.1", "ratio, Wiener"]
-
-
-def wiener_below(x0: torch.Tensor, x_t: torch.Tensor, t: float, process, a_min: float) -> torch.Tensor:
-    """``x0`` with every mode of signal fraction ``a_t(k) < a_min`` replaced by Wiener's ``a_t(k) X_t(k)``."""
-    basis = process.basis
-    a = process.a(torch.as_tensor(float(t), dtype=torch.float64))
-    X0, Xt = basis.forward(x0.to(torch.float64)), basis.forward(x_t.to(torch.float64))
-    return basis.inverse(torch.where(a < a_min, a * Xt, X0))
 
 
 def run() -> None:
@@ -82,9 +74,10 @@ def run() -> None:
                 return float((_block_means((x0 - e)[:, 0], b) ** 2).mean())
             s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, 32)[0, 0, 0])
             blur = float(p.blur_length(t))
+            a = p.a(torch.tensor(t, dtype=torch.float64))
             rows.append([str(b), f"{t:.3f}", f"{blur:.2f}", f"{mse(est):.4g}", f"{s2:.4g}", f"{mse(est) / s2:.2f}",
-                         f"{mse(wiener_below(est, x_t, t, p, WIENER_A)) / s2:.2f}",
-                         f"{mse(wiener_below(est, x_t, t, p, float('inf'))) / s2:.2f}"])
+                         f"{mse(with_wiener(est, x_t, a, a < WIENER_A, p.basis)) / s2:.2f}",
+                         f"{mse(with_wiener(est, x_t, a, torch.ones_like(a, dtype=torch.bool), p.basis)) / s2:.2f}"])
             print(" | ".join(rows[-1]))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(markdown(HEADER, rows) + "\n")

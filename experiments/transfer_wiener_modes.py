@@ -38,7 +38,7 @@ from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.io.paths import portable_path
 from isingsr.models import shipped_checkpoint
 
-from _script import main, parser
+from _script import main, parser, with_wiener
 
 
 class WienerModes:
@@ -54,9 +54,7 @@ class WienerModes:
         x0 = self.den(x_t, t)
         t = torch.as_tensor(t, dtype=torch.float64, device=p.S.device).reshape(-1).expand(x_t.shape[0])
         a = p.a(t)[:, None]
-        wiener = (a < self.a_min) | self.long
-        X0 = torch.where(wiener, a * p.basis.forward(x_t.to(torch.float64)), p.basis.forward(x0.to(torch.float64)))
-        return p.basis.inverse(X0)
+        return with_wiener(x0, x_t, a, (a < self.a_min) | self.long, p.basis)
 
 
 def run() -> None:
