@@ -203,6 +203,8 @@ def run() -> None:
     ap.add_argument("--threads", action="store_true",
                     help="instead: one batch over all threads against one batch per thread at once (OUT/threads.md)")
     args = ap.parse_args()
+    if args.n < 1 or args.repeats < 1:
+        ap.error(f"--n and --repeats must be >= 1, got {args.n} and {args.repeats}")
     ck = load_checkpoint(shipped_checkpoint(32))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.compile:
