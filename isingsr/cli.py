@@ -316,7 +316,9 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     its input came from; z-scores, chi^2/dof), and scores each method input by
     input against the exact posterior (conditional energy and block magnetisation), as
     a table (summary.json, correlations.csv) and two-panel figures. With no other
-    argument it runs end to end on shipped defaults.
+    argument it runs end to end on shipped defaults. SKILD, SR3 and the CNN save their
+    work in pieces (OUT/METHOD.h5.partial): an interrupted run continues when the same
+    command is repeated.
 
     \b
     Examples:
@@ -550,6 +552,10 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
     An sr3 or cnn checkpoint (isingsr train --method sr3|cnn) super-resolves at its
     own training scale only, always from the coarse input.
 
+    A long run is saved in pieces to OUT.partial: if it is interrupted, the same
+    command continues it and writes the file an uninterrupted run would have
+    (--overwrite discards it instead).
+
     \b
     Examples:
       isingsr coarsen --input data/L32.h5 --scale 4 --out data/L8.h5
@@ -581,7 +587,8 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
     try:
         superresolve_to_file(model, coarse.spins, scale, out, seed=seed, batch=batch, progress=update, rule=rule,
                              source=portable_path(input_path), save_fields=save_fields, overwrite=overwrite,
-                             attrs={"fine_source": None if fine is None else portable_path(fine)})
+                             resume=not overwrite, attrs={"fine_source": None if fine is None else portable_path(fine)},
+                             log=lambda s: None if quiet else click.echo(s, err=True))
     finally:
         update.close()
     click.echo(f"wrote {out}: {coarse.n} configurations of {L_fine}x{L_fine}", err=True)

@@ -129,6 +129,9 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     log : callable
         One-line messages.
 
+    SKILD, SR3 and the CNN save their output in pieces (:func:`isingsr.superres.superresolve_to_file`): a run
+    interrupted while one of them samples continues it when repeated with the same arguments.
+
     Returns
     -------
     dict
@@ -195,7 +198,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     out.mkdir(exist_ok=True)  # every input and checkpoint has been checked: nothing is left behind on bad input
     for m, resolver, stage in jobs:
         path = superresolve_to_file(resolver, coarse, scale, out / f"{m}.h5", seed=seed, source=portable_path(truth),
-                                    overwrite=True, progress=None if progress is None else
+                                    overwrite=True, log=log, progress=None if progress is None else
                                     (lambda done, total, _s=stage: progress(_s, done, total)))
         if m == "posterior":
             reference = resolver.reference

@@ -12,6 +12,9 @@ A *super-resolver* is any object with
   is called as configurations are finished;
 * ``provenance()`` -> a dict of JSON-able attributes saying what made the
   output (method, checkpoint, sampler, steps, ...), written into the output file.
+* optionally ``resumable`` -- true if ``superresolve(coarse[a:b], seed=seed + a, batch=batch)`` equals
+  rows a..b-1 of the whole call's output for batch-aligned a, so a long run can be saved in pieces and
+  continued after an interruption (:func:`superresolve_to_file`).
 
 :func:`load_superresolver` returns the right one for a method name or a
 checkpoint file (SKILD, SR3 and CNN checkpoints say what they are);
@@ -29,21 +32,25 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from pathlib import Path
 from typing import Callable
 
+import h5py
 import numpy as np
+import torch
 
 from .coarse import is_block_scale, upsample
 from .constants import BETA_C
-from .defaults import METHODS, PRECISION, SAMPLER
+from .defaults import METHODS, PRECISION, SAMPLER, auto_batch
 from .diffusion.pipeline import to_spins
 from .exceptions import InputError
 from .io.paths import portable_path
 
 __all__ = ["METHODS", "NaiveSuperResolver", "PosteriorSuperResolver", "load_superresolver", "superresolve_to_file",
-           "to_spins"]
+           "partial_path", "to_spins"]
 
 
 
@@ -179,10 +186,57 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
     raise InputError(f"{path or 'checkpoint'}: unknown checkpoint kind {kind!r}")
 
 
+#: A resumable run is saved in about this many pieces (a killed run loses at most one piece's work).
+PIECES = 20
+#: Attributes of an interrupted run that say nothing about its output (:func:`_check_resume` skips them).
+_VOLATILE = ("created", "modified", "wall_s", "n", "runs", "format", "format_version", "isingsr_version",
+             "spin_encoding", "complete", "L")
+
+
+def partial_path(out) -> Path:
+    """Where :func:`superresolve_to_file` keeps the finished pieces of an unfinished run: ``OUT.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def _digest(coarse: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(coarse, dtype=np.int8).tobytes()
+                          + repr(coarse.shape).encode()).hexdigest()
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+    return a == b
+
+
+def _read_partial(partial: Path) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    from .io.hdf5 import attrs_to_dict
+
+    try:
+        with h5py.File(partial, "r") as f:
+            return attrs_to_dict(f.attrs), f["spins"][:], f["fields"][:] if "fields" in f else None
+    except (OSError, KeyError) as exc:
+        raise InputError(f"{partial}: interrupted run is unreadable ({exc}); delete it") from None
+
+
+def _check_resume(partial: Path, stored: dict, wanted: dict, complete: bool) -> None:
+    """One clear error unless the interrupted run ``stored`` is the run ``wanted`` describes.
+
+    Before any work only ``wanted``'s keys are compared (a resolver states some provenance, e.g. the start
+    time, only once it has run); with ``complete``, after the first piece, every key of either.
+    """
+    keys = set(wanted) | (set(stored) if complete else set())
+    diff = sorted(k for k in keys - set(_VOLATILE) if not _same(wanted.get(k), stored.get(k)))
+    if diff:
+        raise InputError(f"{partial}: an interrupted run with different {', '.join(diff)} exists; repeat its command "
+                         "to continue it, or delete it (isingsr superres --overwrite does)")
+
+
 def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, batch: int | None = None,
                          progress: Callable[[int, int], None] | None = None, rule: str = "majority",
-                         source=None, save_fields: bool = False, overwrite: bool = False,
-                         attrs: dict | None = None) -> Path:
+                         source=None, save_fields: bool = False, overwrite: bool = False, resume: bool = True,
+                         attrs: dict | None = None, log: Callable[[str], None] = lambda s: None) -> Path:
     """Super-resolve ``coarse`` ``(N, L', L')`` by ``scale`` with any super-resolver and write an ensemble.
 
     The file (:func:`isingsr.io.hdf5.write_ensemble`) holds the spins (and,
@@ -190,18 +244,73 @@ def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, 
     attributes ``kind = "{method}-superres"``, ``scale``, ``L_coarse``,
     ``rule``, ``seed``, ``source``, ``wall_s`` (seconds of super-resolution) and the resolver's
     :meth:`provenance`, plus ``attrs``.
+
+    A resolver with a true ``resumable`` attribute (SKILD except its forward start, SR3, the CNN) runs in
+    about :data:`PIECES` pieces of whole batches, each saved to :func:`partial_path` (a valid ensemble with
+    ``complete = False``) as it finishes. Running the same call again after an interruption continues from
+    there -- also across machines -- and writes the file an uninterrupted run writes (sample i depends on
+    ``seed + i`` only, and the batches are the same); ``wall_s`` adds up every run's time and ``runs``
+    counts them. A stored run that differs in anything that shapes the output (inputs, checkpoint, sampler,
+    steps, seed, batch, ...) is an error; ``resume=False`` discards it instead.
     """
     from .io.hdf5 import write_ensemble
+    from .io.paths import check_output
 
     coarse = np.asarray(coarse)
     if coarse.ndim != 3 or coarse.shape[1] != coarse.shape[2] or len(coarse) == 0:
         raise InputError(f"coarse input: expected (N, L', L') with N >= 1, got {coarse.shape}")
-    t0 = time.perf_counter()
-    fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
-    wall = round(time.perf_counter() - t0, 1)
-    spins = to_spins(fields)
-    meta = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
-            "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {}), "wall_s": wall,
-            **resolver.provenance(), **(attrs or {})}
+    out = check_output(out)
+    if out.exists() and not overwrite:
+        raise InputError(f"{out}: exists; pass --overwrite to replace it")
+    partial = partial_path(out)
+    if not resume:
+        partial.unlink(missing_ok=True)
+    n = len(coarse)
+    run = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
+           "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {})}
+    if not getattr(resolver, "resumable", False):
+        t0 = time.perf_counter()
+        fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
+        spins, wall, runs = to_spins(fields), time.perf_counter() - t0, 1
+    else:
+        L = getattr(resolver, "L", None) or round(coarse.shape[-1] * float(scale))
+        batch = auto_batch(L) if batch is None else int(batch)
+        key = {**run, "batch": batch, "n_target": n, "input_sha256": _digest(coarse), "save_fields": save_fields,
+               **{k: v for k, v in (attrs or {}).items() if v is not None}}
+        stored, spins, fields = {}, None, None
+        if partial.exists():
+            stored, spins, fields = _read_partial(partial)
+            if save_fields and fields is None:
+                raise InputError(f"{partial}: an interrupted run without the fields exists; repeat its command to "
+                                 "continue it, or delete it (isingsr superres --overwrite does)")
+            _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=False)
+            log(f"continuing the interrupted run in {partial}: {len(spins)} of {n} configurations done")
+        done, wall, runs = 0 if spins is None else len(spins), float(stored.get("wall_s", 0.0)), \
+            int(stored.get("runs", 0)) + 1
+        unit = batch * max(1, torch.get_num_threads())
+        piece = unit * max(1, math.ceil(n / (PIECES * unit)))
+        for a in range(done, n, piece):
+            b = min(n, a + piece)
+            t0 = time.perf_counter()
+            f = resolver.superresolve(coarse[a:b], scale, seed=seed + a, batch=batch, rule=rule,
+                                      progress=None if progress is None else
+                                      (lambda d, _t, _a=a: progress(_a + d, n)))
+            wall += time.perf_counter() - t0
+            s = to_spins(f)
+            spins = s if spins is None else np.concatenate([spins, s])
+            if save_fields:
+                f = np.asarray(f, dtype=np.float32)
+                fields = f if fields is None else np.concatenate([fields, f])
+            if a == done and stored:  # what only running shows (e.g. the start time) must match the stored run too
+                _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=True)
+            if b < n:
+                write_ensemble(partial, spins, {**resolver.provenance(), **key, "complete": False,
+                                                "wall_s": round(wall, 1), "runs": runs}, overwrite=True,
+                               extra={"fields": fields} if save_fields else None)
+    meta = {**run, "wall_s": round(wall, 1), **({"runs": runs} if runs > 1 else {}), **resolver.provenance(),
+            **(attrs or {})}
     extra = {"fields": np.asarray(fields, dtype=np.float32)} if save_fields else None
-    return Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))
+    path = Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))
+    if getattr(resolver, "resumable", False):
+        partial.unlink(missing_ok=True)
+    return path

@@ -169,6 +169,18 @@ def test_sr3_with_one_batch_per_core_at_once_is_the_same_bit_for_bit(sr3_ckpt, d
     np.testing.assert_allclose(again, one[4:7], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("which", ["sr3", "cnn"])
+def test_baselines_run_in_pieces_as_in_one_call(which, sr3_ckpt, cnn_ckpt, data):
+    """Their ``resumable`` claim (isingsr.superres.superresolve_to_file): rows a..b-1 of one call are the call on
+    inputs a..b-1 with seed + a, for a batch-aligned a, bit for bit."""
+    _, fine = data
+    model = load_superresolver(None, load_checkpoint(sr3_ckpt if which == "sr3" else cnn_ckpt), steps=3)
+    coarse = block_spin(fine[:10], 2, seed=1)
+    whole = model.superresolve(coarse, seed=2, batch=2)
+    pieces = [model.superresolve(coarse[a:a + 4], seed=2 + a, batch=2) for a in (0, 4, 8)]
+    assert model.resumable and np.array_equal(whole, np.concatenate(pieces))
+
+
 def test_trained_cnn_learns_that_fine_spins_follow_their_block(cnn_ckpt, data):
     d, fine = data
     ck = load_checkpoint(cnn_ckpt)

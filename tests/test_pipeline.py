@@ -318,3 +318,104 @@ def test_bf16_precision_changes_the_network_not_the_sampler(model):
     assert load_ensemble(d / "srbf.h5").attrs["precision"] == "bf16"
     sr3 = load_superresolver("sr3", "isingsr/models/sr3_L32_s8.pt", precision="bf16", device="cpu")
     assert sr3.autocast and sr3.provenance()["precision"] == "bf16"
+
+
+def _stop_after(k):
+    """A progress callback that interrupts the run (as Ctrl-C would) once k configurations are done."""
+    def progress(done, total):
+        if done >= k:
+            raise KeyboardInterrupt
+    return progress
+
+
+@pytest.fixture
+def two_threads():
+    """Pieces of 2 configurations at batch 1 (a piece is whole batches on every thread) on any machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _interrupted(ck_path, coarse, out, **kw):
+    from isingsr.superres import load_superresolver, partial_path, superresolve_to_file
+
+    sr = load_superresolver(None, ck_path, L=8, steps=kw.pop("steps", 3))
+    with pytest.raises(KeyboardInterrupt):
+        superresolve_to_file(sr, coarse, 2, out, **{"seed": 7, "batch": 1, "save_fields": True, **kw},
+                             progress=_stop_after(5))
+    assert not out.exists()
+    with h5py.File(partial_path(out)) as f:
+        assert f.attrs["n"] == 4 and not f.attrs["complete"] and f["spins"].shape == (4, 8, 8)
+    return sr
+
+
+def test_an_interrupted_superresolution_continues_to_the_file_an_uninterrupted_run_writes(model, tmp_path,
+                                                                                           two_threads):
+    from isingsr.superres import partial_path, superresolve_to_file
+
+    d, ck_path, fine = model
+    coarse = coarse_grain(fine[:16], 2, seed=0)
+    out = tmp_path / "sr.h5"
+    sr = _interrupted(ck_path, coarse, out)
+    messages = []
+    superresolve_to_file(sr, coarse, 2, out, seed=7, batch=1, save_fields=True, log=messages.append)
+    assert not partial_path(out).exists() and "4 of 16 configurations done" in messages[0]
+    whole = superresolve_to_file(sr, coarse, 2, tmp_path / "whole.h5", seed=7, batch=1, save_fields=True)
+    with h5py.File(whole) as a, h5py.File(out) as b:
+        assert np.array_equal(a["spins"][:], b["spins"][:]) and np.array_equal(a["fields"][:], b["fields"][:])
+        assert b.attrs["runs"] == 2 and "runs" not in a.attrs and a.attrs["t_start"] == b.attrs["t_start"]
+        assert not partial_path(whole).exists() and a.attrs["n"] == 16
+        # the pieces are what one call over every input gives
+        assert np.array_equal(a["fields"][:], sr.superresolve(coarse, 2, seed=7, batch=1))
+
+
+def test_an_interrupted_run_continues_only_with_its_own_arguments(model, tmp_path, two_threads):
+    from isingsr.exceptions import InputError
+    from isingsr.superres import load_superresolver, partial_path, superresolve_to_file
+
+    d, ck_path, fine = model
+    coarse = coarse_grain(fine[:16], 2, seed=0)
+    out = tmp_path / "sr.h5"
+    sr = _interrupted(ck_path, coarse, out)
+    part = partial_path(out)
+    stored = part.read_bytes()
+    for model_, kw, word in [(sr, {"seed": 8}, "seed"), (sr, {"batch": 2}, "batch"),
+                             (sr, {"coarse": coarse[::-1]}, "input_sha256"),
+                             (load_superresolver(None, ck_path, L=8, steps=4), {}, "steps"),
+                             (sr, {"save_fields": False}, "save_fields")]:
+        args = {"seed": 7, "batch": 1, "save_fields": True, "coarse": coarse, **kw}
+        with pytest.raises(InputError, match=f"interrupted run with different .*{word}"):
+            superresolve_to_file(model_, args.pop("coarse"), 2, out, **args)
+    with h5py.File(part, "r+") as f:  # a start time the resolver only states once it has run
+        f.attrs["t_start"] = 0.123
+    with pytest.raises(InputError, match="different t_start"):
+        superresolve_to_file(sr, coarse, 2, out, seed=7, batch=1, save_fields=True)
+    with h5py.File(part) as f:
+        assert f.attrs["n"] == 4 and f.attrs["t_start"] == 0.123
+    part.write_bytes(stored)
+    superresolve_to_file(sr, coarse, 2, out, seed=8, batch=1, resume=False)
+    assert not part.exists() and load_ensemble(out).attrs["seed"] == 8 and "runs" not in load_ensemble(out).attrs
+    part.write_bytes(b"not hdf5")
+    with pytest.raises(InputError, match="unreadable"):
+        superresolve_to_file(sr, coarse, 2, out, seed=7, batch=1, overwrite=True)
+
+
+def test_superres_cli_continues_an_interrupted_run_and_overwrite_discards_it(model, tmp_path, two_threads):
+    from isingsr.io.paths import portable_path
+    from isingsr.superres import partial_path
+
+    d, ck_path, fine = model
+    write_ensemble(tmp_path / "c.h5", coarse_grain(fine[:16], 2, seed=0), {"rule": "majority"})
+    args = ["superres", "--ckpt", ck_path, "--input", tmp_path / "c.h5", "--scale", 2, "--steps", 3, "--batch", 1,
+            "--seed", 7, "--save-fields"]
+    r = invoke(*args, "--out", tmp_path / "ref.h5", "-q")
+    assert r.exit_code == 0, r.stderr
+    for extra, continued in [((), True), (("--overwrite",), False)]:
+        out = tmp_path / f"sr{len(extra)}.h5"
+        _interrupted(ck_path, load_ensemble(tmp_path / "c.h5").spins, out, source=portable_path(tmp_path / "c.h5"))
+        r = invoke(*args, "--out", out, *extra)
+        assert r.exit_code == 0, r.stderr
+        assert ("continuing the interrupted run" in r.stderr) == continued and not partial_path(out).exists()
+        with h5py.File(tmp_path / "ref.h5") as a, h5py.File(out) as b:
+            assert np.array_equal(a["fields"][:], b["fields"][:]) and ("runs" in b.attrs) == continued

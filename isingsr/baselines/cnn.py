@@ -115,6 +115,7 @@ class ProbabilisticCNN:
     """A trained CNN baseline as a super-resolver (:mod:`isingsr.superres`): its training scale, any L it fits."""
 
     method = "cnn"
+    resumable = True  # sample i depends on seed + i only (isingsr.superres.superresolve_to_file)
 
     def __init__(self, net: PeriodicCNN, L: int, device="cpu", *, checkpoint: str | None = None,
                  provenance: dict | None = None):

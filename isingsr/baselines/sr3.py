@@ -180,6 +180,7 @@ class SR3:
     """
 
     method = "sr3"
+    resumable = True  # sample i depends on seed + i only (isingsr.superres.superresolve_to_file)
 
     def __init__(self, net: nn.Module, L: int, scale: float, device="cpu", *, steps: int | None = None,
                  sampler: str = SAMPLER, checkpoint: str | None = None, provenance: dict | None = None,

@@ -90,6 +90,12 @@ class SkildSuperResolver:
                             t_start=t_start, consistency=consistency, start_blur=start_blur)
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
+    @property
+    def resumable(self) -> bool:
+        """Whether a run may be split into pieces (:func:`isingsr.superres.superresolve_to_file`): not with ``fine``,
+        which is indexed from the first input of each call."""
+        return self.fine is None
+
     def provenance(self) -> dict:
         """Checkpoint, schedule, start protocol and sampler of the output (HDF5 attributes)."""
         ck, o = self.ck, self.options
