@@ -419,3 +419,32 @@ def test_superres_cli_continues_an_interrupted_run_and_overwrite_discards_it(mod
         assert ("continuing the interrupted run" in r.stderr) == continued and not partial_path(out).exists()
         with h5py.File(tmp_path / "ref.h5") as a, h5py.File(out) as b:
             assert np.array_equal(a["fields"][:], b["fields"][:]) and ("runs" in b.attrs) == continued
+
+
+def test_correlate_continues_an_interrupted_skild_run(model, tmp_path, two_threads, monkeypatch):
+    """Repeating an interrupted isingsr correlate continues SKILD from its OUT/skild.h5.partial, to the same file."""
+    import json
+
+    from isingsr.correlate import correlate
+
+    d, ck, _ = model
+    truth = tmp_path / "truth.h5"
+    write_ensemble(truth, sample_configurations(8, 24, seed=9), {"beta": BETA_C, "source": "test"})
+    monkeypatch.setattr("isingsr.superres.auto_batch", lambda L: 1)  # pieces of 2 configurations
+
+    def run(out, progress=None, log=lambda s: None):
+        return correlate(2, truth=truth, out=out, methods=["skild", "naive"], ckpts={"skild": ck}, steps=3,
+                         blocks=4, progress=progress, log=log)
+    ref = run(tmp_path / "ref")
+
+    def stop(stage, done, total):
+        if done >= 5:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "out", stop)
+    messages = []
+    again = run(tmp_path / "out", log=messages.append)
+    assert any("continuing the interrupted run" in m and "4 of 24" in m for m in messages)
+    with h5py.File(tmp_path / "ref" / "skild.h5") as a, h5py.File(tmp_path / "out" / "skild.h5") as b:
+        assert np.array_equal(a["spins"][:], b["spins"][:]) and b.attrs["runs"] == 2
+    assert json.dumps(again["comparison"], sort_keys=True) == json.dumps(ref["comparison"], sort_keys=True)
