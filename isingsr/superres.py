@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -251,10 +252,11 @@ def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, 
     there -- also across machines -- and writes the file an uninterrupted run writes (sample i depends on
     ``seed + i`` only, and the batches are the same); ``wall_s`` adds up every run's time and ``runs``
     counts them. A stored run that differs in anything that shapes the output (inputs, checkpoint, sampler,
-    steps, seed, batch, ...) is an error; ``resume=False`` discards it instead.
+    steps, seed, batch, ...) is an error; ``resume=False`` discards it instead. A second process on the same
+    ``out`` while one runs is an error too (:func:`isingsr.io.paths.exclusive`).
     """
     from .io.hdf5 import write_ensemble
-    from .io.paths import check_output
+    from .io.paths import check_output, exclusive
 
     coarse = np.asarray(coarse)
     if coarse.ndim != 3 or coarse.shape[1] != coarse.shape[2] or len(coarse) == 0:
@@ -262,55 +264,67 @@ def superresolve_to_file(resolver, coarse, scale: float, out, *, seed: int = 0, 
     out = check_output(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out}: exists; pass --overwrite to replace it")
+    resumable = bool(getattr(resolver, "resumable", False))
     partial = partial_path(out)
-    if not resume:
-        partial.unlink(missing_ok=True)
-    n = len(coarse)
-    run = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
-           "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {})}
-    if not getattr(resolver, "resumable", False):
-        t0 = time.perf_counter()
-        fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
-        spins, wall, runs = to_spins(fields), time.perf_counter() - t0, 1
-    else:
-        L = getattr(resolver, "L", None) or round(coarse.shape[-1] * float(scale))
-        batch = auto_batch(L) if batch is None else int(batch)
-        key = {**run, "batch": batch, "n_target": n, "input_sha256": _digest(coarse), "save_fields": save_fields,
-               **{k: v for k, v in (attrs or {}).items() if v is not None}}
-        stored, spins, fields = {}, None, None
-        if partial.exists():
-            stored, spins, fields = _read_partial(partial)
-            if save_fields and fields is None:
-                raise InputError(f"{partial}: an interrupted run without the fields exists; repeat its command to "
-                                 "continue it, or delete it (isingsr superres --overwrite does)")
-            _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=False)
-            log(f"continuing the interrupted run in {partial}: {len(spins)} of {n} configurations done")
-        done, wall, runs = 0 if spins is None else len(spins), float(stored.get("wall_s", 0.0)), \
-            int(stored.get("runs", 0)) + 1
-        unit = batch * max(1, torch.get_num_threads())
-        piece = unit * max(1, math.ceil(n / (PIECES * unit)))
-        for a in range(done, n, piece):
-            b = min(n, a + piece)
+    with exclusive(partial, "super-resolution") if resumable else contextlib.nullcontext():
+        if not resume:
+            partial.unlink(missing_ok=True)
+        run = {"kind": f"{resolver.method}-superres", "scale": float(scale), "L_coarse": int(coarse.shape[-1]),
+               "rule": rule, "seed": int(seed), **({"source": str(source)} if source is not None else {})}
+        if resumable:
+            spins, fields, wall, runs = _in_pieces(resolver, coarse, scale, partial, run, seed=seed, batch=batch,
+                                                   progress=progress, rule=rule, save_fields=save_fields,
+                                                   attrs=attrs, log=log)
+        else:
             t0 = time.perf_counter()
-            f = resolver.superresolve(coarse[a:b], scale, seed=seed + a, batch=batch, rule=rule,
-                                      progress=None if progress is None else
-                                      (lambda d, _t, _a=a: progress(_a + d, n)))
-            wall += time.perf_counter() - t0
-            s = to_spins(f)
-            spins = s if spins is None else np.concatenate([spins, s])
-            if save_fields:
-                f = np.asarray(f, dtype=np.float32)
-                fields = f if fields is None else np.concatenate([fields, f])
-            if a == done and stored:  # what only running shows (e.g. the start time) must match the stored run too
-                _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=True)
-            if b < n:
-                write_ensemble(partial, spins, {**resolver.provenance(), **key, "complete": False,
-                                                "wall_s": round(wall, 1), "runs": runs}, overwrite=True,
-                               extra={"fields": fields} if save_fields else None)
-    meta = {**run, "wall_s": round(wall, 1), **({"runs": runs} if runs > 1 else {}), **resolver.provenance(),
-            **(attrs or {})}
-    extra = {"fields": np.asarray(fields, dtype=np.float32)} if save_fields else None
-    path = Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))
-    if getattr(resolver, "resumable", False):
-        partial.unlink(missing_ok=True)
+            fields = resolver.superresolve(coarse, scale, seed=seed, batch=batch, progress=progress, rule=rule)
+            spins, wall, runs = to_spins(fields), time.perf_counter() - t0, 1
+        meta = {**run, "wall_s": round(wall, 1), **({"runs": runs} if runs > 1 else {}), **resolver.provenance(),
+                **(attrs or {})}
+        extra = {"fields": np.asarray(fields, dtype=np.float32)} if save_fields else None
+        path = Path(write_ensemble(out, spins, meta, overwrite=overwrite, extra=extra))
+        if resumable:
+            partial.unlink(missing_ok=True)
     return path
+
+
+def _in_pieces(resolver, coarse, scale, partial: Path, run: dict, *, seed, batch, progress, rule, save_fields,
+               attrs, log) -> tuple[np.ndarray, np.ndarray | None, float, int]:
+    """:func:`superresolve_to_file`'s resumable route: spins, fields, seconds and runs of the whole run."""
+    from .io.hdf5 import write_ensemble
+
+    n = len(coarse)
+    L = getattr(resolver, "L", None) or round(coarse.shape[-1] * float(scale))
+    batch = auto_batch(L) if batch is None else int(batch)
+    key = {**run, "batch": batch, "n_target": n, "input_sha256": _digest(coarse), "save_fields": save_fields,
+           **{k: v for k, v in (attrs or {}).items() if v is not None}}
+    stored, spins, fields = {}, None, None
+    if partial.exists():
+        stored, spins, fields = _read_partial(partial)
+        if save_fields and fields is None:
+            raise InputError(f"{partial}: an interrupted run without the fields exists; repeat its command to "
+                             "continue it, or delete it (isingsr superres --overwrite does)")
+        _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=False)
+        log(f"continuing the interrupted run in {partial}: {len(spins)} of {n} configurations done")
+    done, wall, runs = 0 if spins is None else len(spins), float(stored.get("wall_s", 0.0)), \
+        int(stored.get("runs", 0)) + 1
+    unit = batch * max(1, torch.get_num_threads())
+    piece = unit * max(1, math.ceil(n / (PIECES * unit)))
+    for a in range(done, n, piece):
+        b = min(n, a + piece)
+        t0 = time.perf_counter()
+        f = resolver.superresolve(coarse[a:b], scale, seed=seed + a, batch=batch, rule=rule,
+                                  progress=None if progress is None else (lambda d, _t, _a=a: progress(_a + d, n)))
+        wall += time.perf_counter() - t0
+        s = to_spins(f)
+        spins = s if spins is None else np.concatenate([spins, s])
+        if save_fields:
+            f = np.asarray(f, dtype=np.float32)
+            fields = f if fields is None else np.concatenate([fields, f])
+        if a == done and stored:  # what only running shows (e.g. the start time) must match the stored run too
+            _check_resume(partial, stored, {**resolver.provenance(), **key}, complete=True)
+        if b < n:
+            write_ensemble(partial, spins, {**resolver.provenance(), **key, "complete": False,
+                                            "wall_s": round(wall, 1), "runs": runs}, overwrite=True,
+                           extra={"fields": fields} if save_fields else None)
+    return spins, fields, wall, runs

@@ -130,11 +130,27 @@ def test_killed_process_leaves_a_resumable_file(tmp_path):
     proc.wait()
     assert not (tmp_path / "k.h5").exists()
     assert load_ensemble(tmp_path / "k.h5.partial").n >= 80
+    assert (tmp_path / "k.h5.partial.lock").exists()  # left behind by the killed run, but its lock died with it
     gen.generate(tmp_path / "k.h5", 16, 400, chains=2, seed=3)
+    assert not (tmp_path / "k.h5.partial.lock").exists()
     gen.generate(tmp_path / "ref.h5", 16, 400, chains=2, seed=3)
     ref, got = read(tmp_path / "ref.h5"), read(tmp_path / "k.h5")
     for k in ref:
         np.testing.assert_array_equal(ref[k], got[k])
+
+
+def test_a_second_run_on_the_same_file_is_one_line_while_the_first_runs(tmp_path):
+    from isingsr.io.paths import exclusive
+
+    with exclusive(tmp_path / "x.h5.partial", "isingsr generate"):  # as a running generate holds it
+        with pytest.raises(InputError, match="another isingsr generate is writing it"):
+            make(tmp_path / "x.h5", n=10)
+        with pytest.raises(InputError, match="another"):
+            with exclusive(tmp_path / "x.h5.partial"):
+                pass
+    assert not (tmp_path / "x.h5.partial.lock").exists()
+    make(tmp_path / "x.h5", n=10)
+    assert load_ensemble(tmp_path / "x.h5").n == 10
 
 
 def test_unreadable_partial_is_reported(tmp_path):

@@ -396,6 +396,10 @@ def test_an_interrupted_run_continues_only_with_its_own_arguments(model, tmp_pat
     part.write_bytes(stored)
     superresolve_to_file(sr, coarse, 2, out, seed=8, batch=1, resume=False)
     assert not part.exists() and load_ensemble(out).attrs["seed"] == 8 and "runs" not in load_ensemble(out).attrs
+    from isingsr.io.paths import exclusive
+    with exclusive(part):  # as another process running this super-resolution holds it
+        with pytest.raises(InputError, match="another super-resolution is writing it"):
+            superresolve_to_file(sr, coarse, 2, out, seed=7, batch=1, overwrite=True)
     part.write_bytes(b"not hdf5")
     with pytest.raises(InputError, match="unreadable"):
         superresolve_to_file(sr, coarse, 2, out, seed=7, batch=1, overwrite=True)

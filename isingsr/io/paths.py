@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -9,7 +11,7 @@ from pathlib import Path
 
 from ..exceptions import InputError
 
-__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space"]
+__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space", "exclusive"]
 
 
 def _cache_root() -> Path:
@@ -99,3 +101,44 @@ def ensure_space(path, nbytes: int, done: str = "") -> None:
     if free < nbytes + SPACE_MARGIN:
         raise InputError(f"{where}: disk nearly full ({free / 2**20:.0f} MiB free, the next write needs about "
                          f"{(nbytes + SPACE_MARGIN) / 2**20:.0f} MiB){'; ' + done if done else ''}")
+
+
+@contextlib.contextmanager
+def exclusive(path, what: str = "run"):
+    """Hold an advisory lock on ``path + '.lock'`` while a resumable run writes ``path``: one clear line if
+    another process holds it, instead of two runs computing the same pieces and racing on the same files.
+
+    The lock (``fcntl.flock``) dies with its process, even on ``kill -9``, so a stopped run never blocks the
+    next one; the empty lock file is removed on the way out. Where ``fcntl`` is missing (Windows) nothing
+    is locked, nor on a file system that refuses locks (some Lustre mounts).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    lock = Path(str(path) + ".lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):  # a file system without locks: go on unlocked
+                lock.unlink(missing_ok=True)
+                yield
+                return
+            raise InputError(f"{path}: another {what} is writing it (it holds {lock.name}); wait for it to "
+                             "finish or stop it, then repeat this command") from None
+        try:
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break  # the file we locked is still the lock, not one a finishing run has just removed
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+

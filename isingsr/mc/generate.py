@@ -30,7 +30,7 @@ from ..analysis.errors import chain_autocorrelation
 from ..constants import BETA_C
 from ..exceptions import InputError
 from ..io.hdf5 import FORMAT, attrs_to_dict, chunk_shape, common_attrs
-from ..io.paths import check_output, ensure_space
+from ..io.paths import check_output, ensure_space, exclusive
 from .wolff import WolffChains, default_chains
 
 __all__ = ["generate", "ROUND_BYTES", "SHARD_KEYS", "shard_chains", "create_datasets", "chain_targets"]
@@ -185,60 +185,61 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
         raise InputError("--append continues a whole run: merge the shards first, then append to the merged file")
     check_output(out)
     partial = _partial_path(out)
-    if overwrite:
-        partial.unlink(missing_ok=True)
-    elif out.exists() and not append:
-        raise InputError(f"{out}: exists; pass --overwrite to replace it or --append to add to it")
+    with exclusive(partial, "isingsr generate"):
+        if overwrite:
+            partial.unlink(missing_ok=True)
+        elif out.exists() and not append:
+            raise InputError(f"{out}: exists; pass --overwrite to replace it or --append to add to it")
 
-    if partial.exists():
-        resumed = _resume_check(partial, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append,
-                                shard, nshards)
-        log(f"continuing the interrupted run in {partial} ({resumed} samples already done)")
-    elif append:
-        _prepare_append(out, partial, L, n, beta)
-        log(f"appending {n} configurations to {out}, continuing its chains")
-    else:
-        if L is None:
-            raise InputError("--L is required")
-        C = default_chains(n) if chains is None else chains
-        if nshards > C:
-            raise InputError(f"--nshards {nshards} is more than the run's {C} chains; pass --chains >= {nshards}")
-        mc = WolffChains(L, beta=beta, chains=C, seed=seed, workers=workers)
-        log(f"thermalising {C} chains of {L}x{L} at beta={beta:.10g} ({therm_sweeps:g} sweeps)")
-        therm = mc.thermalize(sweeps=therm_sweeps, sweeps_between=sweeps_between)
-        log(f"mean cluster size {therm['mean_cluster_size']:.1f} -> {therm['updates_between']} cluster updates "
-            f"between saves (~{sweeps_between:g} sweeps)")
-        if nshards > 1:
-            lo, hi = shard_chains(C, shard, nshards)
-            log(f"shard {shard} of {nshards}: chains {lo}..{hi - 1}")
-        _create(partial, mc, therm, int(n), {"sweeps_between": sweeps_between, "therm_sweeps": therm_sweeps},
-                shard, nshards)
+        if partial.exists():
+            resumed = _resume_check(partial, L, n, beta, seed, chains, sweeps_between, therm_sweeps, append,
+                                    shard, nshards)
+            log(f"continuing the interrupted run in {partial} ({resumed} samples already done)")
+        elif append:
+            _prepare_append(out, partial, L, n, beta)
+            log(f"appending {n} configurations to {out}, continuing its chains")
+        else:
+            if L is None:
+                raise InputError("--L is required")
+            C = default_chains(n) if chains is None else chains
+            if nshards > C:
+                raise InputError(f"--nshards {nshards} is more than the run's {C} chains; pass --chains >= {nshards}")
+            mc = WolffChains(L, beta=beta, chains=C, seed=seed, workers=workers)
+            log(f"thermalising {C} chains of {L}x{L} at beta={beta:.10g} ({therm_sweeps:g} sweeps)")
+            therm = mc.thermalize(sweeps=therm_sweeps, sweeps_between=sweeps_between)
+            log(f"mean cluster size {therm['mean_cluster_size']:.1f} -> {therm['updates_between']} cluster updates "
+                f"between saves (~{sweeps_between:g} sweeps)")
+            if nshards > 1:
+                lo, hi = shard_chains(C, shard, nshards)
+                log(f"shard {shard} of {nshards}: chains {lo}..{hi - 1}")
+            _create(partial, mc, therm, int(n), {"sweeps_between": sweeps_between, "therm_sweeps": therm_sweeps},
+                    shard, nshards)
 
-    with h5py.File(partial, "r+") as f:
-        mc = _open_chains(f, workers)
-        saved = f["state/saved"][:]
-        target = f["state/target"][:]
-        between = int(f.attrs["updates_between"])
-        offset = int(f.attrs.get("chain_offset", 0))
-        n_done = int(f.attrs["n"])
-        n_target = int(target.sum())  # this file's share of the run (all of it unless a shard)
-        k_round = max(1, ROUND_BYTES // (mc.chains * mc.L * mc.L))
-        while np.any(saved < target):
-            counts = np.minimum(k_round, target - saved)
-            res = mc.sample(counts, between)
-            ensure_space(partial, res.spins.nbytes + res.energy.nbytes * 4,
-                         f"{n_done} configurations are safe in {partial}; free space and repeat the command to "
-                         "continue")
-            n_done += _append_round(f, res, counts, offset)
-            saved = saved + counts
-            _save_state(f, mc, saved, n_done)
-            if progress:
-                progress(n_done, n_target)
-        f.attrs.update(_autocorrelation(f))
-        f.attrs["complete"] = True
-        f.attrs["modified"] = common_attrs()["created"]
-        final = attrs_to_dict(f.attrs)
-    os.replace(partial, out)
+        with h5py.File(partial, "r+") as f:
+            mc = _open_chains(f, workers)
+            saved = f["state/saved"][:]
+            target = f["state/target"][:]
+            between = int(f.attrs["updates_between"])
+            offset = int(f.attrs.get("chain_offset", 0))
+            n_done = int(f.attrs["n"])
+            n_target = int(target.sum())  # this file's share of the run (all of it unless a shard)
+            k_round = max(1, ROUND_BYTES // (mc.chains * mc.L * mc.L))
+            while np.any(saved < target):
+                counts = np.minimum(k_round, target - saved)
+                res = mc.sample(counts, between)
+                ensure_space(partial, res.spins.nbytes + res.energy.nbytes * 4,
+                             f"{n_done} configurations are safe in {partial}; free space and repeat the command to "
+                             "continue")
+                n_done += _append_round(f, res, counts, offset)
+                saved = saved + counts
+                _save_state(f, mc, saved, n_done)
+                if progress:
+                    progress(n_done, n_target)
+            f.attrs.update(_autocorrelation(f))
+            f.attrs["complete"] = True
+            f.attrs["modified"] = common_attrs()["created"]
+            final = attrs_to_dict(f.attrs)
+        os.replace(partial, out)
     return final
 
 
