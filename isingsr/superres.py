@@ -206,9 +206,12 @@ def _digest(coarse: np.ndarray) -> str:
 
 
 def _same(a, b) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+    """Equal as HDF5 attributes: numbers to 1e-12, sequences (a tuple comes back as a list) element by element."""
+    if isinstance(a, (list, tuple, np.ndarray)) and isinstance(b, (list, tuple, np.ndarray)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)):
         return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
-    return a == b
+    return bool(a == b)
 
 
 def _read_partial(partial: Path) -> tuple[dict, np.ndarray, np.ndarray | None]:
