@@ -85,3 +85,17 @@ def posterior_reference(truth, scale: float, out, *, seed: int = 0):
     path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed), scale, out, seed=seed,
                                 source=portable_path(truth), overwrite=True)
     return path, model.reference
+
+
+def input_walls(coarse):
+    """Blocks of coarse configurations ``(N, l, l)`` with a nearest neighbour of the opposite spin (periodic):
+    the blocks next to a domain wall of the input."""
+    import numpy as np
+
+    coarse = np.asarray(coarse)
+    out = np.zeros(coarse.shape, dtype=bool)
+    for d in (1, -1):
+        for ax in (1, 2):
+            out |= coarse != np.roll(coarse, d, axis=ax)
+    return out
+

@@ -48,7 +48,7 @@ from isingsr.correlate import coarse_inputs
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 
-from _script import main, parser
+from _script import input_walls, main, parser
 
 #: Statistics, each a function of per-configuration arrays' means (``_samples``'s order).
 STATS = {
@@ -80,10 +80,7 @@ def _samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
     nd = sum((~a).sum(axis=(1, 2)) for a in agree)
     bonds = np.concatenate([x * np.roll(x, -1, axis=2), (x * np.roll(x, -1, axis=1)).transpose(0, 2, 1)], axis=2)
     across = (np.arange(2 * L) % L) % S == S - 1  # the bond from column j to j + 1 crosses a boundary
-    wall = np.zeros(coarse.shape, dtype=bool)
-    for d in (1, -1):
-        for ax in (1, 2):
-            wall |= coarse != np.roll(coarse, d, axis=ax)
+    wall = input_walls(coarse)
     kept = (b * coarse > 0) | (b == 0)  # a tie never contradicts the input (block_consistency's rule)
     return [np.asarray(v, dtype=np.float64) for v in
             ((b * b).mean(axis=(1, 2)), n1, n2, ag, na, dg, nd, bonds[:, :, ~across].mean(axis=(1, 2)),

@@ -45,16 +45,7 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import main, numbers, parser
-
-
-def walls(coarse: np.ndarray) -> np.ndarray:
-    """Blocks with a nearest neighbour of the opposite input spin (periodic)."""
-    out = np.zeros(coarse.shape, dtype=bool)
-    for d in (1, -1):
-        for ax in (1, 2):
-            out |= coarse != np.roll(coarse, d, axis=ax)
-    return out
+from _script import input_walls, main, numbers, parser
 
 
 def kept(field: np.ndarray, coarse: np.ndarray, S: int, wall: np.ndarray) -> tuple[float, float, float]:
@@ -87,7 +78,7 @@ def run() -> None:
         if S < 2 or L % S:
             raise InputError(f"--scales: {S} is no integer >= 2 dividing L = {L}")
         c = coarse_inputs(x, S, 0)
-        wall = walls(c)
+        wall = input_walls(c)
         gain, corr = gain_for(ck, S, L, L // S), corr_for(ck, S, L, L // S)
         for blur in blurs:
             t = float(p.t_start(S, blur))
