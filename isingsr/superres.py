@@ -48,7 +48,7 @@ from .constants import BETA_C
 from .defaults import METHODS, PRECISION, SAMPLER, auto_batch
 from .diffusion.pipeline import to_spins
 from .exceptions import InputError
-from .io.paths import portable_path
+from .io.paths import partial_path, portable_path
 
 __all__ = ["METHODS", "NaiveSuperResolver", "PosteriorSuperResolver", "load_superresolver", "superresolve_to_file",
            "partial_path", "to_spins"]
@@ -192,12 +192,6 @@ PIECES = 20
 #: Attributes of an interrupted run that say nothing about its output (:func:`_check_resume` skips them).
 _VOLATILE = ("created", "modified", "wall_s", "n", "runs", "format", "format_version", "isingsr_version",
              "spin_encoding", "complete", "L")
-
-
-def partial_path(out) -> Path:
-    """Where :func:`superresolve_to_file` keeps the finished pieces of an unfinished run: ``OUT.partial``."""
-    out = Path(out)
-    return out.with_name(out.name + ".partial")
 
 
 def _digest(coarse: np.ndarray) -> str:

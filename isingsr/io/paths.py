@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..exceptions import InputError
 
-__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space", "exclusive"]
+__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space", "exclusive", "partial_path"]
 
 
 def _cache_root() -> Path:
@@ -101,6 +101,12 @@ def ensure_space(path, nbytes: int, done: str = "") -> None:
     if free < nbytes + SPACE_MARGIN:
         raise InputError(f"{where}: disk nearly full ({free / 2**20:.0f} MiB free, the next write needs about "
                          f"{(nbytes + SPACE_MARGIN) / 2**20:.0f} MiB){'; ' + done if done else ''}")
+
+
+def partial_path(out) -> Path:
+    """Where a resumable writer (``generate``, super-resolution) keeps an unfinished run: ``OUT.partial``."""
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
 
 
 @contextlib.contextmanager

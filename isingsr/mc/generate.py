@@ -30,7 +30,7 @@ from ..analysis.errors import chain_autocorrelation
 from ..constants import BETA_C
 from ..exceptions import InputError
 from ..io.hdf5 import FORMAT, attrs_to_dict, chunk_shape, common_attrs
-from ..io.paths import check_output, ensure_space, exclusive
+from ..io.paths import check_output, ensure_space, exclusive, partial_path
 from .wolff import WolffChains, default_chains
 
 __all__ = ["generate", "ROUND_BYTES", "SHARD_KEYS", "shard_chains", "create_datasets", "chain_targets"]
@@ -42,10 +42,6 @@ _RESUME_KEYS = ("L", "beta", "seed", "chains", "sweeps_between", "thermalization
                 "nshards")
 #: Attributes only a shard carries (dropped by the merge).
 SHARD_KEYS = ("shard", "nshards", "chain_offset", "shard_chains")
-
-
-def _partial_path(out: Path) -> Path:
-    return out.with_name(out.name + ".partial")
 
 
 def shard_chains(chains: int, shard: int, nshards: int) -> tuple[int, int]:
@@ -184,7 +180,7 @@ def generate(out: str | os.PathLike, L: int | None, n: int, *, beta: float = BET
     if append and nshards > 1:
         raise InputError("--append continues a whole run: merge the shards first, then append to the merged file")
     check_output(out)
-    partial = _partial_path(out)
+    partial = partial_path(out)
     with exclusive(partial, "isingsr generate"):
         if overwrite:
             partial.unlink(missing_ok=True)
