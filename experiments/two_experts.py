@@ -24,6 +24,15 @@ seeds, inputs), so the file pairs with the single-network runs of
 score it with ``compare_methods.py --reuse``. With ``--switch`` above the
 start blur the output is the ``--late`` model's, bit for bit.
 
+``--k-split K`` splits by wavenumber instead of (or, below the switch, as
+well as) by time: the modes with |k| <= K from ``--early``, the others from
+``--late``, at two network evaluations per step. The denoising tables put
+the fine-tuned network ahead on |k| <= 1.6 at blurs >= 2.8 and equal below,
+and ``skild_L64.pt`` ahead on |k| > 1.6 at every blur; with ``--switch``
+above the start blur the split holds at every step:
+  python experiments/two_experts.py --truth data/L128_n1000.h5 --scale 4 --early runs/L128_ft2/checkpoint.pt \\
+      --late isingsr/models/skild_L64.pt --switch 1000 --k-split 1.6 --out results/L128_two_experts_k
+
 Usage (77 min for 1,000 configurations at L = 128, 4x, on 2 slow cores):
   python experiments/two_experts.py --truth data/L128_n1000.h5 --scale 4 --early runs/L128_ft2/checkpoint.pt \\
       --late isingsr/models/skild_L64.pt --switch 2 --out results/L128_two_experts
@@ -54,15 +63,24 @@ from _script import main, parser
 class TimeSplitDenoiser:
     """``D(x_t, t)``: ``early`` where the blur length of t exceeds ``switch``, ``late`` elsewhere.
 
-    Carries ``late``'s process, precision and zero-mode prior, which is what the samplers and start
-    protocols read.
+    With ``k_split``, below the switch the modes of physical wavenumber |k| <= ``k_split`` come from
+    ``early`` and the others from ``late`` (two evaluations per step there). Carries ``late``'s process,
+    precision and zero-mode prior, which is what the samplers and start protocols read.
     """
 
-    def __init__(self, early: Denoiser, late: Denoiser, switch: float):
+    def __init__(self, early: Denoiser, late: Denoiser, switch: float, k_split: float | None = None):
         if early.process is not late.process:
             raise InputError("both networks must use the same process")
-        self.early, self.late, self.switch = early, late, float(switch)
+        self.early, self.late, self.switch, self.k_split = early, late, float(switch), k_split
         self.process, self.autocast, self.zero_mode = late.process, late.autocast, late.zero_mode
+        p = self.process
+        self.low = None if k_split is None else p.basis.wavenumber(p.L, device=p.S.device) <= k_split
+
+    def _below(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.low is None:
+            return self.late(x_t, t)
+        B = self.process.basis
+        return B.inverse(torch.where(self.low, B.forward(self.early(x_t, t)), B.forward(self.late(x_t, t))))
 
     @torch.no_grad()
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
@@ -72,13 +90,13 @@ class TimeSplitDenoiser:
         if bool(early.all()):
             return self.early(x_t, t)
         if not bool(early.any()):
-            return self.late(x_t, t)
-        x0 = self.late(x_t, t).clone()
+            return self._below(x_t, t)
+        x0 = self._below(x_t, t).clone()
         x0[early] = self.early(x_t[early], t[early])
         return x0
 
 
-def two_experts(early_ckpt, late_ckpt, L: int, switch: float,
+def two_experts(early_ckpt, late_ckpt, L: int, switch: float, k_split: float | None = None,
                 device: str = "cpu") -> tuple[TimeSplitDenoiser, dict, int]:
     """The time-split denoiser at lattice size L, the ``late`` checkpoint (its start-state statistics) and the
     ``early`` one's training step."""
@@ -88,7 +106,7 @@ def two_experts(early_ckpt, late_ckpt, L: int, switch: float,
         raise InputError("the two checkpoints predict different targets")
     net = build_from_checkpoint(early_ck, device=device, L=L, zero_mode=False).net
     early = Denoiser(net, late.process, target=late.target, autocast=late.autocast, zero_mode=late.zero_mode)
-    return TimeSplitDenoiser(early, late, switch), late_ck, int(early_ck["step"])
+    return TimeSplitDenoiser(early, late, switch, k_split), late_ck, int(early_ck["step"])
 
 
 class TwoExpertResolver(SkildSuperResolver):
@@ -98,6 +116,8 @@ class TwoExpertResolver(SkildSuperResolver):
         super().__init__(den, ck, **kw)
         self.early = {"early_checkpoint": early_ckpt, "early_checkpoint_step": int(early_step),
                       "switch_blur": den.switch}
+        if den.k_split is not None:
+            self.early["k_split"] = float(den.k_split)
 
     def provenance(self) -> dict:
         return dict(super().provenance(), **self.early)
@@ -111,6 +131,9 @@ def run() -> None:
     ap.add_argument("--late", required=True, help="SKILD checkpoint used below --switch; its process drives "
                     "the sampler")
     ap.add_argument("--switch", type=float, default=2.0, help="blur length (sites) where the networks change")
+    ap.add_argument("--k-split", type=float, default=None,
+                    help="below --switch, take the modes with |k| <= K (radians per site) from --early and the rest "
+                         "from --late (two evaluations per step); with a --switch above the start blur, at every step")
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--n", type=int, default=None, help="only the first N configurations (a quick check; "
@@ -118,8 +141,10 @@ def run() -> None:
     args = ap.parse_args()
     if args.switch <= 0:
         raise InputError("--switch must be a positive blur length")
+    if args.k_split is not None and args.k_split <= 0:
+        raise InputError("--k-split must be a positive wavenumber")
     ens = load_ensemble(args.truth)
-    den, ck, step = two_experts(args.early, args.late, ens.L, args.switch, device=args.device)
+    den, ck, step = two_experts(args.early, args.late, ens.L, args.switch, args.k_split, device=args.device)
     resolver = TwoExpertResolver(den, ck, portable_path(args.early), step, checkpoint=portable_path(args.late))
     coarse = coarse_inputs(ens.spins, args.scale, 0)[: args.n]
     out = Path(args.out) / f"s{args.scale:g}"
