@@ -6,7 +6,7 @@ L = 128 removes that band but is too weak at r <= 3
 (docs/results.md#l--128). Their per-mode denoising errors
 (``experiments/transfer_denoising.py``) differ by blur: the fine-tuned
 network is better for the modes near the cutoff at blurs l >= 2.8, the
-carried one better on the shortest modes at every blur, and the two agree on
+carried one better on the shortest modes at every blur >= 1, and at l <= 2 the two agree on
 all but those at l = 2. If each part of the correlations were drawn where
 the denoising errors differ, taking the x_0 estimate from the fine-tuned
 network (``--early``) while the blur is above ``--switch`` and from the
@@ -27,8 +27,8 @@ start blur the output is the ``--late`` model's, bit for bit.
 ``--k-split K`` splits by wavenumber instead of (or, below the switch, as
 well as) by time: the modes with |k| <= K from ``--early``, the others from
 ``--late``, at two network evaluations per step. The denoising tables put
-the fine-tuned network ahead on |k| <= 1.6 at blurs >= 2.8 and equal below,
-and ``skild_L64.pt`` ahead on |k| > 1.6 at every blur; with ``--switch``
+the fine-tuned network ahead or level on |k| <= 1.6 at blurs >= 2.8 and level below,
+and ``skild_L64.pt`` ahead on |k| > 1.6 at every blur >= 1; with ``--switch``
 above the start blur the split holds at every step:
   python experiments/two_experts.py --truth data/L128_n1000.h5 --scale 4 --early runs/L128_ft2/checkpoint.pt \\
       --late isingsr/models/skild_L64.pt --switch 1000 --k-split 1.6 --out results/L128_two_experts_k
