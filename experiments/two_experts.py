@@ -6,8 +6,8 @@ L = 128 removes that band but is too weak at r <= 3
 (docs/results.md#l--128). Their per-mode denoising errors
 (``experiments/transfer_denoising.py``) differ by blur: the fine-tuned
 network is better for the modes near the cutoff at blurs l >= 2.8, the
-carried one better on the shortest modes at every blur >= 1, and at l <= 2 the two agree on
-all but those at l = 2. If each part of the correlations were drawn where
+carried one better on the shortest modes at every blur >= 1, and at l <= 2
+the two agree on all the others. If each part of the correlations were drawn where
 the denoising errors differ, taking the x_0 estimate from the fine-tuned
 network (``--early``) while the blur is above ``--switch`` and from the
 carried one (``--late``) below it would keep the better of each, at one
