@@ -38,13 +38,14 @@ def main(run: Callable[[], None]) -> None:
         sys.exit(f"error: {exc}")
 
 
-def super_resolve_truth(method: str, truth, scale: float, out, ckpt=None, *, seed: int = 0, progress=None,
-                        reuse: bool = False, **options) -> Path:
+def super_resolve_truth(method: str | None, truth, scale: float, out, ckpt=None, *, seed: int = 0, progress=None,
+                        reuse: bool = False, resolver=None, n: int | None = None, **options) -> Path:
     """Coarse-grain the truth by ``scale`` as ``isingsr correlate`` does and super-resolve it with ``method``.
 
     ``options`` go to :func:`isingsr.superres.load_superresolver` (steps, sampler, start, variance, grid, ...);
-    the ``forward`` start gets the truth itself. With ``reuse`` an existing ``out`` is taken as it is
-    (an interrupted script resumes). Returns the ensemble's path.
+    the ``forward`` start gets the truth itself. ``resolver``: a super-resolver built by the caller, used
+    instead of ``method``, ``ckpt`` and ``options``. ``n``: only the first n inputs. With ``reuse`` an
+    existing ``out`` is taken as it is (an interrupted script resumes). Returns the ensemble's path.
     """
     from isingsr.correlate import coarse_inputs
     from isingsr.io.hdf5 import load_ensemble
@@ -57,9 +58,10 @@ def super_resolve_truth(method: str, truth, scale: float, out, ckpt=None, *, see
     ens = load_ensemble(truth)
     if options.get("start") == "forward":
         options["fine"] = ens.spins
-    model = load_superresolver(method, ckpt, L=ens.L, **options)
-    path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed), scale, out, seed=seed,
-                                source=portable_path(truth), overwrite=True, progress=progress)
+    model = resolver if resolver is not None else load_superresolver(method, ckpt, L=ens.L, **options)
+    path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed)[:n], scale, out, seed=seed,
+                                source=portable_path(truth), overwrite=True, progress=progress,
+                                log=lambda s: print(s, file=sys.stderr))
     print(f"{path}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return path
 

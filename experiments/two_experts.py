@@ -42,12 +42,10 @@ Usage (77 min for 1,000 configurations at L = 128, 4x, on 2 slow cores):
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 
-from isingsr.correlate import coarse_inputs
 from isingsr.diffusion.denoiser import Denoiser
 from isingsr.diffusion.inference import SkildSuperResolver, build_from_checkpoint
 from isingsr.exceptions import InputError
@@ -55,9 +53,8 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.io.paths import portable_path
 from isingsr.progress import StageBars
-from isingsr.superres import superresolve_to_file
 
-from _script import main, parser
+from _script import main, parser, super_resolve_truth
 
 
 class TimeSplitDenoiser:
@@ -87,12 +84,10 @@ class TimeSplitDenoiser:
         p = self.process
         t = torch.as_tensor(t, dtype=torch.float64, device=p.S.device).reshape(-1).expand(x_t.shape[0])
         early = p.blur_length(t) > self.switch
-        if bool(early.all()):
-            return self.early(x_t, t)
-        if not bool(early.any()):
-            return self._below(x_t, t)
-        x0 = self._below(x_t, t).clone()
-        x0[early] = self.early(x_t[early], t[early])
+        x0 = torch.empty_like(x_t)
+        for where, denoise in ((early, self.early), (~early, self._below)):
+            if bool(where.any()):
+                x0[where] = denoise(x_t[where], t[where])
         return x0
 
 
@@ -114,13 +109,13 @@ class TwoExpertResolver(SkildSuperResolver):
 
     def __init__(self, den: TimeSplitDenoiser, ck: dict, early_ckpt: str, early_step: int, **kw):
         super().__init__(den, ck, **kw)
-        self.early = {"early_checkpoint": early_ckpt, "early_checkpoint_step": int(early_step),
-                      "switch_blur": den.switch}
+        self.expert_attrs = {"early_checkpoint": early_ckpt, "early_checkpoint_step": int(early_step),
+                             "switch_blur": den.switch}
         if den.k_split is not None:
-            self.early["k_split"] = float(den.k_split)
+            self.expert_attrs["k_split"] = float(den.k_split)
 
     def provenance(self) -> dict:
-        return dict(super().provenance(), **self.early)
+        return dict(super().provenance(), **self.expert_attrs)
 
 
 def run() -> None:
@@ -143,21 +138,19 @@ def run() -> None:
         raise InputError("--switch must be a positive blur length")
     if args.k_split is not None and args.k_split <= 0:
         raise InputError("--k-split must be a positive wavenumber")
-    ens = load_ensemble(args.truth)
-    den, ck, step = two_experts(args.early, args.late, ens.L, args.switch, args.k_split, device=args.device)
+    if args.n is not None and args.n < 1:
+        raise InputError("--n must be at least 1")
+    den, ck, step = two_experts(args.early, args.late, load_ensemble(args.truth).L, args.switch, args.k_split,
+                                device=args.device)
     resolver = TwoExpertResolver(den, ck, portable_path(args.early), step, checkpoint=portable_path(args.late))
-    coarse = coarse_inputs(ens.spins, args.scale, 0)[: args.n]
     out = Path(args.out) / f"s{args.scale:g}"
     out.mkdir(parents=True, exist_ok=True)
     bars = StageBars()
     try:
-        path = superresolve_to_file(resolver, coarse, args.scale, out / "skild.h5", seed=0,
-                                    source=portable_path(args.truth), overwrite=True,
-                                    log=lambda s: print(s, file=sys.stderr),
-                                    progress=lambda d, n: bars(f"two experts {args.scale:g}x", d, n))
+        super_resolve_truth(None, args.truth, args.scale, out / "skild.h5", resolver=resolver, n=args.n,
+                            progress=lambda d, n: bars(f"two experts {args.scale:g}x", d, n))
     finally:
         bars.close()
-    print(path)
 
 
 if __name__ == "__main__":
