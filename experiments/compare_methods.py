@@ -50,6 +50,8 @@ HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "
           "dU4 (z)", "consistency", "E given c: mse ratio", "block m given c: mse ratio"]
 #: Further columns when the runs measured the collinear G4c (``--collinear``).
 COLLINEAR = ["collinear: max abs dG4c", "max abs z", "p"]
+#: Row order of the table.
+ORDER = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
 
 
 def header(summary: dict) -> list[str]:
@@ -60,8 +62,7 @@ def table(summary: dict) -> list[list[str]]:
     """Rows of :func:`header`, one per ensemble, in the order truth, naive, skild, sr3, cnn, posterior."""
     cond = (summary.get("conditional") or {}).get("scores", {})
     rows = []
-    order = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
-    names = sorted(summary["ensembles"], key=lambda n: order.index(n) if n in order else len(order))
+    names = sorted(summary["ensembles"], key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     for name in names:
         c = summary["comparison"].get(name)
         k = cond.get(name, {})

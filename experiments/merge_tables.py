@@ -8,25 +8,28 @@ it, and where two runs carry the exact posterior (against which the conditional 
 G4c must agree to the last digit too. Anything else is a one-line error, never a mixed table.
 
 Writes ``OUT/table.md``: the rows of ``compare_methods.py``'s table, scale by scale, then which run each
-method came from.
+method came from; and ``OUT/g4c_sS.png`` (and ``.pdf``) for each scale S: the G4c figure of
+``isingsr correlate`` with every merged method on it (``--figure``: a copy of the PNG, ``{S}`` the scale).
 
 Usage (seconds; the L = 128 table of docs/results.md, every run on the 1,000 inputs of data/L128_n1000.h5):
   python experiments/merge_tables.py --out results/L128_all results/L128/s2 results/L128/s4 \\
-      results/L128_sr3/s4 results/L128_s8_n1000/s8 results/L128_sr3/s8
+      results/L128_sr3/s4 results/L128_s8_n1000/s8 results/L128_sr3/s8 --figure 'docs/figures/g4c_L128_s{S}.png'
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
+from isingsr.analysis.figures import correlation_figure
 from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown
 from isingsr.exceptions import InputError
 
 from _script import main, parser
-from compare_methods import header, table
+from compare_methods import ORDER, header, table
 
 
 def _same_experiment(a: dict, b: dict, where: str) -> None:
@@ -72,9 +75,22 @@ def merge(summaries: list[tuple[str, dict]]) -> tuple[dict, dict[str, str]]:
     return merged, source
 
 
+def figure(summary: dict, stem: Path) -> Path:
+    """Draw the G4c figure of ``isingsr correlate`` for a merged summary; returns the PNG."""
+    ens = summary["ensembles"]
+    names = sorted(ens, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+    theory = summary["theory"]
+    title = f"L = {summary['L']}, scale {summary['scale']:g} (coarse L' = {summary['L_coarse']})"
+    files = correlation_figure({n: ens[n] for n in names}, "g4c", stem,
+                               theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"), title=title,
+                               residual_err={n: c["g4c_residual_err"] for n, c in summary["comparison"].items()})
+    return files[0]
+
+
 def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--out", type=Path, required=True, help="folder for table.md")
+    ap.add_argument("--figure", help="copy each scale's G4c PNG here ({S}: the scale), e.g. docs/figures/g4c_s{S}.png")
     ap.add_argument("runs", nargs="+", type=Path, help="scale folders holding summary.json, e.g. results/L128/s4")
     args = ap.parse_args()
     by_scale: dict[float, list[tuple[str, dict]]] = {}
@@ -92,11 +108,16 @@ def run() -> None:
             raise InputError(f"scale {scale:g}: the runs of another scale differ in the collinear G4c; "
                              "merge them into separate tables")
         rows += table(summary)
+        args.out.mkdir(parents=True, exist_ok=True)
+        png = figure(summary, args.out / f"g4c_s{scale:g}")
+        if args.figure:
+            dest = Path(args.figure.format(S=f"{scale:g}"))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(png, dest)
         runs = {}
         for m, name in source.items():
             runs.setdefault(name, []).append(m)
         notes.append(f"S = {scale:g}: " + "; ".join(f"{', '.join(ms)} from `{name}`" for name, ms in runs.items()))
-    args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(head, rows) + "\n\n" + "\n".join(notes) + "\n"
     (args.out / "table.md").write_text(text)
     print(text, end="")
