@@ -33,7 +33,7 @@ above the start blur the split holds at every step:
   python experiments/two_experts.py --truth data/L128_n1000.h5 --scale 4 --early runs/L128_ft2/checkpoint.pt \\
       --late isingsr/models/skild_L64.pt --switch 1000 --k-split 1.6 --out results/L128_two_experts_k
 
-Usage (77 min for 1,000 configurations at L = 128, 4x, on 2 slow cores):
+Usage (78 min for 1,000 configurations at L = 128, 4x, on 2 slow cores):
   python experiments/two_experts.py --truth data/L128_n1000.h5 --scale 4 --early runs/L128_ft2/checkpoint.pt \\
       --late isingsr/models/skild_L64.pt --switch 2 --out results/L128_two_experts
   python experiments/compare_methods.py --out results/L128_two_experts --scales 4 --truth data/L128_n1000.h5 \\
