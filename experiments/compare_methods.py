@@ -54,6 +54,11 @@ COLLINEAR = ["collinear: max abs dG4c", "max abs z", "p"]
 ORDER = ["truth", "naive", "skild", "sr3", "cnn", "posterior"]
 
 
+def ordered(names) -> list[str]:
+    """``names`` in the table's row order (:data:`ORDER`; others last)."""
+    return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+
 def header(summary: dict) -> list[str]:
     return HEADER + (COLLINEAR if has_collinear(summary) else [])
 
@@ -62,8 +67,7 @@ def table(summary: dict) -> list[list[str]]:
     """Rows of :func:`header`, one per ensemble, in the order truth, naive, skild, sr3, cnn, posterior."""
     cond = (summary.get("conditional") or {}).get("scores", {})
     rows = []
-    names = sorted(summary["ensembles"], key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
-    for name in names:
+    for name in ordered(summary["ensembles"]):
         c = summary["comparison"].get(name)
         k = cond.get(name, {})
         ce, cm = k.get("energy", {}), k.get("block_m", {})

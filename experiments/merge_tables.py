@@ -13,7 +13,7 @@ method came from; and ``OUT/g4c_sS.png`` (and ``.pdf``) for each scale S: the G4
 
 Usage (seconds; the L = 128 table of docs/results.md, every run on the 1,000 inputs of data/L128_n1000.h5):
   python experiments/merge_tables.py --out results/L128_all results/L128/s2 results/L128/s4 \\
-      results/L128_sr3/s4 results/L128_s8_n1000/s8 results/L128_sr3/s8 --figure 'docs/figures/g4c_L128_s{S}.png'
+      results/L128_sr3/s4 results/L128_s8_n1000/s8 --figure 'docs/figures/g4c_L128_s{S}_n1000.png'
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import json
 import shutil
 from pathlib import Path
 
-from isingsr.analysis.figures import correlation_figure
-from isingsr.analysis.report import has_collinear
+from isingsr.analysis.report import correlation_figures, figure_title, has_collinear
 from isingsr.analysis.tables import markdown
 from isingsr.exceptions import InputError
 
 from _script import main, parser
-from compare_methods import ORDER, header, table
+from compare_methods import header, ordered, table
 
 
 def _same_experiment(a: dict, b: dict, where: str) -> None:
@@ -75,16 +74,12 @@ def merge(summaries: list[tuple[str, dict]]) -> tuple[dict, dict[str, str]]:
     return merged, source
 
 
-def figure(summary: dict, stem: Path) -> Path:
-    """Draw the G4c figure of ``isingsr correlate`` for a merged summary; returns the PNG."""
+def figure(summary: dict, out: Path) -> Path:
+    """Draw the G4c figure of ``isingsr correlate`` for a merged summary as ``out/g4c_sS.png``; returns it."""
     ens = summary["ensembles"]
-    names = sorted(ens, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
-    theory = summary["theory"]
-    title = f"L = {summary['L']}, scale {summary['scale']:g} (coarse L' = {summary['L_coarse']})"
-    files = correlation_figure({n: ens[n] for n in names}, "g4c", stem,
-                               theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"), title=title,
-                               residual_err={n: c["g4c_residual_err"] for n, c in summary["comparison"].items()})
-    return files[0]
+    return correlation_figures({n: ens[n] for n in ordered(ens)}, summary["comparison"], summary["theory"], out,
+                               figure_title(summary["L"], summary["scale"], summary["L_coarse"]), keys=("g4c",),
+                               suffix=f"_s{summary['scale']:g}")[0]
 
 
 def run() -> None:
@@ -100,6 +95,7 @@ def run() -> None:
             raise InputError(f"{folder}: no summary.json (give scale folders such as results/L128/s4)")
         s = json.loads(path.read_text())
         by_scale.setdefault(float(s["scale"]), []).append((str(folder), s))
+    args.out.mkdir(parents=True, exist_ok=True)
     rows, notes, head = [], [], None
     for scale in sorted(by_scale):
         summary, source = merge(by_scale[scale])
@@ -108,8 +104,7 @@ def run() -> None:
             raise InputError(f"scale {scale:g}: the runs of another scale differ in the collinear G4c; "
                              "merge them into separate tables")
         rows += table(summary)
-        args.out.mkdir(parents=True, exist_ok=True)
-        png = figure(summary, args.out / f"g4c_s{scale:g}")
+        png = figure(summary, args.out)
         if args.figure:
             dest = Path(args.figure.format(S=f"{scale:g}"))
             dest.parent.mkdir(parents=True, exist_ok=True)

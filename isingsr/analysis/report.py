@@ -95,7 +95,7 @@ from .errors import DEFAULT_BLOCKS
 from .figures import OBSERVABLES, correlation_figure
 from .theory import g2_torus, g4c_torus_square
 
-__all__ = ["run_correlate", "PROVENANCE_KEYS", "has_collinear"]
+__all__ = ["run_correlate", "PROVENANCE_KEYS", "has_collinear", "correlation_figures", "figure_title"]
 
 #: File attributes copied into each ensemble's ``provenance``.
 PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
@@ -107,6 +107,25 @@ _RESERVED = ("truth", "naive")
 def has_collinear(summary: dict) -> bool:
     """Whether a ``summary.json`` compares the collinear G4c (``run_correlate(..., collinear=True)``)."""
     return any("g4c_col_p_value" in c for c in summary["comparison"].values())
+
+
+def figure_title(L: int, scale: float, L_coarse: int) -> str:
+    """The title of :func:`run_correlate`'s figures."""
+    return f"L = {L}, scale {scale:g} (coarse L' = {L_coarse})"
+
+
+def correlation_figures(measurements: dict, comparison: dict, theory: dict, out: Path, title: str,
+                        keys=("g2", "g4c"), suffix: str = "") -> list[Path]:
+    """The figures of :func:`run_correlate`: ``out/KEY{suffix}.png`` and ``.pdf`` for each observable of ``keys``
+    (``g2``, ``g4c``, ``g4c_col``), every ensemble of ``measurements`` with its residual error from
+    ``comparison`` and, for G2 and the square G4c, the torus theory curve of ``theory``."""
+    curves = {"g2": (theory["r2"], theory["g2"], "CFT torus"),
+              "g4c": (theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$")}
+    files = []
+    for key in keys:
+        files += correlation_figure(measurements, key, out / f"{key}{suffix}", theory=curves.get(key), title=title,
+                                    residual_err={n: c[f"{key}_residual_err"] for n, c in comparison.items()})
+    return files
 
 
 def _jsonable(x):
@@ -275,16 +294,8 @@ def run_correlate(
     theory = {"r2": tm["r2"], "g2": g2_torus(tm["r2"], L), "r": tm["r"], "g4c": g4c_torus_square(tm["r"], L)}
     files = [out / "summary.json", out / "correlations.csv"]
     _write_csv(files[1], measurements, comparison)
-    title = f"L = {L}, scale {scale:g} (coarse L' = {L_coarse})"
-    files += correlation_figure(measurements, "g2", out / "g2", theory=(theory["r2"], theory["g2"], "CFT torus"),
-                                title=title, residual_err={n: c["g2_residual_err"] for n, c in comparison.items()})
-    files += correlation_figure(
-        measurements, "g4c", out / "g4c", theory=(theory["r"], theory["g4c"], r"$R(r/L)\,G_2^{\rm CFT}(r)^2$"),
-        title=title, residual_err={n: c["g4c_residual_err"] for n, c in comparison.items()},
-    )
-    if collinear:
-        files += correlation_figure(measurements, "g4c_col", out / "g4c_col", title=title,
-                                    residual_err={n: c["g4c_col_residual_err"] for n, c in comparison.items()})
+    files += correlation_figures(measurements, comparison, theory, out, figure_title(L, scale, L_coarse),
+                                 keys=("g2", "g4c", "g4c_col") if collinear else ("g2", "g4c"))
     summary = {
         "L": L, "scale": float(scale), "L_coarse": L_coarse, "seed": int(seed), "n_blocks": int(n_blocks),
         "truth_path": portable_path(truth_path),
