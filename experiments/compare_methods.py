@@ -18,7 +18,7 @@ Usage (CPU, 2 cores; the README's table was made at 100 steps for every scale; d
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
   python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 --reuse
 L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
-collinear G4c too (docs/results.md gives the truth files and times):
+collinear G4c too (docs/L128.md gives the truth files and times):
   python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
 SKILD with its block majorities held to the input (``isingsr correlate --consistency conditioned``):
   python experiments/compare_methods.py --out results/L128_conditioned --scales 4 --truth data/L128_n1000.h5 \\

@@ -29,13 +29,13 @@ The block-mean constraint at 4x and 8x, polished from there:
 The truncated-Gaussian target for the wrong blocks (SR3's and the other modes' rows: the table above):
   python experiments/consistency.py --out results/consistency_truncated_L32 --scales 4,8 --c 0.9 \\
       --modes truncated --polish-from truncated --polish 1 --no-sr3
-Every block's mean to its truncated-Gaussian mean given the input (docs/results.md's best option):
+Every block's mean to its truncated-Gaussian mean given the input (docs/consistency.md's best option):
   python experiments/consistency.py --out results/consistency_conditioned_L32 --scales 2,4,8 --c 0.9 \\
       --modes conditioned --polish-from conditioned --polish 1 --no-sr3
 The same from an earlier start (blur constant c = 0.7; ``--truth`` repeats it on an independent ensemble):
   python experiments/consistency.py --out results/consistency_conditioned_c0.7_L32 --scales 4,8 --c 0.7 \
       --modes conditioned --polish-from conditioned --polish 1 --no-sr3
-All blocks truncated jointly (docs/results.md: far too ordered):
+All blocks truncated jointly (docs/consistency.md: far too ordered):
   python experiments/consistency.py --out results/consistency_joint_L32 --scales 4 --c 0.9 --modes joint \
       --polish-from joint --polish 1 --no-sr3
 The output-only projection, polished from there:

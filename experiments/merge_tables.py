@@ -11,7 +11,7 @@ Writes ``OUT/table.md``: the rows of ``compare_methods.py``'s table, scale by sc
 method came from; and ``OUT/g4c_sS.png`` (and ``.pdf``) for each scale S: the G4c figure of
 ``isingsr correlate`` with every merged method on it (``--figure``: a copy of the PNG, ``{S}`` the scale).
 
-Usage (seconds; the L = 128 table of docs/results.md, every run on the 1,000 inputs of data/L128_n1000.h5):
+Usage (seconds; the L = 128 table of docs/L128.md, every run on the 1,000 inputs of data/L128_n1000.h5):
   python experiments/merge_tables.py --out results/L128_all results/L128/s2 results/L128/s4 \\
       results/L128_sr3/s4 results/L128_s8_n1000/s8 --figure 'docs/figures/g4c_L128_s{S}_n1000.png'
 """

@@ -1,7 +1,7 @@
 """Does the L = 32 network denoise as well at L = 128? Its per-mode error by blur length and wavenumber.
 
 SKILD carried from L = 32 to L = 128 passes at 2x and 4x but misses at 8x
-(docs/results.md#l--128), and the start state is not the cause
+(docs/L128.md), and the start state is not the cause
 (``transfer_gains.py``). This measures the network itself: for Monte Carlo
 configurations x_0 at each L (the cached L = 32 truth, seed 12345, and an
 L = 128 file; the checkpoint was trained on neither), the forward state x_t

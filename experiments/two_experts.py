@@ -3,7 +3,7 @@
 At L = 128 the shipped ``skild_L64.pt`` (carried from L = 64) makes the
 4-16-site band too strongly correlated, and the same network fine-tuned at
 L = 128 removes that band but is too weak at r <= 3
-(docs/results.md#l--128). Their per-mode denoising errors
+(docs/L128.md). Their per-mode denoising errors
 (``experiments/transfer_denoising.py``) differ by blur: the fine-tuned
 network is better for the modes near the cutoff at blurs l >= 2.8, the
 carried one better on the shortest modes at every blur >= 1, and at l <= 2

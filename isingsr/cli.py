@@ -231,7 +231,7 @@ _start_blur_option = click.option(
     "--start-blur", type=click.FloatRange(min=0, min_open=True), default=None, metavar="C",
     help="SKILD: start super-resolution by S at the state blurred to C sqrt(S^2 - 1) lattice spacings [default: "
          "the checkpoint's constant, 0.9 for the shipped ones]. Earlier (smaller C) keeps more of the input; "
-         "docs/results.md#the-start-time-with-the-input-held measures 0.5, 0.7 and 0.9.")
+         "docs/consistency.md#the-start-time-with-the-input-held measures 0.5, 0.7 and 0.9.")
 
 
 def _parse_methods(text):
@@ -535,7 +535,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "ensembles, the second measured with --start-blur 0.7; at 4x G4c comes out too weak at short "
                    "range, p = 0.0007 on the second; at 2x use "
                    "none). The other choices (held, truncated, mean, joint, final, late, project) are the variants "
-                   "measured against it in docs/results.md#consistency-with-the-input, each worse; the block-mean "
+                   "measured against it in docs/consistency.md, each worse; the block-mean "
                    "ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with "
                    "the Hamiltonian.")
 @_start_blur_option

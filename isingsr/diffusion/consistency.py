@@ -20,7 +20,7 @@ alone; or (``late``, :class:`ProjectedDenoiser`) to the estimates below a
 blur length of about one lattice spacing and to the final field.
 
 Moving single sites across zero leaves defects the later steps do not heal
-(docs/results.md#consistency-with-the-input). ``mean``
+(docs/consistency.md). ``mean``
 (:class:`MeanConstrainedDenoiser`) first holds a convex, weaker constraint
 on every estimate: each block mean has the input's sign. That set contains
 the conditional mean ``E[x_0 | x_t, y]`` the estimate stands for, so
