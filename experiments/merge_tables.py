@@ -13,7 +13,7 @@ method came from; and ``OUT/g4c_sS.png`` (and ``.pdf``) for each scale S: the G4
 
 Usage (seconds; the L = 128 table of docs/L128.md, every run on the 1,000 inputs of data/L128_n1000.h5):
   python experiments/merge_tables.py --out results/L128_all results/L128/s2 results/L128/s4 \\
-      results/L128_sr3/s4 results/L128_s8_n1000/s8 --figure 'docs/figures/g4c_L128_s{S}_n1000.png'
+      results/L128_sr3/s4 results/L128_s8_n1000/s8 results/L128_sr3/s8 --figure 'docs/figures/g4c_L128_s{S}_n1000.png'
 """
 
 from __future__ import annotations
