@@ -7,7 +7,7 @@ of the clean field is off from the estimate's by s^2 = a_B^T Sigma a_B. This
 script measures the actual mean squared error of the estimate's block means:
 the cached Monte Carlo truth (L = 32, first ``-n`` configurations) is noised
 by the forward process at each time t (seed 0) and denoised by the shipped
-checkpoint; per block size b and t it prints the empirical mse, s^2 and
+checkpoint (or ``--ckpt``); per block size b and t it prints the empirical mse, s^2 and
 their ratio (1: the Gaussian model describes the estimate's block errors).
 Times start at each b's super-resolution start t_start(b). Two more estimates
 are scored the same way: the Wiener estimate a_t(k) X_t(k) in every mode
@@ -51,6 +51,7 @@ def run() -> None:
     ap.add_argument("--fractions", type=numbers(), default="1,0.75,0.5,0.25,0.1",
                     help="times as fractions of t_start(b)")
     ap.add_argument("-n", type=int, default=256, help="configurations")
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
     args = ap.parse_args()
     if not 1 <= args.n <= 1000:
         ap.error(f"-n must lie in [1, 1000] (the cached truth's size), got {args.n}")
@@ -59,7 +60,7 @@ def run() -> None:
     if any(not 0 < f <= 1 for f in args.fractions):
         ap.error(f"--fractions must lie in (0, 1], got {args.fractions}")
     torch.set_grad_enabled(False)
-    den = build_from_checkpoint(load_checkpoint(shipped_checkpoint(32)))
+    den = build_from_checkpoint(load_checkpoint(args.ckpt or shipped_checkpoint(32)))
     p = den.process
     x0 = torch.from_numpy(load_ensemble(cached_truth(32, 1000, log=print)).spins[: args.n, None].astype(np.float64))
     rows = []

@@ -4,8 +4,8 @@ For each scale S the cached Monte Carlo truth (L = 32, n = 1000) is
 coarse-grained by S (majority rule, seed 0) and super-resolved, same inputs
 and seeds, by
 
-* SKILD with each ``--consistency`` of ``--modes`` (none, project, ..., conditioned), each from the
-  checkpoint's start time (blur constant c = 0.9) and from the earlier
+* SKILD (the shipped checkpoint or ``--ckpt``) with each ``--consistency`` of ``--modes`` (none,
+  project, ..., conditioned), each from the checkpoint's start time (blur constant c = 0.9) and from the earlier
   c = 0.5 (what the alignment diagnostic asks for given the coarse input);
 * the exact polish: 1, 3 and 10 constrained Metropolis sweeps at beta_c from
   SKILD's consistent output (``--polish-from``, default project; c = 0.9). It uses the Hamiltonian, which SKILD
@@ -85,6 +85,7 @@ def run() -> None:
     ap.add_argument("--truth", type=Path, default=None,
                     help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
                          "independent ensemble to confirm a choice made on the default one")
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
     args = ap.parse_args()
@@ -94,7 +95,7 @@ def run() -> None:
     args.polish = [k for k in args.polish if k > 0]  # --polish 0: no polish
     if args.polish and args.polish_from not in args.modes.split(","):
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
-    ckpt = shipped_checkpoint(32)
+    ckpt = args.ckpt or shipped_checkpoint(32)
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
     truth = cached_truth(32, 1000, log=print) if args.truth is None else args.truth
     ens = load_ensemble(truth)

@@ -2,7 +2,7 @@
 
 For each scale S the cached Monte Carlo truth (L = 32, n = 1000, seed 12345,
 as for ``isingsr correlate``) is coarse-grained by S (majority rule, seed 0)
-and every run -- a method (skild: the shipped checkpoint, conditional start;
+and every run -- a method (skild: the shipped checkpoint or ``--ckpt``, conditional start;
 sr3: the shipped checkpoint for S), a sampler and a number of steps (network
 evaluations) -- super-resolves the same inputs with the same seeds into
 ``OUT/sS/RUN/``: the configurations (``RUN.h5``), ``summary.json`` of
@@ -77,23 +77,23 @@ def parse_run(text: str) -> dict:
     return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
 
 
-def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str) -> None:
+def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str, ckpt: str) -> None:
     """Super-resolve (skipped when its configurations exist) and analyse (skipped when its summary exists)
-    one run into ``folder``."""
+    one run into ``folder``; ``ckpt``: SKILD's checkpoint."""
     path = folder / f"{run['name']}.h5"
     if not (folder / "run.json").exists():
-        _sample(run, truth, scale, folder, path, device)
+        _sample(run, truth, scale, folder, path, device, ckpt)
     if not (folder / "summary.json").exists():
         run_correlate(truth, scale, folder, candidates={run["method"]: path}, progress=False, naive=False,
                       posterior_reference=reference)
 
 
-def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, device: str) -> None:
+def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, device: str, ckpt: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if run["method"] == "skild":
         grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft", "rho") if k in run["opts"]} or None
-        super_resolve_truth("skild", truth, scale, path, shipped_checkpoint(32), steps=run["steps"],
+        super_resolve_truth("skild", truth, scale, path, ckpt, steps=run["steps"],
                             sampler=run["sampler"], variance=run["opts"].get("variance"), grid=grid, device=device)
     else:
         if run["opts"]:
@@ -103,8 +103,10 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
     wall = time.perf_counter() - t0
     n = load_ensemble(path, max_samples=1).n
     evals = evaluations(run["sampler"], run["steps"])
-    (folder / "run.json").write_text(json.dumps({**run, "scale": scale, "wall_s": wall, "configurations": n,
-                                                 "evaluations_per_configuration": evals}, indent=1) + "\n")
+    checkpoint = {"checkpoint": str(ckpt)} if run["method"] == "skild" else {}
+    info = {**run, **checkpoint, "scale": scale, "wall_s": wall, "configurations": n,
+            "evaluations_per_configuration": evals}
+    (folder / "run.json").write_text(json.dumps(info, indent=1) + "\n")
 
 
 def vs_converged(truth: Path, folder: Path, ref_folder: Path, method: str) -> dict:
@@ -197,12 +199,14 @@ def run() -> None:
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:SAMPLER:STEPS[:KEY=VALUE,...]")
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
                     "(for skild the run with l_soft=0, the original grid)")
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--figure", type=Path, default=None, help="also write the figure there (docs/figures/...)")
     args = ap.parse_args()
     methods = args.methods.split(",")
     runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
     truth = cached_truth(32, 1000, log=print)
+    ckpt = args.ckpt or shipped_checkpoint(32)
     rows = []
     for S in args.scales:
         base = args.out / f"s{S:g}"
@@ -211,7 +215,7 @@ def run() -> None:
         for r in runs:
             t0 = time.perf_counter()
             fresh = not (base / r["name"] / "summary.json").exists()
-            make_run(r, truth, S, base / r["name"], reference, args.device)
+            make_run(r, truth, S, base / r["name"], reference, args.device, ckpt)
             if fresh:
                 print(f"{S:g}x {r['name']}: {time.perf_counter() - t0:.0f} s", flush=True)
         for r in runs:
