@@ -19,6 +19,15 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def add_skild_ckpt(ap: argparse.ArgumentParser) -> None:
+    """``--ckpt``: the SKILD checkpoint a script at L = 32 measures, by default the shipped one, so that another
+    checkpoint can be measured on the same inputs and seeds."""
+    from isingsr.models import shipped_checkpoint
+
+    ap.add_argument("--ckpt", default=str(shipped_checkpoint(32)),
+                    help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
+
+
 def numbers(kind: type = float) -> Callable[[str], list]:
     """An argparse ``type`` for comma-separated numbers (``"2,4,8"`` -> ``[2.0, 4.0, 8.0]``): bad input is
     the parser's one-line error."""

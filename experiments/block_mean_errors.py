@@ -34,9 +34,8 @@ from isingsr.diffusion.consistency import _block_means, _gram_row
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.models import shipped_checkpoint
 
-from _script import main, numbers, parser, with_wiener
+from _script import add_skild_ckpt, main, numbers, parser, with_wiener
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
@@ -51,7 +50,7 @@ def run() -> None:
     ap.add_argument("--fractions", type=numbers(), default="1,0.75,0.5,0.25,0.1",
                     help="times as fractions of t_start(b)")
     ap.add_argument("-n", type=int, default=256, help="configurations")
-    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
+    add_skild_ckpt(ap)
     args = ap.parse_args()
     if not 1 <= args.n <= 1000:
         ap.error(f"-n must lie in [1, 1000] (the cached truth's size), got {args.n}")
@@ -60,7 +59,7 @@ def run() -> None:
     if any(not 0 < f <= 1 for f in args.fractions):
         ap.error(f"--fractions must lie in (0, 1], got {args.fractions}")
     torch.set_grad_enabled(False)
-    den = build_from_checkpoint(load_checkpoint(args.ckpt or shipped_checkpoint(32)))
+    den = build_from_checkpoint(load_checkpoint(args.ckpt))
     p = den.process
     x0 = torch.from_numpy(load_ensemble(cached_truth(32, 1000, log=print)).spins[: args.n, None].astype(np.float64))
     rows = []

@@ -58,9 +58,9 @@ from isingsr.defaults import CONSISTENCY, SAMPLER, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.models import shipped_baseline, shipped_checkpoint
+from isingsr.models import shipped_baseline
 
-from _script import main, numbers, parser, posterior_reference, super_resolve_truth
+from _script import add_skild_ckpt, main, numbers, parser, posterior_reference, super_resolve_truth
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
           "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "d block m along input"]
@@ -85,7 +85,7 @@ def run() -> None:
     ap.add_argument("--truth", type=Path, default=None,
                     help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
                          "independent ensemble to confirm a choice made on the default one")
-    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
+    add_skild_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
     args = ap.parse_args()
@@ -95,7 +95,7 @@ def run() -> None:
     args.polish = [k for k in args.polish if k > 0]  # --polish 0: no polish
     if args.polish and args.polish_from not in args.modes.split(","):
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
-    ckpt = args.ckpt or shipped_checkpoint(32)
+    ckpt = args.ckpt
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
     truth = cached_truth(32, 1000, log=print) if args.truth is None else args.truth
     ens = load_ensemble(truth)

@@ -49,9 +49,9 @@ from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.correlate import cached_truth
 from isingsr.diffusion.samplers import evaluations
-from isingsr.models import shipped_baseline, shipped_checkpoint
+from isingsr.models import shipped_baseline
 
-from _script import main, numbers, parser, posterior_reference, super_resolve_truth
+from _script import add_skild_ckpt, main, numbers, parser, posterior_reference, super_resolve_truth
 
 DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 400)]
                 + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100, 200)]
@@ -199,14 +199,14 @@ def run() -> None:
     ap.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="METHOD:SAMPLER:STEPS[:KEY=VALUE,...]")
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
                     "(for skild the run with l_soft=0, the original grid)")
-    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
+    add_skild_ckpt(ap)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--figure", type=Path, default=None, help="also write the figure there (docs/figures/...)")
     args = ap.parse_args()
     methods = args.methods.split(",")
     runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
     truth = cached_truth(32, 1000, log=print)
-    ckpt = args.ckpt or shipped_checkpoint(32)
+    ckpt = args.ckpt
     rows = []
     for S in args.scales:
         base = args.out / f"s{S:g}"
