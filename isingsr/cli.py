@@ -396,6 +396,9 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=500, show_default=True, help="Linear LR warm-up steps.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="After the warm-up: constant, or a cosine decay to zero at --steps (for a run of known length; "
+                   "resume with the same --steps for the same run).")
 @click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), default=0.999, show_default=True)
 @click.option("--basis", type=click.Choice(["fourier", "dct"]), default=None,
               show_default="fourier for Ising, dct for images",
@@ -417,8 +420,8 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--scale", type=click.FloatRange(min=1, min_open=True), default=None,
               help="Scale factor of a baseline (sr3: any S > 1; cnn: an integer dividing L).")
 @click.option("-q", "--quiet", is_flag=True)
-def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basis, target, seed, ckpt_every, device,
-          max_samples, minutes, resume, init_from, method, scale, quiet):
+def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, lr_schedule, ema, basis, target, seed,
+          ckpt_every, device, max_samples, minutes, resume, init_from, method, scale, quiet):
     """Train SKILD (one unconditional network for generation and super-resolution at every scale) or a baseline.
 
     Writes OUT/config.json, log.txt, loss.csv, loss.png and checkpoint.pt (self-describing;
@@ -443,10 +446,10 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, ema, basi
             _fail(f"--data is required with --dataset {dataset}", 2)
         data = "photos"
     basis = basis or ("fourier" if dataset == "ising" else "dct")
-    cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup, ema=ema,
-                      basis=basis, target=target, seed=seed, ckpt_every=ckpt_every, device=device,
-                      max_samples=max_samples, max_minutes=minutes, method=method, scale=scale, dataset=dataset,
-                      patch=patch, init_from=init_from)
+    cfg = TrainConfig(data=data, out=out, preset=preset, steps=steps, batch=batch, lr=lr, warmup=warmup,
+                      lr_schedule=lr_schedule, ema=ema, basis=basis, target=target, seed=seed, ckpt_every=ckpt_every,
+                      device=device, max_samples=max_samples, max_minutes=minutes, method=method, scale=scale,
+                      dataset=dataset, patch=patch, init_from=init_from)
     update = Bar("training", "step", quiet)
     try:
         run(cfg, resume=resume, progress=update, log=(lambda s: None) if quiet else (lambda s: click.echo(s, err=True)))

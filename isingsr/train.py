@@ -46,10 +46,13 @@ from .io.checkpoint import load_checkpoint, save_checkpoint
 from .io.hdf5 import load_ensemble
 from .io.paths import check_output, portable_path
 
-__all__ = ["METHODS", "TrainConfig", "train"]
+__all__ = ["LR_SCHEDULES", "METHODS", "TrainConfig", "train"]
 
 #: Trainable methods (``isingsr train --method``).
 METHODS = ("skild", "sr3", "cnn")
+#: Learning-rate schedules after the linear warm-up (``isingsr train --lr-schedule``): constant, or a cosine
+#: decay to zero at ``steps`` (a fixed-length run ends on weights averaged by the small last steps).
+LR_SCHEDULES = ("constant", "cosine")
 #: Training sets (``isingsr train --dataset``): Ising configurations in HDF5, or images.
 DATASETS = ("ising", *IMAGE_DATASETS)
 
@@ -65,6 +68,7 @@ class TrainConfig:
     batch: int = 64
     lr: float = 2e-4
     warmup: int = 500
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     ema: float = 0.999
     grad_clip: float = 1.0
@@ -101,6 +105,9 @@ class TrainConfig:
             raise InputError("steps, batch, ckpt_every and log_every must be >= 1")
         if not (self.lr > 0 and 0 <= self.ema < 1 and self.grad_clip > 0 and self.warmup >= 0):
             raise InputError("need lr > 0, 0 <= ema < 1, grad_clip > 0, warmup >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InputError(f"unknown learning-rate schedule {self.lr_schedule!r}; choose one of "
+                             f"{', '.join(LR_SCHEDULES)}")
         if self.target not in TARGETS:
             raise InputError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
         if self.init_from is not None and not Path(self.init_from).is_file():
@@ -144,7 +151,14 @@ _RETUNABLE = ("lr", "grad_clip")
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup) if cfg.warmup else cfg.lr
+    """The learning rate of (0-based) ``step``: linear warm-up over ``warmup`` steps, then ``lr`` (constant) or
+    ``lr`` times a half cosine that reaches zero at ``steps``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.lr_schedule == "cosine":
+        done = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+    return cfg.lr
 
 
 @torch.no_grad()

@@ -132,6 +132,21 @@ def test_training_reduces_the_loss(tmp_path, data):
     assert loss[-15:].mean() < 0.95 * loss[:5].mean()
 
 
+def test_learning_rate_schedules():
+    """Warm-up then constant, or a half cosine from lr at the end of the warm-up to zero at the last step."""
+    const = TrainConfig(data="d", out="o", lr=1e-3, warmup=4, steps=14)
+    cos = TrainConfig(data="d", out="o", lr=1e-3, warmup=4, steps=14, lr_schedule="cosine")
+    for c in (const, cos):
+        assert [train_mod._lr(c, k) for k in range(4)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert all(train_mod._lr(const, k) == 1e-3 for k in range(4, 20))
+    assert train_mod._lr(cos, 4) == pytest.approx(1e-3)
+    assert train_mod._lr(cos, 9) == pytest.approx(5e-4)  # half way through the decay
+    assert train_mod._lr(cos, 14) == pytest.approx(0, abs=1e-15) == train_mod._lr(cos, 30)
+    lrs = [train_mod._lr(cos, k) for k in range(4, 15)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert train_mod.LR_SCHEDULES == ("constant", "cosine")
+
+
 def test_bad_training_input(tmp_path, data):
     train(cfg(data, tmp_path / "r", steps=1), log=lambda s: None)
     with pytest.raises(InputError, match="already holds a run"):
@@ -140,6 +155,10 @@ def test_bad_training_input(tmp_path, data):
         train(cfg(data, tmp_path / "new"), resume=True, log=lambda s: None)
     with pytest.raises(InputError, match="different seed"):
         train(cfg(data, tmp_path / "r", steps=2, seed=9), resume=True, log=lambda s: None)
+    with pytest.raises(InputError, match="different lr_schedule"):
+        train(cfg(data, tmp_path / "r", steps=2, lr_schedule="cosine"), resume=True, log=lambda s: None)
+    with pytest.raises(InputError, match="unknown learning-rate schedule"):
+        train(cfg(data, tmp_path / "z", lr_schedule="linear"), log=lambda s: None)
     with pytest.raises(InputError, match="unknown target"):
         train(cfg(data, tmp_path / "x", target="score"), log=lambda s: None)
     with pytest.raises(InputError, match="no such file"):
