@@ -101,7 +101,7 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
         super_resolve_truth("sr3", truth, scale, path, shipped_baseline("sr3", 32, scale), steps=run["steps"],
                             sampler=run["sampler"], device=device)
     wall = time.perf_counter() - t0
-    n = load_ensemble(path, max_samples=1).n
+    n = load_ensemble(path).n
     evals = evaluations(run["sampler"], run["steps"])
     checkpoint = {"checkpoint": str(ckpt)} if run["method"] == "skild" else {}
     info = {**run, **checkpoint, "scale": scale, "wall_s": wall, "configurations": n,

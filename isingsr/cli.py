@@ -434,6 +434,7 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, lr_schedu
       isingsr train --data data/L128.h5 --out runs/L128 --preset base --device cuda
       isingsr train --data data/L32.h5 --out runs/L32 --steps 12000 --resume
       isingsr train --data data/L64.h5 --out runs/L64 --init-from isingsr/models/skild_L32.pt --steps 3000
+      isingsr train --data data/L32.h5 --out runs/L32_gpu --steps 4175 --batch 256 --lr-schedule cosine --device cuda
       isingsr train --method sr3 --scale 4 --data data/L32.h5 --out runs/sr3_s4 --steps 3000
       isingsr train --method cnn --scale 4 --data data/L32.h5 --out runs/cnn_s4 --steps 1500
       isingsr train --dataset photos --out runs/photos --minutes 60
