@@ -51,7 +51,7 @@ __all__ = ["LR_SCHEDULES", "METHODS", "TrainConfig", "train"]
 #: Trainable methods (``isingsr train --method``).
 METHODS = ("skild", "sr3", "cnn")
 #: Learning-rate schedules after the linear warm-up (``isingsr train --lr-schedule``): constant, or a cosine
-#: decay to zero at ``steps`` (a fixed-length run ends on weights averaged by the small last steps).
+#: decay to zero at ``steps`` (a run of known length ends with small steps, so its last weights settle).
 LR_SCHEDULES = ("constant", "cosine")
 #: Training sets (``isingsr train --dataset``): Ising configurations in HDF5, or images.
 DATASETS = ("ising", *IMAGE_DATASETS)
