@@ -13,8 +13,8 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STEPS, PRECISION, PRECISIONS,
-                       SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP)
+from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STEPS, LR_SCHEDULES, PRECISION,
+                       PRECISIONS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP)
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -396,7 +396,7 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
 @click.option("--warmup", type=click.IntRange(min=0), default=500, show_default=True, help="Linear LR warm-up steps.")
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), default="constant", show_default=True,
               help="After the warm-up: constant, or a cosine decay to zero at --steps (for a run of known length; "
                    "resume with the same --steps for the same run).")
 @click.option("--ema", type=click.FloatRange(min=0, max=1, max_open=True), default=0.999, show_default=True)

@@ -45,6 +45,9 @@ SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m"
 #: its truncated Gaussian posterior mean, the right blocks' too) and ``joint`` (every block's mean set to its mean
 #: under the Gaussian law of all block means truncated together to the input's signs).
 CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned", "joint")
+#: Learning-rate schedules of training after the linear warm-up (``isingsr train --lr-schedule``): constant, or a
+#: cosine decay to zero at the last step (a run of known length ends with small steps, so its last weights settle).
+LR_SCHEDULES = ("constant", "cosine")
 #: Network precisions of SKILD's and SR3's sampling (``--precision``, :func:`isingsr.device.use_bf16`).
 PRECISIONS = ("float32", "bf16")
 #: The default on every device: bf16 biases the output (energy +0.0011 per site at 4x, L = 128;

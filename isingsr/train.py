@@ -35,6 +35,7 @@ from torch import nn
 
 from .baselines.cnn import cnn_setup
 from .baselines.sr3 import sr3_setup
+from .defaults import LR_SCHEDULES
 from .device import resolve_device
 from .diffusion.data import SymmetricBatches
 from .diffusion.process import TARGETS
@@ -50,9 +51,6 @@ __all__ = ["LR_SCHEDULES", "METHODS", "TrainConfig", "train"]
 
 #: Trainable methods (``isingsr train --method``).
 METHODS = ("skild", "sr3", "cnn")
-#: Learning-rate schedules after the linear warm-up (``isingsr train --lr-schedule``): constant, or a cosine
-#: decay to zero at ``steps`` (a run of known length ends with small steps, so its last weights settle).
-LR_SCHEDULES = ("constant", "cosine")
 #: Training sets (``isingsr train --dataset``): Ising configurations in HDF5, or images.
 DATASETS = ("ising", *IMAGE_DATASETS)
 

@@ -54,19 +54,14 @@ stamp "probe"
 
 isingsr train --data "$DATA" --out "$OUT/run" --init-from isingsr/models/skild_L32.pt --steps "$STEPS" \
     --batch "$BATCH" --lr "$LR" --warmup "$WARMUP" --lr-schedule cosine --ckpt-every 2000 --device "$DEVICE" \
-    --seed 7 --minutes "$("$PY" -c "print($TRAIN_SECONDS / 60 * 1.3 + 1)")" -q
+    --seed 7 --minutes "$("$PY" -c "print($TRAIN_SECONDS / 60 * 1.3 + 1)")"
 "$PY" -c "from isingsr.io.checkpoint import slim_checkpoint as s; s('$OUT/run/checkpoint.pt', '$OUT/skild_L32_long.pt')"
 tail -2 "$OUT/run/log.txt"
 stamp "training"
 
-"$PY" - "$DATA" <<'PY' | tee -a "$OUT/times.txt"
-import hashlib, sys
-from pathlib import Path
-from isingsr.io.hdf5 import load_ensemble
-for p in (sys.argv[1], Path.home() / ".cache/isingsr/truth_L32_n1000_seed12345.h5"):
-    if Path(p).exists():
-        print("sha256 of the spins of", Path(p).name, hashlib.sha256(load_ensemble(p).spins.tobytes()).hexdigest())
-PY
+"$PY" -c "import hashlib, sys; from isingsr.io.hdf5 import load_ensemble as l
+print('sha256 of the spins of', sys.argv[1].rsplit('/', 1)[-1], hashlib.sha256(l(sys.argv[1]).spins.tobytes()).hexdigest())" \
+    "$DATA" | tee -a "$OUT/times.txt"
 [ "$EVAL" = 1 ] || exit 0
 cd experiments
 timeout 480 "$PY" sampler_accuracy.py --ckpt "$OUT/skild_L32_long.pt" --out "$OUT/results/long_sampler_s4" --scales 4 \
