@@ -161,10 +161,11 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 
 @torch.no_grad()
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm, 1 - decay)
+    """One multi-tensor operator for all parameters (a per-tensor loop costs a launch each on a GPU)."""
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
     for be, bm in zip(ema.buffers(), model.buffers()):
         be.copy_(bm)
+
 
 
 def _initial_weights(cfg: TrainConfig, meta: dict) -> tuple[dict, dict]:
@@ -210,7 +211,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         Continue ``cfg.out/checkpoint.pt`` up to ``cfg.steps`` (which may be
         larger than the original run's).
     progress : callable, optional
-        ``progress(step, total, loss)`` after each step (rank 0 only).
+        ``progress(step, total, loss)`` after each step (rank 0 only); ``loss`` is the running mean as of the
+        last read-back of the losses (every ``log_every`` steps and before every checkpoint; None before
+        the first).
     log : callable
         One-line messages (rank 0 only).
     """
@@ -250,7 +253,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         out.mkdir(exist_ok=True)
     net = setup.net
     ema = copy.deepcopy(net).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # multi-tensor AdamW: CUDA's default; on a CPU the default is a loop of ~10 operators per tensor, same result
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     batches = make_batches(max(1, cfg.batch // world), cfg.seed + 1000 * rank)
     gen = torch.Generator().manual_seed(cfg.seed + 1 + 1000 * rank)  # times, noise, tie-breaking
     step = 0
@@ -258,6 +262,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["optimizer"])
+        for group in opt.param_groups:  # a stored group may name another implementation (same result)
+            group["foreach"] = True
         step = int(ck["step"])
         states = ck["rng"].get("ranks", [ck["rng"]])
         if len(states) != world:
@@ -306,6 +312,25 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
     saved_step = step if ck is not None else None
     deadline = None if cfg.max_minutes is None else t0 + 60 * cfg.max_minutes
     t_last, seen_last = t0, 0  # img/s over the last logging interval (excludes warm-up)
+    pending = []  # (step, loss on the device) not yet read back: one host sync per logging interval, not per step
+
+    def read_back():
+        """The pending losses to the host: checked (collective under DDP) and written to loss.csv."""
+        nonlocal running
+        if not pending:
+            return
+        values = torch.stack([v for _, v in pending]).cpu().tolist()
+        bad = next(((s, v) for (s, _), v in zip(pending, values) if not math.isfinite(v)), None)
+        if not _finite_on_every_rank(0.0 if bad is None else bad[1], world, device):
+            # the weights after a bad loss are never saved: every checkpoint is written after a read-back
+            s, v = bad if bad is not None else (pending[0][0], values[0])
+            raise TrainingDiverged(_diverged_message(cfg, out, s, v, saved_step))
+        for (s, _), v in zip(pending, values):
+            running = v if running is None else 0.98 * running + 0.02 * v
+            if lossf is not None:
+                lossf.write(f"{s},{v:.6g}\n")
+        pending.clear()
+
     net.train()
     try:
         while step < cfg.steps:
@@ -314,20 +339,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress=None, log=print) -> P
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, step)
             loss = setup.loss(model, x0, gen)
-            lv = float(loss.detach())
-            if not _finite_on_every_rank(lv, world, device):  # before the update: weights and checkpoint stay good
-                raise TrainingDiverged(_diverged_message(cfg, out, step + 1, lv, saved_step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip, foreach=True)
             opt.step()
             step += 1
+            pending.append((step, loss.detach().float()))
             _ema_update(ema, net, min(cfg.ema, (1 + step) / (10 + step)))
-            running = lv if running is None else 0.98 * running + 0.02 * lv
             seen += B * world
             last = step == cfg.steps or _out_of_time(deadline, world, device)
+            if step % cfg.log_every == 0 or step % cfg.ckpt_every == 0 or last:
+                read_back()
             if rank == 0:
-                lossf.write(f"{step},{lv:.6g}\n")
                 if step % cfg.log_every == 0 or last:
                     now = time.perf_counter()
                     rate = (seen - seen_last) / (now - t_last)

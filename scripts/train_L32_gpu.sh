@@ -3,7 +3,7 @@
 #
 # Usage (repository root, one NVIDIA GPU, no internet needed):
 #   OUT=runs/L32_long bash scripts/train_L32_gpu.sh
-# Options (environment): TRAIN_SECONDS (default 300), BATCH (256), LR (3e-4), N_TRAIN (100000), EVAL (0; 1: also
+# Options (environment): TRAIN_SECONDS (default 300), BATCH (1024), LR (3e-4), N_TRAIN (100000), EVAL (0; 1: also
 # the measurement below), SMOKE (1: the same path on the CPU at toy size, seconds).
 #
 # 1. 100,000 critical 32 x 32 configurations (seed 2, independent of every truth ensemble of the docs);
@@ -15,12 +15,13 @@
 #    OUT/results/long_sampler_s4 (8 min on an H200 machine, most of it the CPU's analysis: the other
 #    measurements of docs/sampling.md run as well on a CPU afterwards).
 # Every step's wall time goes to OUT/times.txt; the sha256 of the training spins is printed, so a copy made
-# elsewhere with the same command can be checked against it. On an H200 the probe measured 3,560 img/s and the
-# run 4,100 (the small network is bound by the per-step overhead, not the GPU's arithmetic).
+# elsewhere with the same command can be checked against it. On an H200, at batch 256, the probe measured
+# 3,560 img/s and the run 4,100: the small network is bound by the per-step overhead, not the GPU's arithmetic,
+# so a larger batch costs little more per step (docs/sampling.md#training).
 set -euo pipefail
 OUT=${OUT:?set OUT to the output folder}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
-BATCH=${BATCH:-256}
+BATCH=${BATCH:-1024}
 LR=${LR:-3e-4}
 N_TRAIN=${N_TRAIN:-100000}
 EVAL=${EVAL:-0}

@@ -132,6 +132,27 @@ def test_training_reduces_the_loss(tmp_path, data):
     assert loss[-15:].mean() < 0.95 * loss[:5].mean()
 
 
+def test_losses_read_back_per_interval_keep_every_step(tmp_path, data):
+    """The losses reach the host once per logging interval: loss.csv still has every step, in order, and each
+    log line's running loss is the running mean of the rows up to its step."""
+    progress = []
+    train(cfg(data, tmp_path / "r", steps=7, log_every=3, ckpt_every=5), log=lambda s: None,
+          progress=lambda step, total, loss: progress.append((step, loss)))
+    rows = np.loadtxt(tmp_path / "r" / "loss.csv", delimiter=",", skiprows=1)
+    assert rows[:, 0].tolist() == list(range(1, 8)) and np.isfinite(rows[:, 1]).all()
+    running, expect = None, {}
+    for step, v in rows:
+        running = v if running is None else 0.98 * running + 0.02 * v
+        expect[int(step)] = running
+    lines = (tmp_path / "r" / "log.txt").read_text().splitlines()
+    logged = {int(line.split()[1]): float(line.split()[3]) for line in lines}
+    assert sorted(logged) == [3, 6, 7]
+    for step, value in logged.items():
+        assert value == pytest.approx(expect[step], rel=1e-4)
+    assert [p[0] for p in progress] == list(range(1, 8)) and progress[0][1] is None
+    assert progress[-1][1] == pytest.approx(expect[7], rel=1e-4)
+
+
 def test_learning_rate_schedules():
     """Warm-up then constant, or a half cosine from lr at the end of the warm-up to zero at the last step."""
     const = TrainConfig(data="d", out="o", lr=1e-3, warmup=4, steps=14)
@@ -167,7 +188,8 @@ def test_bad_training_input(tmp_path, data):
 
 def test_divergence_stops_with_the_last_good_checkpoint(tmp_path, data, monkeypatch):
     """A NaN loss at step 5 (checkpoints every 2): one message naming step 5 and the step-4 checkpoint,
-    no update with the bad loss, and --resume with a lower --lr continues from the good state."""
+    no checkpoint with an update from the bad loss, and --resume with a lower --lr continues from the good
+    state."""
     real = train_mod._SETUPS["skild"]
     calls = []
 

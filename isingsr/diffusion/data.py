@@ -9,6 +9,8 @@ distribution and an exact resume replays the same batches.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -17,9 +19,20 @@ from ..exceptions import InputError
 __all__ = ["SeededBatches", "SymmetricBatches", "apply_symmetry"]
 
 
+@functools.lru_cache(maxsize=8)
+def _d4_sources(L: int) -> torch.Tensor:
+    """``(8, L, L)``: for element ``2 rot + flip`` of D4, the flat index of the site each output site reads."""
+    base = torch.arange(L * L).reshape(L, L)
+    return torch.stack([torch.rot90(torch.flip(base, dims=(-1,)) if f else base, r, dims=(-2, -1))
+                        for r in range(4) for f in (False, True)])
+
+
 def apply_symmetry(x: torch.Tensor, rot: torch.Tensor, flip: torch.Tensor, shift: torch.Tensor,
                    sign: torch.Tensor) -> torch.Tensor:
     """Apply a per-sample lattice symmetry to a batch.
+
+    One gather for the whole batch (a few operators whatever the mix of symmetries): each output site
+    reads the site that the mirror, the quarter turns and the translation bring to it.
 
     Parameters
     ----------
@@ -37,21 +50,13 @@ def apply_symmetry(x: torch.Tensor, rot: torch.Tensor, flip: torch.Tensor, shift
     -------
     tensor, shape (B, C, L, L)
     """
-    B, _, L, _ = x.shape
-    out = torch.empty_like(x)
-    for r in range(4):
-        for f in (False, True):
-            sel = (rot == r) & (flip == f)
-            if bool(sel.any()):
-                y = x[sel]
-                if f:
-                    y = torch.flip(y, dims=(-1,))
-                out[sel] = torch.rot90(y, r, dims=(-2, -1))
-    ar = torch.arange(L, device=x.device)
-    iy = (ar[None, :] + shift[:, 0:1]) % L  # (B, L)
-    ix = (ar[None, :] + shift[:, 1:2]) % L
-    b = torch.arange(B, device=x.device)[:, None, None]
-    out = out.permute(0, 2, 3, 1)[b, iy[:, :, None], ix[:, None, :]].permute(0, 3, 1, 2)
+    B, C, L, _ = x.shape
+    ar = torch.arange(L)
+    rows = (ar[None, :] + shift[:, 0:1].cpu()) % L  # (B, L): the rotated field's row read by each output row
+    cols = (ar[None, :] + shift[:, 1:2].cpu()) % L
+    element = (2 * rot.cpu() + flip.cpu().long())[:, None, None]
+    src = _d4_sources(L)[element, rows[:, :, None], cols[:, None, :]].reshape(B, 1, L * L).to(x.device)
+    out = torch.gather(x.reshape(B, C, L * L), 2, src.expand(B, C, L * L)).reshape(B, C, L, L)
     return out * sign.reshape(B, 1, 1, 1).to(x.dtype)
 
 
