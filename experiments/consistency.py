@@ -38,6 +38,9 @@ The same from an earlier start (blur constant c = 0.7; ``--truth`` repeats it on
 All blocks truncated jointly (docs/consistency.md: far too ordered):
   python experiments/consistency.py --out results/consistency_joint_L32 --scales 4 --c 0.9 --modes joint \
       --polish-from joint --polish 1 --no-sr3
+Restarted from blur 1.56 and 0.9 (docs/consistency.md#restarting-the-sampler):
+  python experiments/consistency.py --out results/restart_L32 --scales 4,8 --c 0.9 --modes conditioned \
+      --restart-blur 1.56,0.9 --polish 0 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -85,6 +88,9 @@ def run() -> None:
     ap.add_argument("--truth", type=Path, default=None,
                     help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
                          "independent ensemble to confirm a choice made on the default one")
+    ap.add_argument("--restart-blur", type=numbers(), default=[],
+                    help="also each mode restarted from these blur lengths (rows ..._restartB; isingsr superres "
+                         "--restart-blur)")
     add_skild_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
@@ -111,10 +117,11 @@ def run() -> None:
         for c in args.c:
             start_blur = None if c == process.blur_per_block else c
             for mode in args.modes.split(","):
-                name = f"skild_{mode}_c{c:g}"
-                cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
-                                                  sampler=args.sampler, consistency=mode, start_blur=start_blur,
-                                                  reuse=True)
+                for restart in [None] + args.restart_blur:
+                    name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}")
+                    cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
+                                                      sampler=args.sampler, consistency=mode, start_blur=start_blur,
+                                                      restart_blur=restart, reuse=True)
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():

@@ -234,6 +234,14 @@ _start_blur_option = click.option(
          "docs/consistency.md#the-start-time-with-the-input-held measures 0.5, 0.7 and 0.9.")
 
 
+_restart_blur_option = click.option(
+    "--restart-blur", type=click.FloatRange(min=0, min_open=True), default=None, metavar="B",
+    help="SKILD: after sampling, noise the output's spins forward to the state blurred to B lattice spacings "
+         "(below the start's) and sample again from there with the same --consistency (a restart; costs the "
+         "grid's steps below B, e.g. 67 more of 100 at 4x for B = 1.56). docs/consistency.md#restarting-the-"
+         "sampler measures it.")
+
+
 def _parse_methods(text):
     """None (every method that can run) or the named methods."""
     if text is None:
@@ -280,6 +288,7 @@ def _parse_methods(text):
                    "final (the output only), late (the last steps' estimates) or project (every estimate; see "
                    "isingsr superres --help).")
 @_start_blur_option
+@_restart_blur_option
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
               help="With --consistency other than none: also compare SKILD's output after SWEEPS constrained "
                    "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
@@ -302,8 +311,8 @@ def _parse_methods(text):
 @_precision_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
-              start_blur, polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed, device, precision,
-              quiet):
+              start_blur, restart_blur, polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed,
+              device, precision, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
@@ -336,7 +345,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
-                      sampler=sampler, skild_options={"consistency": consistency, "start_blur": start_blur},
+                      sampler=sampler, skild_options={"consistency": consistency, "start_blur": start_blur,
+                                                                    "restart_blur": restart_blur},
                       polish=polish, posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
                       precision=precision, progress=progress,
@@ -543,13 +553,14 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with "
                    "the Hamiltonian.")
 @_start_blur_option
+@_restart_blur_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
                    "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
 @_sampling_options(generation=False)
-def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur, n, L, steps, sampler, seed, batch,
-             device, precision, save_fields, overwrite, quiet):
+def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur, restart_blur, n, L, steps, sampler,
+             seed, batch, device, precision, save_fields, overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
     SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
@@ -585,7 +596,7 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
                                fine=fine_spins, consistency=consistency, start_blur=start_blur,
-                               precision=precision)
+                               restart_blur=restart_blur, precision=precision)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     update = Bar(f"{model.method} super-resolving", "cfg", quiet)
     try:

@@ -95,6 +95,34 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
         superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, consistency="strict")
 
 
+def test_restart_keeps_the_input_resamples_below_its_blur_and_refuses_bad_times(make_process):
+    """--restart-blur: the output noised forward and sampled again over the grid's tail; with a consistency
+    option the spins still coarse-grain to the input; per-sample seeds make it independent of the batch;
+    the restart must lie below the start and has no place in generation."""
+    from isingsr.diffusion.inference import SkildSuperResolver
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    p = make_process(L=16)
+    Oracle, ck, fine, coarse = _oracle_case(p, 30, seed=6)
+    once, t_s = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="conditioned")
+    again, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="conditioned", restart_blur=1.0)
+    assert block_consistency(to_spins(again), coarse, 4) == 1.0
+    changed = to_spins(again) != to_spins(once)
+    assert 0.02 < changed.mean() < 0.5  # the fine scales are drawn again, the blocks' signs are the input's
+    batched, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="conditioned",
+                                     restart_blur=1.0, batch=7)
+    np.testing.assert_array_equal(batched, again)
+    free, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, restart_blur=1.0)
+    assert block_consistency(to_spins(free), coarse, 4) < 1.0
+    start_blur = float(p.blur_length(t_s))
+    for bad in (start_blur * 1.01, 50.0):
+        with pytest.raises(InputError, match="restart-blur .* must lie between 0 and the start's blur"):
+            superresolve_fields(Oracle(), ck, coarse, 4.0, steps=4, restart_blur=bad)
+    model = SkildSuperResolver(Oracle(), {**ck, "step": 0}, restart_blur=1.0)
+    with pytest.raises(InputError, match="generation has no start protocol"):
+        model.generate(2)
+
+
 def test_late_projection_acts_only_below_its_time():
     calls = []
 

@@ -113,7 +113,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         fine: np.ndarray | None = None, steps: int | None = None, sampler: str = SAMPLER,
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
-                        start_blur: float | None = None,
+                        start_blur: float | None = None, restart_blur: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -138,6 +138,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     Gaussian posterior mean rather than to zero; ``held`` -- as ``truncated``, the other blocks' means held;
     ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean; ``joint`` -- every
     block's mean set to its mean under the Gaussian law of all block means truncated together.
+    ``restart_blur``: a restart (Xu et al. 2023): the output's spins (coarse-graining to the input when
+    ``consistency`` is not ``none``) are noised by the exact forward process to the time of this blur length
+    (lattice spacings, below the start's) and sampled again over the tail of the same grid, with the same
+    consistency option; the network evaluations grow by the grid's steps below that time.
 
     Returns
     -------
@@ -183,6 +187,13 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         corr = corr_for(ck, scale, p.L, coarse.shape[-1]).to(p.S.device) if start == "conditional" else None
         offset = block_centre(p.L, scale, rule)
     times = time_grid(superres_steps(scale) if steps is None else steps, t_s, process=p, **(grid or {}))
+    restart_times = None
+    if restart_blur is not None:
+        t_r = float(p.time_at_blur(restart_blur))
+        if not 0 < t_r < t_s:
+            raise InputError(f"--restart-blur {restart_blur:g} must lie between 0 and the start's blur "
+                             f"{float(p.blur_length(t_s)):.3g}")
+        restart_times = torch.cat([torch.tensor([t_r], dtype=times.dtype), times[times < t_r]])
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
@@ -195,11 +206,20 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
-        d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency) if consistency in MEAN_MODES else den
-        if consistency in ("project", "late") + MEAN_MODES:
-            d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else p.time_at_blur(LATE_BLUR))
-        x = _run(d, x, times, sampler, gens, variance)
-        out[a:b] = (x if project is None else project(x))[:, 0].cpu().numpy()
+
+        def sample(x, grid):
+            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency) if consistency in MEAN_MODES \
+                else den
+            if consistency in ("project", "late") + MEAN_MODES:
+                d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
+                                      p.time_at_blur(LATE_BLUR))
+            x = _run(d, x, grid, sampler, gens, variance)
+            return x if project is None else project(x)
+        x = sample(x, times)
+        if restart_times is not None:
+            spins = torch.where(x >= 0, 1.0, -1.0).to(torch.float64)
+            x = sample(forward_start(p, spins, float(restart_times[0]), generator=gens), restart_times)
+        out[a:b] = x[:, 0].cpu().numpy()
     in_batches(n, auto_batch(p.L) if batch is None else batch, fill, p.S.device, progress)
     if not math.isfinite(float(np.abs(out).max())):
         raise RuntimeError("sampling produced non-finite values")
