@@ -167,7 +167,6 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
-
 def _initial_weights(cfg: TrainConfig, meta: dict) -> tuple[dict, dict]:
     """The (EMA) weights of ``cfg.init_from`` to start from, and their provenance: fine-tuning, e.g. an
     L = 32 model continued on L = 64 data (the network is fully convolutional; process, spectrum and
