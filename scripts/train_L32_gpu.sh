@@ -3,13 +3,15 @@
 #
 # Usage (repository root, one NVIDIA GPU, no internet needed):
 #   OUT=runs/L32_long bash scripts/train_L32_gpu.sh
-# Options (environment): TRAIN_SECONDS (default 300), BATCH (1024), LR (3e-4), N_TRAIN (100000), EVAL (0; 1: also
-# the measurement below), SMOKE (1: the same path on the CPU at toy size, seconds).
+# Options (environment): INIT (the weights to start from; default isingsr/models/skild_L32.pt, e.g.
+# isingsr/models/skild_L32_long.pt to train that one further), TRAIN_SECONDS (default 300), BATCH (1024),
+# LR (3e-4), N_TRAIN (100000), EVAL (0; 1: also the measurement below), SMOKE (1: the same path on the CPU at
+# toy size, seconds).
 #
 # 1. 100,000 critical 32 x 32 configurations (seed 2, independent of every truth ensemble of the docs);
 # 2. a throughput probe (200 steps on a throw-away run) fixes the number of steps that fit in TRAIN_SECONDS,
 #    so the run is an ordinary `isingsr train --steps N --lr-schedule cosine` that anyone can repeat with that N;
-# 3. training from the shipped checkpoint's weights (--init-from), cosine decay to zero, EMA 0.999;
+# 3. training from INIT's weights (--init-from), cosine decay to zero, EMA 0.999;
 #    the release copy (slim) is OUT/skild_L32_long.pt;
 # 4. with EVAL=1, on the same machine: sampler_accuracy at 4x (ancestral 100/50/25 and ddim 100) into
 #    OUT/results/long_sampler_s4 (8 min on an H200 machine, most of it the CPU's analysis: the other
@@ -22,6 +24,7 @@ set -euo pipefail
 OUT=${OUT:?set OUT to the output folder}
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
 BATCH=${BATCH:-1024}
+INIT=${INIT:-isingsr/models/skild_L32.pt}
 LR=${LR:-3e-4}
 N_TRAIN=${N_TRAIN:-100000}
 EVAL=${EVAL:-0}
@@ -45,7 +48,7 @@ torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')
 stamp "monte carlo"
 
 rm -rf "$OUT/probe"
-isingsr train --data "$DATA" --out "$OUT/probe" --init-from isingsr/models/skild_L32.pt --steps "$PROBE" \
+isingsr train --data "$DATA" --out "$OUT/probe" --init-from "$INIT" --steps "$PROBE" \
     --batch "$BATCH" --lr "$LR" --warmup "$WARMUP" --ckpt-every 100000 --max-samples 5000 \
     --device "$DEVICE" --seed 7 -q
 RATE=$(grep -o 'img/s [0-9.]*' "$OUT/probe/log.txt" | tail -1 | cut -d' ' -f2)
@@ -53,7 +56,7 @@ STEPS=$("$PY" -c "print(max(2 * $WARMUP, int($RATE * $TRAIN_SECONDS / $BATCH)))"
 echo "probe: $RATE img/s at batch $BATCH -> $STEPS steps in $TRAIN_SECONDS s" | tee -a "$OUT/times.txt"
 stamp "probe"
 
-isingsr train --data "$DATA" --out "$OUT/run" --init-from isingsr/models/skild_L32.pt --steps "$STEPS" \
+isingsr train --data "$DATA" --out "$OUT/run" --init-from "$INIT" --steps "$STEPS" \
     --batch "$BATCH" --lr "$LR" --warmup "$WARMUP" --lr-schedule cosine --ckpt-every 2000 --device "$DEVICE" \
     --seed 7 --minutes "$("$PY" -c "print($TRAIN_SECONDS / 60 * 1.3 + 1)")"
 "$PY" -c "from isingsr.io.checkpoint import slim_checkpoint as s; s('$OUT/run/checkpoint.pt', '$OUT/skild_L32_long.pt')"
