@@ -38,9 +38,9 @@ The same from an earlier start (blur constant c = 0.7; ``--truth`` repeats it on
 All blocks truncated jointly (docs/consistency.md: far too ordered):
   python experiments/consistency.py --out results/consistency_joint_L32 --scales 4 --c 0.9 --modes joint \
       --polish-from joint --polish 1 --no-sr3
-Restarted from blur 1.56 and 0.9 (docs/consistency.md#restarting-the-sampler):
-  python experiments/consistency.py --out results/restart_L32 --scales 4,8 --c 0.9 --modes conditioned \
-      --restart-blur 1.56,0.9 --polish 0 --no-sr3
+Restarted from blur 0.9 (docs/consistency.md#restarting-the-sampler; 8x: --scales 8 --out results/restart_s8_L32):
+  python experiments/consistency.py --out results/restart_L32 --scales 4 --c 0.9 --modes conditioned \
+      --restart-blur 0.9 --polish 0 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5

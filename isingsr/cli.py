@@ -238,8 +238,8 @@ _restart_blur_option = click.option(
     "--restart-blur", type=click.FloatRange(min=0, min_open=True), default=None, metavar="B",
     help="SKILD: after sampling, noise the output's spins forward to the state blurred to B lattice spacings "
          "(below the start's) and sample again from there with the same --consistency (a restart; costs the "
-         "grid's steps below B, e.g. 67 more of 100 at 4x for B = 1.56). docs/consistency.md#restarting-the-"
-         "sampler measures it.")
+         "grid's steps below B, e.g. 45 more of 100 at 4x for B = 0.9). docs/consistency.md#restarting-the-"
+         "sampler measures it: every block kept, G4c not reliably better.")
 
 
 def _parse_methods(text):
@@ -345,8 +345,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
     try:
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
-                      sampler=sampler, skild_options={"consistency": consistency, "start_blur": start_blur,
-                                                                    "restart_blur": restart_blur},
+                      sampler=sampler, skild_options=dict(consistency=consistency, start_blur=start_blur,
+                                                          restart_blur=restart_blur),
                       polish=polish, posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
                       precision=precision, progress=progress,
