@@ -39,6 +39,21 @@ def numbers(kind: type = float) -> Callable[[str], list]:
     return parse
 
 
+def add_truth_count(ap: argparse.ArgumentParser, default: int) -> None:
+    """``-n``: how many configurations of the cached L = 32 truth (1,000) a script uses; out of range is the
+    parser's one-line error."""
+    def count(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= 1000:
+            raise argparse.ArgumentTypeError(f"expected an integer in [1, 1000] (the cached truth's size), "
+                                             f"got {text!r}")
+        return n
+    ap.add_argument("-n", type=count, default=default, help="configurations of the cached truth")
+
+
 def main(run: Callable[[], None]) -> None:
     """Call ``run()``; bad input and missing files end the script with one line, not a traceback."""
     try:

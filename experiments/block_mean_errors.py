@@ -35,7 +35,7 @@ from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 
-from _script import add_skild_ckpt, main, numbers, parser, with_wiener
+from _script import add_skild_ckpt, add_truth_count, main, numbers, parser, with_wiener
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
@@ -49,11 +49,9 @@ def run() -> None:
     ap.add_argument("--blocks", type=numbers(int), default="2,4,8")
     ap.add_argument("--fractions", type=numbers(), default="1,0.75,0.5,0.25,0.1",
                     help="times as fractions of t_start(b)")
-    ap.add_argument("-n", type=int, default=256, help="configurations")
+    add_truth_count(ap, 256)
     add_skild_ckpt(ap)
     args = ap.parse_args()
-    if not 1 <= args.n <= 1000:
-        ap.error(f"-n must lie in [1, 1000] (the cached truth's size), got {args.n}")
     if any(b < 2 or 32 % b for b in args.blocks):
         ap.error(f"--blocks must divide L = 32 (2, 4, 8, 16), got {args.blocks}")
     if any(not 0 < f <= 1 for f in args.fractions):

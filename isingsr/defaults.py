@@ -12,7 +12,9 @@ count at which the result stops moving grows with the scale -- 2x is
 converged at 50 steps, 4x at 100 (paired G4c p = 0.92 against 400 steps,
 energy -0.4 sigma; truth: p = 0.19, +0.3 sigma; at 50 the truth rejects G4c,
 p = 0.0007), 8x at 200 (truth p = 0.58; at 100, p = 0.017) -- so about 25 S.
-The second-order ``dpmpp-2m-sde`` is too ordered at every count measured.
+35 steps at 2x and 150 at 8x match as well (70 at 4x do not); they are not the default while the tables made
+with 25 S at those scales (L = 128 included) stand. The second-order ``dpmpp-2m-sde`` is too ordered at 25-50
+evaluations at 4x, and at 8x its 100 fail against the truth.
 """
 
 #: Reverse steps of generation from t = 1 (SKILD) when none are given.
