@@ -17,7 +17,7 @@ full-covariance p-value, the energy difference's z). A run matches the
 converged result within errors when that p >= 0.05 and |z_E| < 2.
 
 A run is ``METHOD:SAMPLER:STEPS[:KEY=VALUE,...]``; keys ``variance`` (of a
-stochastic sampler), ``l_end``, ``l_soft`` and ``rho`` (of SKILD's time grid,
+stochastic sampler), ``l_end``, ``l_soft``, ``rho``, ``bump``, ``l_bump`` and ``bump_width`` (of SKILD's time grid,
 :func:`isingsr.diffusion.samplers.time_grid`; ``l_soft=0`` is the grid uniform
 in ln l). STEPS are reverse steps; the two-stage samplers (``heun-sde``, ``heun``)
 evaluate the network ``2 STEPS - 1`` times, and the table counts evaluations.
@@ -60,6 +60,10 @@ DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 400)]
                 + [f"sr3:ancestral:{n}" for n in (25, 50, 100)])
 
 
+#: Options of a run that shape SKILD's time grid (keyword arguments of :func:`isingsr.diffusion.samplers.time_grid`).
+GRID_KEYS = ("l_end", "l_soft", "rho", "bump", "l_bump", "bump_width")
+
+
 def parse_run(text: str) -> dict:
     """``METHOD:SAMPLER:STEPS[:k=v,...]`` -> dict with a folder name."""
     parts = text.split(":")
@@ -70,9 +74,9 @@ def parse_run(text: str) -> dict:
         opts = dict(kv.split("=", 1) for kv in parts[3].split(",")) if len(parts) == 4 else {}
     except ValueError:
         raise InputError(f"run {text!r}: STEPS must be an integer and options KEY=VALUE") from None
-    bad = set(opts) - {"variance", "l_end", "l_soft", "rho"}
+    bad = set(opts) - {"variance", *GRID_KEYS}
     if bad:
-        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, l_end, l_soft, rho)")
+        raise InputError(f"run {text!r}: unknown options {', '.join(sorted(bad))} (variance, {', '.join(GRID_KEYS)})")
     name = f"{parts[0]}_{parts[1]}_{steps}" + "".join(f"_{k}{v}" for k, v in sorted(opts.items()))
     return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
 
@@ -92,7 +96,7 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if run["method"] == "skild":
-        grid = {k: float(run["opts"][k]) for k in ("l_end", "l_soft", "rho") if k in run["opts"]} or None
+        grid = {k: float(run["opts"][k]) for k in GRID_KEYS if k in run["opts"]} or None
         super_resolve_truth("skild", truth, scale, path, ckpt, steps=run["steps"],
                             sampler=run["sampler"], variance=run["opts"].get("variance"), grid=grid, device=device)
     else:

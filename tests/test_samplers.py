@@ -97,6 +97,29 @@ def test_time_grid(make_process):
         time_grid(5, 1.2)
 
 
+def test_time_grid_bump_puts_steps_around_its_blur(make_process):
+    """The bump multiplies the step density in tau by 1 + A exp(-ln(l / l_bump)^2 / (2 w^2)): locally the
+    steps in tau shrink by that factor, far from l_bump they keep their (longer) even spacing."""
+    p = make_process(L=16)
+    assert torch.equal(time_grid(40, 0.6, p, bump=0.0, l_bump=3.0), time_grid(40, 0.6, p))
+    g = time_grid(40, 0.6, p, bump=3.0, l_bump=1.0, bump_width=0.5)
+    assert len(g) == 41 and float(g[0]) == 0.6 and float(g[-1]) == 0.0 and bool(torch.all(g[1:] < g[:-1]))
+    l = p.blur_length(g[:-1])
+    tau = 0.5 * torch.log(l**2 + L_SOFT**2)
+    mid = 0.5 * (l[1:] + l[:-1])
+    density = 1 + 3.0 * torch.exp(-torch.log(mid / 1.0) ** 2 / (2 * 0.5**2))
+    weighted = (tau[:-1] - tau[1:]) * density         # equal for every step but where the density bends fast
+    assert torch.allclose(weighted, weighted.median().expand_as(weighted), rtol=0.05)
+    plain = p.blur_length(time_grid(40, 0.6, p)[:-1])
+
+    def near(b):
+        return int(((b > 0.6) & (b < 1.6)).sum())
+    assert near(l) > 1.3 * near(plain)           # 20 of 40 steps against 13
+    for bad in (dict(bump=-1.0), dict(bump=1.0, l_bump=0.0), dict(bump=1.0, bump_width=0.0)):
+        with pytest.raises(InputError):
+            time_grid(40, 0.6, p, **bad)
+
+
 @pytest.mark.parametrize("basis", ["fourier", "dct"])
 def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis, make_process, radial_z):
     """Ancestral sampling from t = 1 with the exact denoiser: sample spectrum = S within errors."""
