@@ -109,7 +109,8 @@ def time_grid(n_steps: int, t_start: float = 1.0, process: DiagonalProcess | Non
     ``1 + bump exp(-ln(l / l_bump)^2 / (2 bump_width^2))``: more steps around the blur length
     ``l_bump`` (lattice units), where the network's estimate changes fastest
     (``experiments/estimate_smoothness.py``: at about one lattice spacing, where the block majorities
-    are decided).
+    are decided). Measured at 4x it moves the few-step energy bias through zero rather than removing it
+    (docs/sampling.md), so it is off by default.
 
     Examples
     --------
