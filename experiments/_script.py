@@ -39,6 +39,25 @@ def numbers(kind: type = float) -> Callable[[str], list]:
     return parse
 
 
+def add_truth(ap: argparse.ArgumentParser) -> None:
+    """``--truth``: the Monte Carlo truth a script at L = 32 compares with, by default the cached one."""
+    ap.add_argument("--truth", type=Path, default=None,
+                    help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
+                         "independent ensemble to confirm a choice made on the default one")
+
+
+def truth_path(ap: argparse.ArgumentParser, truth: Path | None) -> Path:
+    """The truth of :func:`add_truth` (the cached ensemble when None), checked to be at L = 32."""
+    from isingsr.correlate import cached_truth
+    from isingsr.io.hdf5 import load_ensemble
+
+    path = cached_truth(32, 1000, log=print) if truth is None else truth
+    L = load_ensemble(path).L
+    if L != 32:
+        ap.error(f"--truth: L = {L}; the shipped checkpoints compared here are for L = 32")
+    return path
+
+
 def add_truth_count(ap: argparse.ArgumentParser, default: int) -> None:
     """``-n``: how many configurations of the cached L = 32 truth (1,000) a script uses; out of range is the
     parser's one-line error."""

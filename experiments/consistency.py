@@ -56,14 +56,15 @@ import numpy as np
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
-from isingsr.correlate import cached_truth, coarse_inputs, exact_polish
+from isingsr.correlate import coarse_inputs, exact_polish
 from isingsr.defaults import CONSISTENCY, SAMPLER, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_baseline
 
-from _script import add_skild_ckpt, main, numbers, parser, posterior_reference, super_resolve_truth
+from _script import (add_skild_ckpt, add_truth, main, numbers, parser, posterior_reference, super_resolve_truth,
+                     truth_path)
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
           "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "d block m along input"]
@@ -85,9 +86,7 @@ def run() -> None:
                     help="the SKILD output the polish starts from (one of --modes)")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
     ap.add_argument("--sampler", default=SAMPLER)
-    ap.add_argument("--truth", type=Path, default=None,
-                    help="Monte Carlo truth at L = 32 [default: the cached one, n = 1000, seed 12345]; e.g. an "
-                         "independent ensemble to confirm a choice made on the default one")
+    add_truth(ap)
     ap.add_argument("--restart-blur", type=numbers(), default=[],
                     help="also each mode restarted from these blur lengths (rows ..._restartB; isingsr superres "
                          "--restart-blur)")
@@ -103,10 +102,8 @@ def run() -> None:
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
     ckpt = args.ckpt
     process = build_from_checkpoint(load_checkpoint(ckpt)).process
-    truth = cached_truth(32, 1000, log=print) if args.truth is None else args.truth
+    truth = truth_path(ap, args.truth)
     ens = load_ensemble(truth)
-    if ens.L != 32:
-        ap.error(f"--truth: L = {ens.L}; the shipped checkpoints compared here are for L = 32")
     truth_spins, beta = ens.spins, ens.beta
     rows = []
     for S in args.scales:

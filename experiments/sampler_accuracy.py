@@ -1,7 +1,7 @@
 """Accuracy against network evaluations: SKILD and SR3 with each sampler, at 2x, 4x and 8x (L = 32).
 
 For each scale S the cached Monte Carlo truth (L = 32, n = 1000, seed 12345,
-as for ``isingsr correlate``) is coarse-grained by S (majority rule, seed 0)
+as for ``isingsr correlate``; or ``--truth``) is coarse-grained by S (majority rule, seed 0)
 and every run -- a method (skild: the shipped checkpoint or ``--ckpt``, conditional start;
 sr3: the shipped checkpoint for S), a sampler and a number of steps (network
 evaluations) -- super-resolves the same inputs with the same seeds into
@@ -47,11 +47,11 @@ from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.correlate import cached_truth
 from isingsr.diffusion.samplers import evaluations
 from isingsr.models import shipped_baseline
 
-from _script import add_skild_ckpt, main, numbers, parser, posterior_reference, super_resolve_truth
+from _script import (add_skild_ckpt, add_truth, main, numbers, parser, posterior_reference, super_resolve_truth,
+                     truth_path)
 
 DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 400)]
                 + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100, 200)]
@@ -204,12 +204,13 @@ def run() -> None:
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
                     "(for skild the run with l_soft=0, the original grid)")
     add_skild_ckpt(ap)
+    add_truth(ap)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--figure", type=Path, default=None, help="also write the figure there (docs/figures/...)")
     args = ap.parse_args()
     methods = args.methods.split(",")
     runs = [r for r in map(parse_run, args.runs) if r["method"] in methods]
-    truth = cached_truth(32, 1000, log=print)
+    truth = truth_path(ap, args.truth)
     ckpt = args.ckpt
     rows = []
     for S in args.scales:
