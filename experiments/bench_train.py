@@ -22,9 +22,9 @@ Usage:  python experiments/bench_train.py [--device cpu] [--configs 8:4,32:64] [
 
 from __future__ import annotations
 
+import argparse
 import re
 import statistics
-import argparse
 import tempfile
 from pathlib import Path
 

@@ -22,7 +22,7 @@ Usage (about 1 min on 2 cores; 0.1 is about the spacing of the default grid in l
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,11 @@ from isingsr.correlate import cached_truth
 from isingsr.diffusion.denoiser import conditioning, wiener_denoiser
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.samplers import step_coefficients
-from isingsr.diffusion.unet import sinusoidal_embedding
+from isingsr.diffusion.unet import embedding_frequencies, sinusoidal_embedding
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 
 from _script import add_skild_ckpt, add_truth_count, main, numbers, parser
-
-ESTIMATES = ("network", "network, fast features held", "Wiener")
-
 
 def header(freeze: float) -> list[str]:
     cells = ["blur", "d (in ln l)"]
@@ -58,9 +55,7 @@ def weighted_rms(basis, c_d: torch.Tensor, field: torch.Tensor) -> float:
 def fast_features_held(net, process, t: float, freeze: float):
     """While open, ``net``'s embedding features of frequency above ``freeze`` take their values at time ``t``."""
     cfg = net.config
-    half = cfg.channels // 2
-    freqs = torch.exp(torch.linspace(0.0, float(np.log(1000.0)), half, dtype=torch.float64))
-    fast = torch.cat([freqs > freeze] * 2 * cfg.cond_dim)
+    fast = torch.cat([embedding_frequencies(cfg.channels) > freeze] * 2 * cfg.cond_dim)  # (sin, cos) per scalar
     cond = conditioning(process, t, 1)[0]
     held = torch.cat([sinusoidal_embedding(cond[i:i + 1], cfg.channels) for i in range(cfg.cond_dim)], dim=1)
 
@@ -94,17 +89,13 @@ def rows_for(den, x0: torch.Tensor, blurs, spacings, freeze: float) -> list[list
         for d in spacings:
             c_d = step_coefficients(p, t, at(blur * np.exp(-d)))[1]
             cells = [f"{blur:g}", f"{d:g}"]
-            for name in ESTIMATES:
-                if name == "Wiener":
-                    lo, mid, hi = estimates(wiener, x_t, blur, d)
-                elif name == "network":
-                    lo, mid, hi = estimates(den, x_t, blur, d)
-                    err = weighted_rms(p.basis, c_d, mid - x0)
-                else:
-                    with fast_features_held(den.net, p, t, freeze):
-                        lo, mid, hi = estimates(den, x_t, blur, d)
+            for i, (f, held) in enumerate(((den, False), (den, True), (wiener, False))):  # header()'s columns
+                with fast_features_held(den.net, p, t, freeze) if held else nullcontext():
+                    lo, mid, hi = estimates(f, x_t, blur, d)
                 first, second = weighted_rms(p.basis, c_d, (hi - lo) / 2), weighted_rms(p.basis, c_d, hi - 2 * mid + lo)
                 cells += [f"{first:.2e}", f"{second:.2e}", f"{second / first:.2f}"]
+                if i == 0:
+                    err = weighted_rms(p.basis, c_d, mid - x0)                 # the network's own D - x_0
             rows.append(cells + [f"{err:.2e}"])
             print(" | ".join(rows[-1]))
     return rows

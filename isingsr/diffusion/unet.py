@@ -147,15 +147,19 @@ def _norm(c: int) -> nn.GroupNorm:
     return nn.GroupNorm(groups, c)
 
 
+def embedding_frequencies(dim: int, device=None) -> torch.Tensor:
+    """The ``dim // 2`` frequencies of :func:`sinusoidal_embedding`, geometric from 1 to 1000, float64."""
+    return torch.exp(torch.linspace(0.0, math.log(1000.0), dim // 2, device=device, dtype=torch.float64))
+
+
 def sinusoidal_embedding(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Sinusoidal features of a real scalar per sample, shape (B,) -> (B, dim).
+    """Sinusoidal features of a real scalar per sample, shape (B,) -> (B, dim): the sines, then the cosines,
+    of :func:`embedding_frequencies`.
 
     Frequencies are geometric from 1 to 1000 so that values of order 0.01-10
     (e.g. log blur lengths) are resolved.
     """
-    half = dim // 2
-    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), half, device=x.device, dtype=torch.float64))
-    args = x.double()[:, None] * freqs[None, :]
+    args = x.double()[:, None] * embedding_frequencies(dim, x.device)[None, :]
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
