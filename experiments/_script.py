@@ -39,6 +39,27 @@ def numbers(kind: type = float) -> Callable[[str], list]:
     return parse
 
 
+def add_steps(ap: argparse.ArgumentParser, what: str = "SKILD and SR3") -> None:
+    """``--steps``: reverse steps, one count for every scale or one per ``--scales`` entry (read by
+    :func:`steps_per_scale`)."""
+    ap.add_argument("--steps", type=numbers(int), default=None,
+                    help=f"reverse steps of {what}: one count for every scale or one per --scales entry, e.g. "
+                         "50,200 with --scales 2,8 [default: the package's, isingsr.defaults.superres_steps]")
+
+
+def steps_per_scale(ap: argparse.ArgumentParser, steps: list[int] | None, scales: list[float]) -> dict:
+    """``{S: steps}`` of :func:`add_steps`'s option (None: the package's default); a wrong count is the parser's
+    one-line error."""
+    if steps is None:
+        return {S: None for S in scales}
+    if len(steps) == 1:
+        steps = steps * len(scales)
+    if len(steps) != len(scales) or min(steps) < 1:
+        ap.error(f"--steps: expected one positive count or one per scale ({len(scales)}), got "
+                 f"{','.join(map(str, steps))}")
+    return dict(zip(scales, steps))
+
+
 def add_truth(ap: argparse.ArgumentParser) -> None:
     """``--truth``: the Monte Carlo truth a script at L = 32 compares with, by default the cached one."""
     ap.add_argument("--truth", type=Path, default=None,

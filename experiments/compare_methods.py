@@ -43,7 +43,7 @@ from isingsr.correlate import correlate
 from isingsr.defaults import CONSISTENCY, METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
 from isingsr.progress import StageBars
 
-from _script import main, numbers, parser
+from _script import add_steps, main, numbers, parser, steps_per_scale
 
 
 HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)",
@@ -144,8 +144,7 @@ def run() -> None:
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped]")
     ap.add_argument("--sr3-ckpt", default=None, help="SR3 checkpoint pattern with {S} [default: shipped]")
     ap.add_argument("--cnn-ckpt", default=None, help="CNN checkpoint pattern with {S} [default: shipped]")
-    ap.add_argument("--steps", type=int, default=None, help="reverse steps of SKILD and SR3 [default: the package's, "
-                    "25 S and at least 50]")
+    add_steps(ap)
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
@@ -166,6 +165,7 @@ def run() -> None:
                          "(deterministic, seconds)")
     args = ap.parse_args()
     out = Path(args.out)
+    steps = steps_per_scale(ap, args.steps, args.scales)
     out.mkdir(parents=True, exist_ok=True)
     rows, ratios, gains, starts = [], [], [], []
     for S in args.scales:
@@ -173,7 +173,7 @@ def run() -> None:
         if not args.table_only:
             methods, cands = args.methods, {}
             if args.reuse:
-                methods, cands = reused(folder, superres_steps(S) if args.steps is None else args.steps, args.start,
+                methods, cands = reused(folder, superres_steps(S) if steps[S] is None else steps[S], args.start,
                                         args.sampler, args.methods or METHODS,
                                         args.precision, args.consistency)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
@@ -181,7 +181,7 @@ def run() -> None:
             bars = StageBars()
             try:
                 summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
-                                    steps=args.steps, sampler=args.sampler, start=args.start, device=args.device,
+                                    steps=steps[S], sampler=args.sampler, start=args.start, device=args.device,
                                     precision=args.precision, skild_options={"consistency": args.consistency},
                                     collinear=args.collinear, progress=bars,
                                     log=lambda s: print(s, file=sys.stderr))

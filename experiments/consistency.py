@@ -17,28 +17,30 @@ Every row is compared with the truth (paired errors, full-covariance G4c
 p-value, energy and U4 z, block consistency, and the paired difference of the block
 magnetisation along the input, the mean over blocks of y_B m_B) and scored input by input
 against 8 further exact posterior draws (energy and block-magnetisation mse
-ratios; 1 = an exact draw). Default sampler and steps of the package.
+ratios; 1 = an exact draw). Default sampler and steps of the package unless given (the tables
+of docs/consistency.md made at 2x and 8x name their steps: 50 and 200).
 Writes ``OUT/table.md`` (and ``OUT/sS/`` with summaries and files). Super-resolved files already in
 ``OUT/sS/`` are reused (delete one to make it again), so an interrupted run resumes.
 
 Usage (about 7 min per scale on 2 cores):
   python experiments/consistency.py --out results/consistency_L32
 The block-mean constraint at 4x and 8x, polished from there:
-  python experiments/consistency.py --out results/consistency_mean_L32 --scales 4,8 --c 0.9 --modes none,mean \\
-      --polish-from mean --polish 1,3
+  python experiments/consistency.py --out results/consistency_mean_L32 --scales 4,8 --steps 100,200 --c 0.9 \\
+      --modes none,mean --polish-from mean --polish 1,3
 The truncated-Gaussian target for the wrong blocks (SR3's and the other modes' rows: the table above):
-  python experiments/consistency.py --out results/consistency_truncated_L32 --scales 4,8 --c 0.9 \\
+  python experiments/consistency.py --out results/consistency_truncated_L32 --scales 4,8 --steps 100,200 --c 0.9 \\
       --modes truncated --polish-from truncated --polish 1 --no-sr3
 Every block's mean to its truncated-Gaussian mean given the input (docs/consistency.md's best option):
-  python experiments/consistency.py --out results/consistency_conditioned_L32 --scales 2,4,8 --c 0.9 \\
-      --modes conditioned --polish-from conditioned --polish 1 --no-sr3
+  python experiments/consistency.py --out results/consistency_conditioned_L32 --scales 2,4,8 \\
+      --steps 50,100,200 --c 0.9 --modes conditioned --polish-from conditioned --polish 1 --no-sr3
 The same from an earlier start (blur constant c = 0.7; ``--truth`` repeats it on an independent ensemble):
-  python experiments/consistency.py --out results/consistency_conditioned_c0.7_L32 --scales 4,8 --c 0.7 \
-      --modes conditioned --polish-from conditioned --polish 1 --no-sr3
+  python experiments/consistency.py --out results/consistency_conditioned_c0.7_L32 --scales 4,8 \
+      --steps 100,200 --c 0.7 --modes conditioned --polish-from conditioned --polish 1 --no-sr3
 All blocks truncated jointly (docs/consistency.md: far too ordered):
   python experiments/consistency.py --out results/consistency_joint_L32 --scales 4 --c 0.9 --modes joint \
       --polish-from joint --polish 1 --no-sr3
-Restarted from blur 0.9 (docs/consistency.md#restarting-the-sampler; 8x: --scales 8 --out results/restart_s8_L32):
+Restarted from blur 0.9 (docs/consistency.md#restarting-the-sampler;
+8x: --scales 8 --steps 200 --out results/restart_s8_L32):
   python experiments/consistency.py --out results/restart_L32 --scales 4 --c 0.9 --modes conditioned \
       --restart-blur 0.9 --polish 0 --no-sr3
 The output-only projection, polished from there:
@@ -63,8 +65,8 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_baseline
 
-from _script import (add_skild_ckpt, add_truth, main, numbers, parser, posterior_reference, super_resolve_truth,
-                     truth_path)
+from _script import (add_skild_ckpt, add_steps, add_truth, main, numbers, parser, posterior_reference, steps_per_scale,
+                     super_resolve_truth, truth_path)
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
           "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "d block m along input"]
@@ -84,7 +86,7 @@ def run() -> None:
     ap.add_argument("--modes", default="none,project", help="SKILD's --consistency options to run")
     ap.add_argument("--polish-from", default="project", choices=CONSISTENCY[1:],
                     help="the SKILD output the polish starts from (one of --modes)")
-    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
+    add_steps(ap)
     ap.add_argument("--sampler", default=SAMPLER)
     add_truth(ap)
     ap.add_argument("--restart-blur", type=numbers(), default=[],
@@ -98,6 +100,7 @@ def run() -> None:
     if unknown:
         ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(CONSISTENCY)}")
     args.polish = [k for k in args.polish if k > 0]  # --polish 0: no polish
+    steps = steps_per_scale(ap, args.steps, args.scales)
     if args.polish and args.polish_from not in args.modes.split(","):
         ap.error(f"--polish-from {args.polish_from} is not one of --modes {args.modes}")
     ckpt = args.ckpt
@@ -116,7 +119,7 @@ def run() -> None:
             for mode in args.modes.split(","):
                 for restart in [None] + args.restart_blur:
                     name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}")
-                    cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=args.steps,
+                    cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=steps[S],
                                                       sampler=args.sampler, consistency=mode, start_blur=start_blur,
                                                       restart_blur=restart, reuse=True)
         coarse = coarse_inputs(truth_spins, S, 0)
@@ -125,7 +128,7 @@ def run() -> None:
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
         if not args.no_sr3:
             cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
-                                               steps=args.steps, sampler=args.sampler, reuse=True)
+                                               steps=steps[S], sampler=args.sampler, reuse=True)
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)
         cond = s["conditional"]["scores"]
@@ -141,8 +144,8 @@ def run() -> None:
                          f"{sc['binder']['z']:+.1f}", f"{dm.mean():+.4f} ± {dm.std(ddof=1) / math.sqrt(len(dm)):.4f}"])
     table = markdown(HEADER, rows)
     print(table)
-    steps = ", ".join(str(args.steps or superres_steps(S)) for S in args.scales)
-    (args.out / "table.md").write_text(f"{args.sampler}, {steps} steps\n\n" + table + "\n")
+    counts = ", ".join(str(steps[S] or superres_steps(S)) for S in args.scales)
+    (args.out / "table.md").write_text(f"{args.sampler}, {counts} steps\n\n" + table + "\n")
 
 
 if __name__ == "__main__":

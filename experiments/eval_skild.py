@@ -53,7 +53,8 @@ def main() -> None:
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),
                     help="honest start protocol of the 'skild' rows")
     ap.add_argument("--forward-scales", default="4", help="scales also run with the forward (published) start")
-    ap.add_argument("--steps", type=int, default=None, help="super-resolution steps [default: the package's, 25 S]")
+    ap.add_argument("--steps", type=int, default=None, help="super-resolution steps "
+                    "[default: the package's for the scale]")
     ap.add_argument("--gen-steps", type=int, default=GENERATION_STEPS)
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     args = ap.parse_args()

@@ -61,7 +61,7 @@ def run() -> None:
     ap.add_argument("--out", default="results/sampler_variance_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--scale", type=float, default=4.0)
-    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's for the scale]")
     ap.add_argument("--n-mse", type=int, default=256)
     ap.add_argument("--variances", default="gaussian,posterior,analytic")
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse"),

@@ -42,7 +42,7 @@ def run() -> None:
     ap.add_argument("--out", default="results/start_protocols_s4")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--scale", type=float, default=4.0)
-    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's, 25 S]")
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's for the scale]")
     ap.add_argument("--starts", default="conditional,coarse")
     ap.add_argument("--c", type=float, default=None,
                     help="start at the blur c sqrt(s^2 - 1) instead of the checkpoint's t_start(s) "

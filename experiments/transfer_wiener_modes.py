@@ -5,15 +5,15 @@ L = 128 above the Wiener denoiser's in two places: the modes longer than the
 training lattice (0 < |k| < 2 pi / L_train, which an L = 32 model never saw)
 and, at large blur, the modes still mostly noise (a_t(k) < 0.1-0.2). This
 super-resolves the same inputs with the same seeds as
-``compare_methods.py`` (majority rule, seed 0, default steps) with the
+``compare_methods.py`` (majority rule, seed 0, default or given steps) with the
 denoiser's estimate replaced, mode by mode, by the Wiener one ``a x_t`` in
 the first set of modes (always) and, with ``--a-min``, in the modes with
 a_t(k) < a_min, and compares the result with the truth.
 
 Usage (about 11 minutes per run at 8x for 100 configurations of 128 x 128 on 2 cores):
-  python experiments/transfer_wiener_modes.py --truth data/L128_n100.h5 --scale 8 \\
+  python experiments/transfer_wiener_modes.py --truth data/L128_n100.h5 --scale 8 --steps 200 \\
       --out results/transfer_wiener_modes_L128_s8
-  python experiments/transfer_wiener_modes.py --truth data/L128_n100.h5 --scale 8 --a-min 0.1 \\
+  python experiments/transfer_wiener_modes.py --truth data/L128_n100.h5 --scale 8 --steps 200 --a-min 0.1 \\
       --out results/transfer_wiener_modes_L128_s8_a0.1
 """
 
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import pval
 from isingsr.correlate import coarse_inputs
+from isingsr.defaults import superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 from isingsr.io.checkpoint import load_checkpoint
@@ -65,6 +66,7 @@ def run() -> None:
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: shipped, L = 32]")
     ap.add_argument("--a-min", type=float, default=0.0)
     ap.add_argument("-n", type=int, default=None, help="only the first n inputs")
+    ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's for the scale]")
     ap.add_argument("--reuse", action="store_true", help="analyse OUT/skild.h5 as it is (an interrupted run)")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
@@ -78,12 +80,14 @@ def run() -> None:
     if not (args.reuse and path.exists()):
         t0 = time.perf_counter()
         with tqdm(total=len(coarse), desc=f"skild {args.scale:g}x, Wiener modes", unit="cfg") as bar:
-            fields, t_start = superresolve_fields(den, ck, coarse, args.scale, seed=0,
+            fields, t_start = superresolve_fields(den, ck, coarse, args.scale, seed=0, steps=args.steps,
                                                   progress=lambda done, total: bar.update(done - bar.n))
         wall = time.perf_counter() - t0
         write_ensemble(path, to_spins(fields), {
             "kind": "skild-superres", "source": portable_path(args.truth), "scale": args.scale, "rule": "majority",
-            "seed": 0, "t_start": float(t_start), "wiener_modes": f"0 < |k| < 2 pi / {int(ck['process']['L'])}"
+            "seed": 0, "t_start": float(t_start),
+            "steps": superres_steps(args.scale) if args.steps is None else args.steps,
+            "wiener_modes": f"0 < |k| < 2 pi / {int(ck['process']['L'])}"
             + (f" and a_t(k) < {args.a_min:g}" if args.a_min > 0 else "")}, overwrite=True)
     s = run_correlate(args.truth, args.scale, args.out, candidates={"skild": str(path)}, progress=False, naive=False)
     c, sc = s["comparison"]["skild"], s["comparison"]["skild"]["scalars"]

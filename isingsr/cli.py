@@ -279,8 +279,8 @@ def _parse_methods(text):
                    "isingsr superres --help); forward is the published one, which leaks the fine configuration "
                    "(comparison only).")
 @click.option("--steps", type=click.IntRange(min=1), default=None, show_default=SUPERRES_STEPS_HELP,
-              help="Reverse steps (network evaluations) of SKILD and SR3; the default is where the measured "
-                   "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
+              help="Reverse steps (network evaluations) of SKILD and SR3; the default is the fewest at which "
+                   "the result matches the converged one (measured: docs/sampling.md).")
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
                    "block means moved to their Gaussian posterior means given the input's signs, then the last "
@@ -475,8 +475,8 @@ def _sampling_options(generation: bool):
 
 def _add_sampling_options(f, generation: bool):
     steps_help = ("Reverse steps (network evaluations) from t = 1." if generation else
-                  "Reverse steps (network evaluations) from the start time; the default is where the measured "
-                  "result stops changing: 50 at 2x, 100 at 4x, 200 at 8x (docs/sampling.md).")
+                  "Reverse steps (network evaluations) from the start time; the default is the fewest at which "
+                  "the result matches the converged one (measured: docs/sampling.md).")
     f = click.option("--steps", type=click.IntRange(min=1), default=GENERATION_STEPS if generation else None,
                      show_default=True if generation else SUPERRES_STEPS_HELP, help=steps_help)(f)
     f = click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
@@ -637,7 +637,7 @@ def images(scale, out_dir, ckpt, sr3_ckpt, n, steps, generation, seed, device, q
     \b
     Examples:
       isingsr images --scale 4 --out results/images_s4
-      isingsr images --scale 2.5 --out results/images_s2.5 --no-generation
+      isingsr images --scale 2.5 --out figs/images_s2.5 --no-generation
     """
     from .device import resolve_device
     from .images.benchmark import run_images

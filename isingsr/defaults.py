@@ -7,28 +7,41 @@ superres``, ``correlate``), ``GENERATION_STEPS`` for generation from t = 1
 configurations are 2.2 sigma off, at 200 within 1.5 sigma:
 ``experiments/generation.py``, docs/generation.md). Chosen by measurement (docs/sampling.md;
 ``experiments/sampler_accuracy.py``, L = 32, shipped checkpoint, the same
-1,000 inputs and seeds, ancestral sampler on the default time grid): the step
-count at which the result stops moving grows with the scale -- 2x is
-converged at 50 steps, 4x at 100 (paired G4c p = 0.92 against 400 steps,
-energy -0.4 sigma; truth: p = 0.19, +0.3 sigma; at 50 the truth rejects G4c,
-p = 0.0007), 8x at 200 (truth p = 0.58; at 100, p = 0.017) -- so about 25 S.
-35 steps at 2x and 150 at 8x match as well (70 at 4x do not); they are not the default while the tables made
-with 25 S at those scales (L = 128 included) stand. The second-order ``dpmpp-2m-sde`` is too ordered at 25-50
-evaluations at 4x, and at 8x its 100 fail against the truth.
+1,000 inputs and seeds, ancestral sampler on the default time grid): the fewest
+steps at which the result matches the converged one, configuration by
+configuration, and the Monte Carlo truth -- 35 at 2x (25 do not: paired G4c
+p = 0.038), 100 at 4x (70 do not: truth G4c p = 0.003), 150 at 8x -- on two
+independent ensembles at L = 32 and at L = 128 (``experiments/paired_check.py``).
+The second-order ``dpmpp-2m-sde`` is too ordered at 25-50 evaluations at 4x, and
+at 8x its 100 fail against the truth.
 """
+
+import math
 
 #: Reverse steps of generation from t = 1 (SKILD) when none are given.
 GENERATION_STEPS = 200
-#: Super-resolution by S takes ``max(MIN_SUPERRES_STEPS, round(STEPS_PER_SCALE * S))`` steps when none are given.
-STEPS_PER_SCALE = 25
-MIN_SUPERRES_STEPS = 50
+#: Reverse steps of super-resolution by 2, 4 and 8 when none are given (:func:`superres_steps`).
+SUPERRES_STEPS = {2: 35, 4: 100, 8: 150}
 #: What ``--help`` shows as the default of super-resolution's ``--steps``.
-SUPERRES_STEPS_HELP = f"{STEPS_PER_SCALE} x scale, at least {MIN_SUPERRES_STEPS}"
+SUPERRES_STEPS_HELP = "35 at 2x, 100 at 4x, 150 at 8x, interpolated in log scale"
 
 
 def superres_steps(scale: float) -> int:
-    """Reverse steps of super-resolution by ``scale`` when none are given: 50 at 2x, 100 at 4x, 200 at 8x."""
-    return max(MIN_SUPERRES_STEPS, int(round(STEPS_PER_SCALE * float(scale))))
+    """Reverse steps of super-resolution by ``scale`` when none are given.
+
+    :data:`SUPERRES_STEPS` at 2x, 4x and 8x; between them linear in log2(scale) (2.5x: 56); below 2x
+    the 2x count (finer steps are not needed: the process covers less blur); above 8x, where nothing is
+    measured, growing as the scale, 150 scale / 8 (16x: 300).
+    """
+    scale = float(scale)
+    (s0, n0), (s1, n1), (s2, n2) = sorted(SUPERRES_STEPS.items())
+    if scale <= s0:
+        return n0
+    if scale >= s2:
+        return int(round(n2 * scale / s2))
+    (a, na), (b, nb) = ((s0, n0), (s1, n1)) if scale <= s1 else ((s1, n1), (s2, n2))
+    w = math.log(scale / a) / math.log(b / a)
+    return int(round(na + w * (nb - na)))
 
 
 #: Every super-resolution method (:func:`isingsr.superres.load_superresolver`, ``isingsr correlate --methods``).

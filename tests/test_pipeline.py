@@ -276,24 +276,28 @@ def test_data_parallel_training_with_gloo_resumes_exactly(model, tmp_path):
 
 
 def test_default_steps_grow_with_the_scale(model, monkeypatch):
-    """Without --steps, super-resolution by S takes 25 S reverse steps (at least 50) and records them."""
-    from isingsr.defaults import superres_steps
+    """Without --steps, super-resolution by S takes the measured counts at 2x, 4x and 8x, interpolated in log S
+    between them, and records them."""
+    from isingsr.defaults import SUPERRES_STEPS, superres_steps
     from isingsr.diffusion import pipeline
     from isingsr.superres import load_superresolver
 
-    assert [superres_steps(s) for s in (1.5, 2, 2.5, 4, 8, 16)] == [50, 50, 62, 100, 200, 400]
+    assert [superres_steps(s) for s in (1.5, 2, 2.5, 4, 8, 16)] == [35, 35, 56, 100, 150, 300]
+    assert all(superres_steps(s) == n for s, n in SUPERRES_STEPS.items())
+    counts = [superres_steps(s) for s in np.geomspace(1, 20, 60)]
+    assert counts == sorted(counts)  # more steps for a larger scale, never fewer
     d, ck_path, fine = model
     used = []
     real = pipeline.time_grid
     monkeypatch.setattr(pipeline, "time_grid", lambda n, *a, **k: used.append(n) or real(3, *a, **k))
     resolver = load_superresolver("skild", ck_path)  # an L = 8 model: scale 2 only
     resolver.superresolve(coarse_grain(fine[:2], 2, seed=0), 2.0)
-    assert used == [50] and resolver.provenance()["steps"] == 50
+    assert used == [35] and resolver.provenance()["steps"] == 35
     fixed = load_superresolver("skild", ck_path, steps=7)
     fixed.superresolve(coarse_grain(fine[:2], 2, seed=0), 2.0)
     assert used[-1] == 7 and fixed.provenance()["steps"] == 7
     sr3 = load_superresolver("sr3", "isingsr/models/sr3_L32_s8.pt")
-    assert sr3.steps == 200 and sr3.provenance()["steps"] == 200
+    assert sr3.steps == 150 and sr3.provenance()["steps"] == 150
 
 
 def test_bf16_precision_changes_the_network_not_the_sampler(model):
