@@ -133,8 +133,10 @@ def run() -> None:
     e_a, e_b = energy_magnetization(a)[0], energy_magnetization(b)[0]
     de = e_b - e_a
     print("measuring correlations", file=sys.stderr)
-    m = {k: measure(e.spins, keep_samples=True, collinear=False) for k, e in ens.items()}
-    m["truth"] = measure(truth.spins[: args.n], keep_samples=True)
+    # jackknife blocks contiguous in Monte Carlo time (the inputs, and so every ensemble here, follow the truth)
+    order = np.arange(args.n) if truth.chain is None else np.argsort(truth.chain[: args.n], kind="stable")
+    m = {k: measure(e.spins, order=order, keep_samples=True, collinear=False) for k, e in ens.items()}
+    m["truth"] = measure(truth.spins[: args.n], order=order, keep_samples=True)
     vs_ref = compare(m["reference"], m["candidate"])
     vs_truth = {k: compare(m["truth"], m[k]) for k in settings}
     names = {k: f"{k} ({label(s)})" for k, s in settings.items()}
