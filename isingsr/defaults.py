@@ -12,8 +12,9 @@ steps at which the result matches the converged one, configuration by
 configuration -- 35 at 2x (25 do not: paired G4c p = 0.038) and 150 at 8x, on
 two independent ensembles at L = 32 and at L = 128 (``experiments/paired_check.py``;
 at L = 128 150 steps leave G2 about 0.2% larger at long range than 200). At 4x
-85 steps match 100 on two ensembles (70 do not: energy +2.2 sigma), but the
-default stays 100: ``make run``'s table is made there, and 85 have no L = 128 check.
+85 steps match 100 paired on two ensembles and at L = 128 (70 do not: energy +2.2 sigma),
+but the default stays 100: ``make run``'s truth test reads G4c p = 0.0031 at 85 (0.19 at 100),
+a p-value at its edge that does not rank the two (docs/sampling.md#the-default-step-counts).
 The second-order ``dpmpp-2m-sde`` is too ordered at 25-50 evaluations at 4x, and
 at 8x its 100 fail against the truth.
 """
