@@ -39,11 +39,11 @@ def numbers(kind: type = float) -> Callable[[str], list]:
     return parse
 
 
-def add_steps(ap: argparse.ArgumentParser, what: str = "SKILD and SR3") -> None:
+def add_steps(ap: argparse.ArgumentParser) -> None:
     """``--steps``: reverse steps, one count for every scale or one per ``--scales`` entry (read by
     :func:`steps_per_scale`)."""
     ap.add_argument("--steps", type=numbers(int), default=None,
-                    help=f"reverse steps of {what}: one count for every scale or one per --scales entry, e.g. "
+                    help="reverse steps of SKILD and SR3: one count for every scale or one per --scales entry, e.g. "
                          "50,200 with --scales 2,8 [default: the package's, isingsr.defaults.superres_steps]")
 
 

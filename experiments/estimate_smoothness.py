@@ -39,6 +39,7 @@ from isingsr.io.hdf5 import load_ensemble
 
 from _script import add_skild_ckpt, add_truth_count, main, numbers, parser
 
+
 def header(freeze: float) -> list[str]:
     cells = ["blur", "d (in ln l)"]
     for name in ("network", f"network, features above {freeze:g} held", "Wiener"):

@@ -102,9 +102,11 @@ def run() -> None:
     ap.add_argument("--reference", default=None, help="existing SKILD file of the same truth, setting and seed")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    truth = load_ensemble(args.truth)
-    if not 2 <= args.n <= truth.n:
-        raise InputError(f"--n must be in 2..{truth.n}")
+    if args.n < 2:
+        raise InputError("--n must be at least 2")
+    truth = load_ensemble(args.truth, max_samples=args.n)  # the first n configurations, the inputs' truth
+    if truth.n < args.n:
+        raise InputError(f"--n {args.n}: {args.truth} holds {truth.n} configurations")
     ckpt = args.ckpt or _shipped("skild", truth.L, args.scale)
     settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "sampler": SAMPLER,
                                                  "precision": PRECISION})}
@@ -134,9 +136,9 @@ def run() -> None:
     de = e_b - e_a
     print("measuring correlations", file=sys.stderr)
     # jackknife blocks contiguous in Monte Carlo time (the inputs, and so every ensemble here, follow the truth)
-    order = np.arange(args.n) if truth.chain is None else np.argsort(truth.chain[: args.n], kind="stable")
+    order = truth.time_order()
     m = {k: measure(e.spins, order=order, keep_samples=True, collinear=False) for k, e in ens.items()}
-    m["truth"] = measure(truth.spins[: args.n], order=order, keep_samples=True)
+    m["truth"] = measure(truth.spins, order=order, keep_samples=True)
     vs_ref = compare(m["reference"], m["candidate"])
     vs_truth = {k: compare(m["truth"], m[k]) for k in settings}
     names = {k: f"{k} ({label(s)})" for k, s in settings.items()}
