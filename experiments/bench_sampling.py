@@ -21,7 +21,11 @@ Usage:  python experiments/bench_sampling.py [--n 256] [--repeats 3] [--out resu
 (``OUT/compile.md``); ``--threads`` whether running one batch per core at once (Python threads, one
 intra-op thread each, :func:`isingsr.device.in_batches`) beats one batch at a time over all cores, for the
 network (``OUT/threads.md``) and a 4x super-resolution of ``--n`` configurations at L = 32 (``--n / 16`` at
-L = 128), ``--repeats`` runs each in turn (``OUT/threads_sampling.md``).
+L = 128), ``--repeats`` runs each in turn (``OUT/threads_sampling.md``). ``--operators`` measures how close
+the network is to the CPU's arithmetic limit, on one intra-op thread as each batch runs: its floating-point
+operations per evaluation (torch's flop counter), the rate it reaches overall and inside its convolutions,
+beside a large float32 matrix product's rate (the practical peak of one core), and the share of its time per
+operator (torch's profiler; ``OUT/operators.md``).
 """
 
 from __future__ import annotations
@@ -129,6 +133,58 @@ def _compile_rows(ck, repeats: int) -> list:
     return rows
 
 
+def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
+    """Best-of-``repeats`` GFLOP/s of an n x n float32 matrix product on torch's threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+#: Operator groups of ``--operators``: the profiler's self time of each aten operator whose name holds the key.
+OPERATOR_GROUPS = {"convolutions": "conv", "cat": "aten::cat", "group norm": "group_norm", "SiLU": "silu"}
+
+
+def operators_table(ck, args) -> None:
+    """The network's arithmetic against the machine's on one thread, and its time per operator group."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each batch runs on a CPU (isingsr.device.in_batches)
+    try:
+        peak, rows = matmul_rate(), []
+        for L, b in ((32, 32), (128, 2)):
+            net = build_from_checkpoint(ck, L=L).net
+            x, c = torch.randn(b, 1, L, L).contiguous(memory_format=torch.channels_last), torch.randn(b, 2)
+            with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+                net(x, c)
+            flops = fc.get_total_flops() / b
+            conv_flops = sum(v for k, v in fc.get_flop_counts()["Global"].items() if "conv" in str(k)) / b
+            rate = net_rate(net, L, b, True, repeats=args.repeats)
+            calls = 10
+            with torch.inference_mode(), torch.profiler.profile() as prof:
+                for _ in range(calls):
+                    net(x, c)
+            self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages()}
+            total = sum(self_us.values())
+            share = {g: sum(t for k, t in self_us.items() if key in k) / total for g, key in OPERATOR_GROUPS.items()}
+            conv_s = share["convolutions"] * total / 1e6
+            rows.append([L, b, f"{flops / 1e9:.3f}", f"{rate:.0f}", f"{rate * flops / 1e9:.0f}",
+                         f"{conv_flops * b * calls / conv_s / 1e9:.0f}", f"{peak:.0f}",
+                         *(f"{v:.0%}" for v in share.values()), f"{1 - sum(share.values()):.0%}"])
+            print(" ".join(str(v) for v in rows[-1]), flush=True)
+    finally:
+        torch.set_num_threads(threads)
+    table = markdown(["L", "batch", "GFLOP per evaluation", "evaluations/s", "GFLOP/s", "convolutions GFLOP/s",
+                      "matrix product GFLOP/s", *(f"{g} %" for g in OPERATOR_GROUPS), "other %"], rows)
+    print(table)
+    write_tables(args.out, {"operators.md": table})
+
+
 def concurrent_rate(net, L: int, batch: int, workers: int, repeats: int) -> float:
     """Evaluations per second summed over ``workers`` Python threads, each timing its own batches at once."""
     rates = [0.0] * workers
@@ -202,6 +258,9 @@ def run() -> None:
                     help="instead: the network eager and under torch.compile (OUT/compile.md)")
     ap.add_argument("--threads", action="store_true",
                     help="instead: one batch over all threads against one batch per thread at once (OUT/threads.md)")
+    ap.add_argument("--operators", action="store_true",
+                    help="instead: the network's GFLOP/s on one thread against a matrix product's, and its time "
+                         "per operator (OUT/operators.md)")
     args = ap.parse_args()
     if args.n < 1 or args.repeats < 1:
         ap.error(f"--n and --repeats must be >= 1, got {args.n} and {args.repeats}")
@@ -211,6 +270,8 @@ def run() -> None:
         return compile_table(ck, args)
     if args.threads:
         return threads_table(ck, args)
+    if args.operators:
+        return operators_table(ck, args)
     print("\nnetwork evaluations per second (shipped small U-Net)")
     net_rows = []
     for L, batches in ((32, (8, 32, 128)), (128, (1, 2, 8))):

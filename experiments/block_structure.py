@@ -104,9 +104,13 @@ def run() -> None:
     ap.add_argument("--ensembles", required=True, help="comma-separated NAME=PATH of super-resolved ensembles")
     ap.add_argument("--seed", type=int, default=0, help="seed of the coarse-graining's ties (isingsr correlate's)")
     ap.add_argument("--blocks", type=int, default=100, help="jackknife blocks")
+    ap.add_argument("--n", type=int, default=None,
+                    help="only the first n configurations of the truth and of each ensemble [all]")
     ap.add_argument("--out", type=Path, default=None, help="folder for table.md and summary.json")
     args = ap.parse_args()
-    truth = load_ensemble(args.truth)
+    if args.n is not None and args.n < 2:
+        raise InputError(f"--n must be at least 2, got {args.n}")
+    truth = load_ensemble(args.truth, max_samples=args.n)
     S = args.scale
     if S < 2 or truth.L % S:
         raise InputError(f"--scale must be an integer >= 2 dividing L = {truth.L}, got {S}")
@@ -119,7 +123,7 @@ def run() -> None:
     ref = [v[order] for v in _samples(truth.spins, coarse, S)]
     cands = {}
     for name, path in paths.items():
-        ens = load_ensemble(path)
+        ens = load_ensemble(path, max_samples=args.n)
         if ens.spins.shape != truth.spins.shape:
             raise InputError(f"{path}: {ens.spins.shape} configurations, the truth has {truth.spins.shape}")
         cands[name] = [v[order] for v in _samples(ens.spins, coarse, S)]

@@ -5,8 +5,10 @@ correlate`` does and super-resolves them with the same checkpoint and seeds
 twice: in the reference setting (the package's defaults, changed by
 ``--base``) and in the candidate setting (the reference changed by
 ``--candidate``). A setting is ``KEY=VALUE[,KEY=VALUE...]`` over ``steps``
-(reverse steps), ``sampler`` and ``precision`` (``float32`` or ``bf16``: the
-network under bf16 autocast). Reports:
+(reverse steps), ``sampler``, ``precision`` (``float32`` or ``bf16``: the
+network under bf16 autocast) and ``consistency`` (``isingsr superres
+--consistency``; the reference's is ``none``, the plain sampler, unless
+``--base`` says otherwise). Reports:
 
 * configuration by configuration: the fraction of sites on which the two
   outputs agree and the difference of their energies per site;
@@ -15,7 +17,8 @@ network under bf16 autocast). Reports:
   full-covariance p-values, energy and U4 z-scores): whether the change is
   visible at all at this n, and how far it moves the result in its errors;
 * each against the Monte Carlo truth (the numbers ``isingsr correlate``
-  reports).
+  reports) and its block consistency with the input (the fraction of blocks
+  whose majority is the input's spin).
 
 The candidate passes when the paired G4c p >= 0.05 and |dE| < 2 sigma, as in
 ``sampler_accuracy.py``. Wall times of both runs go to ``summary.json``; speed
@@ -32,6 +35,9 @@ Usage:  python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 2 
             --candidate steps=35 --out results/steps_L128_s2
         python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 4 --n 200 \\
             --candidate precision=bf16 --reference results/L128/s4/skild.h5 --out results/precision_L128_s4
+        python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 8 --n 200 \\
+            --candidate consistency=conditioned --reference results/steps_L128_s8/candidate.h5 \\
+            --out results/consistency_L128_s8
 """
 
 from __future__ import annotations
@@ -42,11 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-from isingsr.analysis.compare import compare, measure
+from isingsr.analysis.compare import block_consistency, compare, measure
 from isingsr.analysis.scalars import energy_magnetization
 from isingsr.analysis.tables import markdown, pval
-from isingsr.correlate import _shipped
-from isingsr.defaults import PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.correlate import _shipped, coarse_inputs
+from isingsr.defaults import CONSISTENCY, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.io.paths import portable_path
@@ -56,7 +62,7 @@ from _script import main, parser, super_resolve_truth
 
 
 def setting(text: str, base: dict) -> dict:
-    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision), checked."""
+    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency), checked."""
     out = dict(base)
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = item.partition("=")
@@ -66,7 +72,7 @@ def setting(text: str, base: dict) -> dict:
             if not value.isdigit() or int(value) < 1:
                 raise InputError(f"setting {item!r}: steps must be a positive integer")
             value = int(value)
-        elif value not in (SAMPLER_NAMES if key == "sampler" else PRECISIONS):
+        elif value not in {"sampler": SAMPLER_NAMES, "precision": PRECISIONS, "consistency": CONSISTENCY}[key]:
             raise InputError(f"setting {item!r}: unknown {key}")
         out[key] = value
     return out
@@ -78,16 +84,17 @@ def label(s: dict) -> str:
 
 def check_file(attrs: dict, want: dict, what: str) -> None:
     """The file's attributes against the setting, checkpoint and seed it should have been made with."""
-    got = {k: attrs.get(k, PRECISION if k == "precision" else None) for k in want}
+    got = {k: attrs.get(k, {"precision": PRECISION, "consistency": "none"}.get(k)) for k in want}
     bad = [f"{k} {got[k]!r} (want {want[k]!r})" for k in want if str(got[k]) != str(want[k])]
     if bad:
         raise InputError(f"{what}: made with {', '.join(bad)}")
 
 
-def row(name: str, c: dict) -> list[str]:
+def row(name: str, c: dict, consistency: float | None = None) -> list[str]:
     sc = c["scalars"]
     return [name, f"{c['g4c_max_abs_dev']:.5f}", f"{max(abs(z) for z in c['g4c_z'] if z is not None):.1f}",
-            pval(c["g4c_p_value"]), pval(c["g2_p_value"]), f"{sc['energy']['z']:+.1f}", f"{sc['binder']['z']:+.1f}"]
+            pval(c["g4c_p_value"]), pval(c["g2_p_value"]), f"{sc['energy']['z']:+.1f}", f"{sc['binder']['z']:+.1f}",
+            "" if consistency is None else f"{consistency:.3f}"]
 
 
 def run() -> None:
@@ -109,7 +116,7 @@ def run() -> None:
         raise InputError(f"--n {args.n}: {args.truth} holds {truth.n} configurations")
     ckpt = args.ckpt or _shipped("skild", truth.L, args.scale)
     settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "sampler": SAMPLER,
-                                                 "precision": PRECISION})}
+                                                 "precision": PRECISION, "consistency": "none"})}
     settings["candidate"] = setting(args.candidate, settings["reference"])
     if settings["candidate"] == settings["reference"]:
         raise InputError("--candidate: the same setting as the reference")
@@ -142,10 +149,11 @@ def run() -> None:
     vs_ref = compare(m["reference"], m["candidate"])
     vs_truth = {k: compare(m["truth"], m[k]) for k in settings}
     names = {k: f"{k} ({label(s)})" for k, s in settings.items()}
-    head = ["ensemble", "max abs dG4c", "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)"]
+    coarse = coarse_inputs(truth.spins, args.scale, args.seed)
+    cons = {k: block_consistency(e.spins, coarse, args.scale) for k, e in ens.items()}
+    head = ["ensemble", "max abs dG4c", "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "consistency"]
     table = markdown(head, [row(f"{names['candidate']} against the reference (same inputs and seeds)", vs_ref),
-                            row(f"{names['reference']} against Monte Carlo", vs_truth["reference"]),
-                            row(f"{names['candidate']} against Monte Carlo", vs_truth["candidate"])])
+                            *(row(f"{names[k]} against Monte Carlo", vs_truth[k], cons[k]) for k in settings)])
     pairs = markdown(["site agreement mean", "site agreement min", "mean dE per site", "sd of dE per site",
                       "sd of E per site (reference)"],
                      [[f"{agree.mean():.4f}", f"{agree.min():.4f}",
@@ -157,7 +165,7 @@ def run() -> None:
                "checkpoint": portable_path(ckpt), "seed": args.seed,
                "files": {k: portable_path(p) for k, p in files.items()},
                "wall_s": {k: e.attrs.get("wall_s") for k, e in ens.items()},
-               "site_agreement": agree.tolist(), "energy_difference": de.tolist(),
+               "site_agreement": agree.tolist(), "energy_difference": de.tolist(), "consistency": cons,
                "candidate_vs_reference": {k: vs_ref[k] for k in ("g4c_max_abs_dev", "g4c_p_value", "g2_p_value")}
                | {"energy_z": vs_ref["scalars"]["energy"]["z"], "binder_z": vs_ref["scalars"]["binder"]["z"]},
                "command": " ".join(sys.argv)}
