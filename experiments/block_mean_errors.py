@@ -5,9 +5,10 @@ treat the network's estimate x0_hat = D(x_t, t) as the mean of a Gaussian
 posterior with per-mode covariance (1 - a_t^2) S, so that a b x b block mean
 of the clean field is off from the estimate's by s^2 = a_B^T Sigma a_B. This
 script measures the actual mean squared error of the estimate's block means:
-the cached Monte Carlo truth (L = 32, first ``-n`` configurations) is noised
+the cached Monte Carlo truth (L = 32, first ``-n`` configurations; ``--truth``
+another ensemble, at any L the checkpoint runs at) is noised
 by the forward process at each time t (seed 0) and denoised by the shipped
-checkpoint (or ``--ckpt``); per block size b and t it prints the empirical mse, s^2 and
+checkpoint for its L (or ``--ckpt``); per block size b and t it prints the empirical mse, s^2 and
 their ratio (1: the Gaussian model describes the estimate's block errors).
 Times start at each b's super-resolution start t_start(b). Two more estimates
 are scored the same way: the Wiener estimate a_t(k) X_t(k) in every mode
@@ -18,6 +19,9 @@ noise error by a small a.
 
 Usage (about 20 s on 2 cores):
   python experiments/block_mean_errors.py --out results/block_mean_errors_L32
+At 8x on L = 64 and 128 (the shipped skild_L64.pt, at its own size and carried):
+  python experiments/block_mean_errors.py --truth data/L128_n1000.h5 --blocks 8 -n 64 \
+      --out results/block_mean_errors_L128_b8
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from isingsr.diffusion.consistency import _block_means, _gram_row
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
+from isingsr.models import shipped_checkpoint
 
 from _script import add_skild_ckpt, add_truth_count, main, numbers, parser, with_wiener
 
@@ -49,28 +54,34 @@ def run() -> None:
     ap.add_argument("--blocks", type=numbers(int), default="2,4,8")
     ap.add_argument("--fractions", type=numbers(), default="1,0.75,0.5,0.25,0.1",
                     help="times as fractions of t_start(b)")
+    ap.add_argument("--truth", type=Path, default=None,
+                    help="Monte Carlo ensemble [default: the cached L = 32 one, n = 1000, seed 12345]")
     add_truth_count(ap, 256)
     add_skild_ckpt(ap)
     args = ap.parse_args()
-    if any(b < 2 or 32 % b for b in args.blocks):
-        ap.error(f"--blocks must divide L = 32 (2, 4, 8, 16), got {args.blocks}")
+    ens = load_ensemble(args.truth if args.truth is not None else cached_truth(32, 1000, log=print),
+                        max_samples=args.n)
+    L = ens.L
+    if any(b < 2 or L % b for b in args.blocks):
+        ap.error(f"--blocks must divide L = {L}, got {args.blocks}")
     if any(not 0 < f <= 1 for f in args.fractions):
         ap.error(f"--fractions must lie in (0, 1], got {args.fractions}")
     torch.set_grad_enabled(False)
-    den = build_from_checkpoint(load_checkpoint(args.ckpt))
+    ckpt = shipped_checkpoint(L) if args.ckpt == str(shipped_checkpoint(32)) else args.ckpt  # the one for L
+    den = build_from_checkpoint(load_checkpoint(ckpt), L=L)
     p = den.process
-    x0 = torch.from_numpy(load_ensemble(cached_truth(32, 1000, log=print)).spins[: args.n, None].astype(np.float64))
+    x0 = torch.from_numpy(ens.spins[:, None].astype(np.float64))
     rows = []
     for b in args.blocks:
         for f in args.fractions:
             t = f * float(p.t_start(b))
             x_t = p.q_sample(x0, t, generator=torch.Generator().manual_seed(0))[0]
-            batch = auto_batch(32)
+            batch = auto_batch(L)
             est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), t)).double()
                              for i in range(0, len(x_t), batch)])
             def mse(e, b=b):
                 return float((_block_means((x0 - e)[:, 0], b) ** 2).mean())
-            s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, 32)[0, 0, 0])
+            s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, L)[0, 0, 0])
             blur = float(p.blur_length(t))
             a = p.a(torch.tensor(t, dtype=torch.float64))
             rows.append([str(b), f"{t:.3f}", f"{blur:.2f}", f"{mse(est):.4g}", f"{s2:.4g}", f"{mse(est) / s2:.2f}",
