@@ -546,7 +546,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "the input). conditioned: every estimate's block means moved to their Gaussian posterior means "
                    "given the input's signs, the last steps' majorities projected (every block kept, conditional "
                    "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
-                   "ensembles, the second measured with --start-blur 0.7; at 4x G4c comes out too weak at short "
+                   "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c comes out too weak at short "
                    "range, p = 0.0007 on the second; at 2x use "
                    "none). The other choices (held, truncated, mean, joint, final, late, project) are the variants "
                    "measured against it in docs/consistency.md, each worse; the block-mean "
