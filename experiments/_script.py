@@ -48,10 +48,12 @@ def add_steps(ap: argparse.ArgumentParser) -> None:
 
 
 def steps_per_scale(ap: argparse.ArgumentParser, steps: list[int] | None, scales: list[float]) -> dict:
-    """``{S: steps}`` of :func:`add_steps`'s option (None: the package's default); a wrong count is the parser's
-    one-line error."""
+    """``{S: steps}`` of :func:`add_steps`'s option (None: the package's default for each scale,
+    :func:`isingsr.defaults.superres_steps`); a wrong count is the parser's one-line error."""
+    from isingsr.defaults import superres_steps
+
     if steps is None:
-        return {S: None for S in scales}
+        return {S: superres_steps(S) for S in scales}
     if len(steps) == 1:
         steps = steps * len(scales)
     if len(steps) != len(scales) or min(steps) < 1:

@@ -40,7 +40,7 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import add_skild_ckpt, add_truth_count, main, numbers, parser, with_wiener
+from _script import add_truth_count, main, numbers, parser, with_wiener
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
@@ -57,7 +57,7 @@ def run() -> None:
     ap.add_argument("--truth", type=Path, default=None,
                     help="Monte Carlo ensemble [default: the cached L = 32 one, n = 1000, seed 12345]")
     add_truth_count(ap, 256)
-    add_skild_ckpt(ap)
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the truth's L]")
     args = ap.parse_args()
     ens = load_ensemble(args.truth if args.truth is not None else cached_truth(32, 1000, log=print),
                         max_samples=args.n)
@@ -67,8 +67,7 @@ def run() -> None:
     if any(not 0 < f <= 1 for f in args.fractions):
         ap.error(f"--fractions must lie in (0, 1], got {args.fractions}")
     torch.set_grad_enabled(False)
-    ckpt = shipped_checkpoint(L) if args.ckpt == str(shipped_checkpoint(32)) else args.ckpt  # the one for L
-    den = build_from_checkpoint(load_checkpoint(ckpt), L=L)
+    den = build_from_checkpoint(load_checkpoint(args.ckpt or shipped_checkpoint(L)), L=L)
     p = den.process
     x0 = torch.from_numpy(ens.spins[:, None].astype(np.float64))
     rows = []

@@ -40,7 +40,7 @@ from pathlib import Path
 from isingsr.analysis.report import has_collinear
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.correlate import correlate
-from isingsr.defaults import CONSISTENCY, METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, superres_steps
+from isingsr.defaults import CONSISTENCY, METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES
 from isingsr.progress import StageBars
 
 from _script import add_steps, main, numbers, parser, steps_per_scale
@@ -173,7 +173,7 @@ def run() -> None:
         if not args.table_only:
             methods, cands = args.methods, {}
             if args.reuse:
-                methods, cands = reused(folder, superres_steps(S) if steps[S] is None else steps[S], args.start,
+                methods, cands = reused(folder, steps[S], args.start,
                                         args.sampler, args.methods or METHODS,
                                         args.precision, args.consistency)
             ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),

@@ -59,7 +59,7 @@ from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
 from isingsr.correlate import coarse_inputs, exact_polish
-from isingsr.defaults import CONSISTENCY, SAMPLER, superres_steps
+from isingsr.defaults import CONSISTENCY, SAMPLER
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
@@ -144,7 +144,7 @@ def run() -> None:
                          f"{sc['binder']['z']:+.1f}", f"{dm.mean():+.4f} ± {dm.std(ddof=1) / math.sqrt(len(dm)):.4f}"])
     table = markdown(HEADER, rows)
     print(table)
-    counts = ", ".join(str(steps[S] or superres_steps(S)) for S in args.scales)
+    counts = ", ".join(str(steps[S]) for S in args.scales)
     (args.out / "table.md").write_text(f"{args.sampler}, {counts} steps\n\n" + table + "\n")
 
 
