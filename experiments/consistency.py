@@ -43,6 +43,10 @@ Restarted from blur 0.9 (docs/consistency.md#restarting-the-sampler;
 8x: --scales 8 --steps 200 --out results/restart_s8_L32):
   python experiments/consistency.py --out results/restart_L32 --scales 4 --c 0.9 --modes conditioned \
       --restart-blur 0.9 --polish 0 --no-sr3
+The block means held only down to a blur of 2.38, 1.56 or 0.9 sites
+(docs/consistency.md#releasing-the-hold-before-the-end):
+  python experiments/consistency.py --out results/release_L32 --scales 4 --c 0.9 --modes conditioned \
+      --release-blur 2.38,1.56,0.9 --polish 0 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -60,6 +64,7 @@ from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
 from isingsr.correlate import coarse_inputs, exact_polish
 from isingsr.defaults import CONSISTENCY, SAMPLER
+from isingsr.diffusion.consistency import MEAN_MODES
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
@@ -92,6 +97,9 @@ def run() -> None:
     ap.add_argument("--restart-blur", type=numbers(), default=[],
                     help="also each mode restarted from these blur lengths (rows ..._restartB; isingsr superres "
                          "--restart-blur)")
+    ap.add_argument("--release-blur", type=numbers(), default=[],
+                    help="also each block-mean mode with the block means held only down to these blur lengths "
+                         "(rows ..._releaseB; isingsr superres --release-blur)")
     add_skild_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
@@ -117,11 +125,14 @@ def run() -> None:
         for c in args.c:
             start_blur = None if c == process.blur_per_block else c
             for mode in args.modes.split(","):
-                for restart in [None] + args.restart_blur:
-                    name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}")
+                runs = [(None, None)] + [(b, None) for b in args.restart_blur] + \
+                    [(None, b) for b in args.release_blur if mode in MEAN_MODES]
+                for restart, release in runs:
+                    name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}") + \
+                        ("" if release is None else f"_release{release:g}")
                     cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=steps[S],
                                                       sampler=args.sampler, consistency=mode, start_blur=start_blur,
-                                                      restart_blur=restart, reuse=True)
+                                                      restart_blur=restart, release_blur=release, reuse=True)
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():

@@ -123,6 +123,39 @@ def test_restart_keeps_the_input_resamples_below_its_blur_and_refuses_bad_times(
         model.generate(2)
 
 
+def test_release_holds_the_block_means_only_above_its_blur_and_refuses_bad_input(make_process):
+    """--release-blur: the block-mean constraint acts at times at or above the release time and passes the
+    network's estimate through below it; the output still coarse-grains to the input (late and final
+    projections), and differs both from the fully held run and from the projections alone."""
+    from isingsr.diffusion.inference import SkildSuperResolver
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    p = make_process(L=16)
+    Oracle, ck, _, coarse = _oracle_case(p, 30, seed=7)
+    den = MeanConstrainedDenoiser(Oracle(), coarse[:2], 4, "conditioned", until=0.3)
+    x_t = torch.from_numpy(np.random.default_rng(8).normal(size=(2, 1, 16, 16)))
+    raw = Oracle()(x_t, torch.tensor([0.2, 0.2]))
+    assert torch.equal(den(x_t, torch.tensor([0.2, 0.2])), raw)  # released: the estimate as it is
+    held_early = den(x_t, torch.tensor([0.4, 0.4]))
+    assert not torch.allclose(held_early, Oracle()(x_t, torch.tensor([0.4, 0.4])))  # held above it
+    held, t_s = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="conditioned")
+    late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="late")
+    start_blur = float(p.blur_length(t_s))
+    released, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=12, consistency="conditioned",
+                                      release_blur=0.6 * start_blur)
+    assert block_consistency(to_spins(released), coarse, 4) == 1.0
+    assert not np.array_equal(released, held) and not np.array_equal(released, late)
+    with pytest.raises(InputError, match="release-blur .* needs --consistency one of"):
+        superresolve_fields(Oracle(), ck, coarse, 4.0, steps=4, consistency="late", release_blur=1.0)
+    for bad in (start_blur * 1.01, 50.0):
+        with pytest.raises(InputError, match="release-blur .* must lie between 0 and the start's blur"):
+            superresolve_fields(Oracle(), ck, coarse, 4.0, steps=4, consistency="conditioned", release_blur=bad)
+    model = SkildSuperResolver(Oracle(), {**ck, "step": 0}, consistency="conditioned", release_blur=1.0)
+    assert model.options["release_blur"] == 1.0
+    with pytest.raises(InputError, match="generation has no start protocol"):
+        model.generate(2)
+
+
 def test_late_projection_acts_only_below_its_time():
     calls = []
 

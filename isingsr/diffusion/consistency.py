@@ -368,18 +368,24 @@ class MeanConstrainedDenoiser:
 
     The projections of ``mean`` and ``truncated`` start their solver from the previous call's multipliers
     (the correction changes little from one step to the next); use one instance per batch of inputs.
+    At times below ``until`` the estimate is returned as the network gives it: the block means are held
+    only while the sampler draws the scales of the blocks, and the last steps, which draw the shorter
+    scales inside them, run free.
     """
 
-    def __init__(self, den, coarse, b: int, mode: str = "mean"):
+    def __init__(self, den, coarse, b: int, mode: str = "mean", until: float = 0.0):
         if mode not in MEAN_MODES:
             raise InputError(f"block-mean constraint: unknown mode {mode!r}; choose one of {', '.join(MEAN_MODES)}")
-        self.den, self.process, self.b, self.mode = den, den.process, int(b), mode
+        self.den, self.process, self.b, self.mode, self.until = den, den.process, int(b), mode, float(until)
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
-        var = self.process.sigma2(float(torch.as_tensor(t).reshape(-1)[0]))
+        t = float(torch.as_tensor(t).reshape(-1)[0])
+        if t < self.until:
+            return x0
+        var = self.process.sigma2(t)
         coarse = self.coarse.to(x0.device)
         basis = self.process.basis
         if self.mode == "joint":

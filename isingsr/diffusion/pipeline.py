@@ -114,6 +114,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         start_blur: float | None = None, restart_blur: float | None = None,
+                        release_blur: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -142,6 +143,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``consistency`` is not ``none``) are noised by the exact forward process to the time of this blur length
     (lattice spacings, below the start's) and sampled again over the tail of the same grid, with the same
     consistency option; the network evaluations grow by the grid's steps below that time.
+    ``release_blur``: with a block-mean ``consistency`` (:data:`~isingsr.diffusion.consistency.MEAN_MODES`),
+    the block means are held only down to this blur length (lattice spacings, below the start's); the
+    estimates below it are the network's own (the majority projection below ``LATE_BLUR`` and of the
+    output still applies).
 
     Returns
     -------
@@ -194,6 +199,15 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             raise InputError(f"--restart-blur {restart_blur:g} must lie between 0 and the start's blur "
                              f"{float(p.blur_length(t_s)):.3g}")
         restart_times = torch.cat([torch.tensor([t_r], dtype=times.dtype), times[times < t_r]])
+    t_release = 0.0
+    if release_blur is not None:
+        if consistency not in MEAN_MODES:
+            raise InputError(f"--release-blur releases held block means: it needs --consistency one of "
+                             f"{', '.join(MEAN_MODES)}, not {consistency}")
+        t_release = float(p.time_at_blur(release_blur))
+        if not 0 < t_release < t_s:
+            raise InputError(f"--release-blur {release_blur:g} must lie between 0 and the start's blur "
+                             f"{float(p.blur_length(t_s)):.3g}")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
@@ -208,8 +222,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
 
         def sample(x, grid):
-            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency) if consistency in MEAN_MODES \
-                else den
+            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release) \
+                if consistency in MEAN_MODES else den
             if consistency in ("project", "late") + MEAN_MODES:
                 d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
                                       p.time_at_blur(LATE_BLUR))
