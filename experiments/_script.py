@@ -132,15 +132,6 @@ def super_resolve_truth(method: str | None, truth, scale: float, out, ckpt=None,
     return path
 
 
-def with_wiener(x0, x_t, a, where, basis):
-    """The estimate ``x0`` with the modes where ``where`` holds replaced by the Wiener estimate ``a X_t`` (the
-    Gaussian model's posterior mean; ``a`` the signal fraction a_t(k) in ``basis``), float64."""
-    import torch
-
-    X0, Xt = basis.forward(x0.to(torch.float64)), basis.forward(x_t.to(torch.float64))
-    return basis.inverse(torch.where(where, a * Xt, X0))
-
-
 def posterior_reference(truth, scale: float, out, *, seed: int = 0):
     """One exact posterior draw per input written to ``out``, and the conditional moments of 8 more."""
     from isingsr.correlate import POSTERIOR_DRAWS, coarse_inputs

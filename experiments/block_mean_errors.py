@@ -35,12 +35,13 @@ from isingsr.analysis.tables import markdown
 from isingsr.correlate import cached_truth
 from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, _gram_row
+from isingsr.diffusion.denoiser import with_wiener
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import add_truth_count, main, numbers, parser, with_wiener
+from _script import add_truth_count, main, numbers, parser
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1

@@ -6,9 +6,12 @@ twice: in the reference setting (the package's defaults, changed by
 ``--base``) and in the candidate setting (the reference changed by
 ``--candidate``). A setting is ``KEY=VALUE[,KEY=VALUE...]`` over ``steps``
 (reverse steps), ``sampler``, ``precision`` (``float32`` or ``bf16``: the
-network under bf16 autocast) and ``consistency`` (``isingsr superres
+network under bf16 autocast), ``consistency`` (``isingsr superres
 --consistency``; the reference's is ``none``, the plain sampler, unless
-``--base`` says otherwise). Reports:
+``--base`` says otherwise) and ``lift_a`` (with ``held`` or ``conditioned``:
+the block-mean lift computed from the estimate with the Wiener one in the
+modes of signal fraction below it; 0, the default: from the network's own
+estimate). Reports:
 
 * configuration by configuration: the fraction of sites on which the two
   outputs agree and the difference of their energies per site;
@@ -62,7 +65,8 @@ from _script import main, parser, super_resolve_truth
 
 
 def setting(text: str, base: dict) -> dict:
-    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency), checked."""
+    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency, lift_a),
+    checked."""
     out = dict(base)
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = item.partition("=")
@@ -72,6 +76,13 @@ def setting(text: str, base: dict) -> dict:
             if not value.isdigit() or int(value) < 1:
                 raise InputError(f"setting {item!r}: steps must be a positive integer")
             value = int(value)
+        elif key == "lift_a":
+            try:
+                value = float(value)
+            except ValueError:
+                raise InputError(f"setting {item!r}: lift_a must be a number in [0, 1]") from None
+            if not 0 <= value <= 1:
+                raise InputError(f"setting {item!r}: lift_a must be a number in [0, 1]")
         elif value not in {"sampler": SAMPLER_NAMES, "precision": PRECISIONS, "consistency": CONSISTENCY}[key]:
             raise InputError(f"setting {item!r}: unknown {key}")
         out[key] = value
@@ -79,12 +90,13 @@ def setting(text: str, base: dict) -> dict:
 
 
 def label(s: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in s.items())
+    """The setting as text; ``lift_a`` only where it is not 0 (the network's own estimate)."""
+    return ", ".join(f"{k}={v}" for k, v in s.items() if k != "lift_a" or v)
 
 
 def check_file(attrs: dict, want: dict, what: str) -> None:
     """The file's attributes against the setting, checkpoint and seed it should have been made with."""
-    got = {k: attrs.get(k, {"precision": PRECISION, "consistency": "none"}.get(k)) for k in want}
+    got = {k: attrs.get(k, {"precision": PRECISION, "consistency": "none", "lift_a": 0.0}.get(k)) for k in want}
     bad = [f"{k} {got[k]!r} (want {want[k]!r})" for k in want if str(got[k]) != str(want[k])]
     if bad:
         raise InputError(f"{what}: made with {', '.join(bad)}")
@@ -116,7 +128,8 @@ def run() -> None:
         raise InputError(f"--n {args.n}: {args.truth} holds {truth.n} configurations")
     ckpt = args.ckpt or _shipped("skild", truth.L, args.scale)
     settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "sampler": SAMPLER,
-                                                 "precision": PRECISION, "consistency": "none"})}
+                                                 "precision": PRECISION, "consistency": "none",
+                                                 "lift_a": 0.0})}
     settings["candidate"] = setting(args.candidate, settings["reference"])
     if settings["candidate"] == settings["reference"]:
         raise InputError("--candidate: the same setting as the reference")

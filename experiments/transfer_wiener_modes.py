@@ -32,6 +32,7 @@ from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import pval
 from isingsr.correlate import coarse_inputs
 from isingsr.defaults import superres_steps
+from isingsr.diffusion.denoiser import with_wiener
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 from isingsr.io.checkpoint import load_checkpoint
@@ -39,7 +40,7 @@ from isingsr.io.hdf5 import load_ensemble, write_ensemble
 from isingsr.io.paths import portable_path
 from isingsr.models import shipped_checkpoint
 
-from _script import main, parser, with_wiener
+from _script import main, parser
 
 
 class WienerModes:

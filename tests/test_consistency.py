@@ -156,6 +156,46 @@ def test_release_holds_the_block_means_only_above_its_blur_and_refuses_bad_input
         model.generate(2)
 
 
+def test_lift_from_the_wiener_filtered_estimate_adds_its_change_to_the_networks(make_process):
+    """lift_a: the Wiener oracle is its own filtered estimate, so nothing changes; a denoiser with noise in
+    its low-signal modes gets exactly the lift of its filtered estimate added, its noise passed through."""
+    p = make_process(L=16)
+    Oracle, _, _, coarse = _oracle_case(p, 4, seed=9)
+    x_t = torch.from_numpy(np.random.default_rng(10).normal(size=(4, 1, 16, 16)))
+    t = torch.tensor([0.4] * 4)
+    for mode in ("held", "conditioned"):
+        plain = MeanConstrainedDenoiser(Oracle(), coarse, 4, mode)(x_t, t)
+        np.testing.assert_allclose(MeanConstrainedDenoiser(Oracle(), coarse, 4, mode, lift_a=0.1)(x_t, t), plain,
+                                   atol=1e-12)
+    a = p.a(torch.tensor(0.4, dtype=torch.float64))
+    low = a < 0.1
+    assert 0 < int(low.sum()) < low.numel()
+    noise = p.basis.inverse(torch.where(low, 5.0, 0.0) * torch.from_numpy(
+        np.random.default_rng(11).normal(size=(4, 1, 16, 16))))
+
+    class Noisy:
+        process = p
+
+        def __call__(self, x, tt):
+            return Oracle()(x, tt) + noise
+    lifted = MeanConstrainedDenoiser(Noisy(), coarse, 4, "conditioned", lift_a=0.1)(x_t, t)
+    np.testing.assert_allclose(lifted, plain + noise, atol=1e-10)
+    direct = MeanConstrainedDenoiser(Noisy(), coarse, 4, "conditioned")(x_t, t)
+    assert float((direct - lifted).abs().max()) > 1e-3  # the truncation of the noisy estimate differs
+    from isingsr.diffusion.inference import SkildSuperResolver
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    Oracle, ck, _, coarse = _oracle_case(p, 12, seed=12)
+    out, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=6, consistency="conditioned", lift_a=0.1)
+    assert block_consistency(to_spins(out), coarse, 4) == 1.0
+    for mode, bad in (("none", 0.1), ("mean", 0.1), ("conditioned", 1.5), ("held", -0.1)):
+        with pytest.raises(InputError, match="lift_a .* signal fraction"):
+            superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, consistency=mode, lift_a=bad)
+    model = SkildSuperResolver(Oracle(), {**ck, "step": 0}, consistency="held", lift_a=0.1)
+    with pytest.raises(InputError, match="generation has no start protocol"):
+        model.generate(2)
+
+
 def test_late_projection_acts_only_below_its_time():
     calls = []
 

@@ -296,6 +296,9 @@ def test_default_steps_grow_with_the_scale(model, monkeypatch):
     fixed = load_superresolver("skild", ck_path, steps=7)
     fixed.superresolve(coarse_grain(fine[:2], 2, seed=0), 2.0)
     assert used[-1] == 7 and fixed.provenance()["steps"] == 7
+    assert "lift_a" not in fixed.provenance() and "release_blur" not in fixed.provenance()  # defaults: not set
+    options = load_superresolver("skild", ck_path, consistency="conditioned", lift_a=0.1, release_blur=0.5)
+    assert options.provenance()["lift_a"] == 0.1 and options.provenance()["release_blur"] == 0.5
     sr3 = load_superresolver("sr3", "isingsr/models/sr3_L32_s8.pt")
     assert sr3.steps == 150 and sr3.provenance()["steps"] == 150
 

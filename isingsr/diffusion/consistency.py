@@ -60,6 +60,7 @@ import torch
 
 from ..defaults import CONSISTENCY
 from ..exceptions import InputError
+from .denoiser import with_wiener
 
 __all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "majority_projector", "ProjectedDenoiser",
            "project_block_means", "truncated_targets", "joint_targets", "hold_block_means", "MeanConstrainedDenoiser"]
@@ -371,12 +372,20 @@ class MeanConstrainedDenoiser:
     At times below ``until`` the estimate is returned as the network gives it: the block means are held
     only while the sampler draws the scales of the blocks, and the last steps, which draw the shorter
     scales inside them, run free.
+
+    ``lift_a`` > 0 (``held`` and ``conditioned``): the lift is computed from the estimate with the Wiener
+    one, ``a_t(k) X_t(k)``, in the modes of signal fraction ``a_t(k) < lift_a`` (where the network's
+    ``x_0 = (x_t - sigma eps) / a`` multiplies its error by 1 / a) and added to the network's own estimate:
+    the targets and the change they ask for come from an estimate the Gaussian model describes, the
+    network's noise in those modes passes through as in the free sampler instead of being cut off on
+    one side by the truncation.
     """
 
-    def __init__(self, den, coarse, b: int, mode: str = "mean", until: float = 0.0):
+    def __init__(self, den, coarse, b: int, mode: str = "mean", until: float = 0.0, lift_a: float = 0.0):
         if mode not in MEAN_MODES:
             raise InputError(f"block-mean constraint: unknown mode {mode!r}; choose one of {', '.join(MEAN_MODES)}")
         self.den, self.process, self.b, self.mode, self.until = den, den.process, int(b), mode, float(until)
+        self.lift_a = float(lift_a)
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
 
@@ -391,10 +400,17 @@ class MeanConstrainedDenoiser:
         if self.mode == "joint":
             return hold_block_means(x0, coarse, self.b, var, basis, joint_targets(x0, coarse, self.b, var, basis),
                                     lower_only=False)
-        margin = 0.0 if self.mode == "mean" else \
-            truncated_targets(x0, coarse, self.b, var, basis, every_block=self.mode == "conditioned")
         if self.mode in ("held", "conditioned"):
-            return hold_block_means(x0, coarse, self.b, var, basis, margin)
+            ref = x0 if self.lift_a <= 0 else self._with_wiener(x0, x_t, t)
+            target = truncated_targets(ref, coarse, self.b, var, basis, every_block=self.mode == "conditioned")
+            lifted = hold_block_means(ref, coarse, self.b, var, basis, target)
+            return lifted if self.lift_a <= 0 else (x0.to(torch.float64) + (lifted - ref)).to(x0.dtype)
+        margin = 0.0 if self.mode == "mean" else truncated_targets(x0, coarse, self.b, var, basis)
         x0, self._lam = _project_means(x0, coarse, self.b, var, basis, margin,
                                        MEAN_ITERS, MEAN_TOL, self._lam)
         return x0
+
+    def _with_wiener(self, x0: torch.Tensor, x_t: torch.Tensor, t: float) -> torch.Tensor:
+        """``x0`` (float64) with the Wiener estimate ``a_t X_t`` in the modes where ``a_t(k) < lift_a``."""
+        a = self.process.a(torch.tensor(t, dtype=torch.float64, device=x0.device))
+        return with_wiener(x0, x_t, a, a < self.lift_a, self.process.basis)

@@ -15,7 +15,7 @@ from ..device import bf16_autocast
 from .process import DiagonalProcess, SpectralProcess
 from .zero_mode import EmpiricalZeroMode, ZeroModePrior
 
-__all__ = ["conditioning", "Denoiser", "wiener_denoiser", "training_loss", "COND_DIM"]
+__all__ = ["conditioning", "Denoiser", "wiener_denoiser", "with_wiener", "training_loss", "COND_DIM"]
 
 #: Number of conditioning scalars :func:`conditioning` produces.
 COND_DIM = 2
@@ -90,6 +90,17 @@ def wiener_denoiser(process: DiagonalProcess):
         la = process.log_a(t.reshape(-1, 1))
         return process.basis.inverse(la.exp() * process.basis.forward(x_t))
     return denoise
+
+
+def with_wiener(x0: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, where: torch.Tensor, basis) -> torch.Tensor:
+    """The estimate ``x0`` with the modes where ``where`` holds replaced by the Wiener estimate ``a X_t``.
+
+    ``a`` is the signal fraction a_t(k) per mode of ``basis``. Where a is small, a network's
+    ``x_0 = (x_t - sigma eps) / a`` multiplies its error by 1 / a, and the Wiener estimate (the Gaussian
+    model's posterior mean) is the better one. Returns float64.
+    """
+    X0, Xt = basis.forward(x0.to(torch.float64)), basis.forward(x_t.to(torch.float64))
+    return basis.inverse(torch.where(where, a * Xt, X0))
 
 
 def training_loss(denoiser: Denoiser, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:

@@ -66,7 +66,7 @@ class SkildSuperResolver:
         The checkpoint (pass-band statistics of the start states).
     start : {'conditional', 'coarse', 'forward'}
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
-    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur :
+    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
@@ -80,8 +80,8 @@ class SkildSuperResolver:
     def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int | None = None,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", start_blur: float | None = None,
-                 restart_blur: float | None = None, release_blur: float | None = None, fine=None,
-                 checkpoint: str | None = None):
+                 restart_blur: float | None = None, release_blur: float | None = None, lift_a: float = 0.0,
+                 fine=None, checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
@@ -89,7 +89,7 @@ class SkildSuperResolver:
         self.options = dict(start=start, steps=None if steps is None else int(steps), sampler=sampler,
                             variance=variance, grid=grid,
                             t_start=t_start, consistency=consistency, start_blur=start_blur,
-                            restart_blur=restart_blur, release_blur=release_blur)
+                            restart_blur=restart_blur, release_blur=release_blur, lift_a=float(lift_a))
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
     @property
@@ -109,14 +109,15 @@ class SkildSuperResolver:
                "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
                "consistency": o["consistency"], "precision": precision_name(self.den.autocast),
                "start_blur": o["start_blur"], "restart_blur": o["restart_blur"],
-               "release_blur": o["release_blur"]}
+               "release_blur": o["release_blur"], "lift_a": o["lift_a"] or None}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 
     def generate(self, n: int, *, seed: int = 0, batch: int | None = None, progress=None) -> np.ndarray:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
         if self.options["start"] != "conditional" or self.fine is not None or self.options["consistency"] != "none" \
-                or self.options["restart_blur"] is not None or self.options["release_blur"] is not None:
+                or self.options["restart_blur"] is not None or self.options["release_blur"] is not None \
+                or self.options["lift_a"]:
             raise InputError("generation has no start protocol and no input to be consistent with")
         self.steps_used = GENERATION_STEPS if self.options["steps"] is None else self.options["steps"]
         return generate_fields(self.den, n, steps=self.steps_used, sampler=self.options["sampler"], seed=seed,

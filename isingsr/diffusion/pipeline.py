@@ -114,7 +114,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         start_blur: float | None = None, restart_blur: float | None = None,
-                        release_blur: float | None = None,
+                        release_blur: float | None = None, lift_a: float = 0.0,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -147,6 +147,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     the block means are held only down to this blur length (lattice spacings, below the start's); the
     estimates below it are the network's own (the majority projection below ``LATE_BLUR`` and of the
     output still applies).
+    ``lift_a``: with ``held`` or ``conditioned``, the block-mean lift is computed from the estimate with
+    the Wiener one in the modes of signal fraction below ``lift_a`` and added to the network's estimate
+    (:class:`~isingsr.diffusion.consistency.MeanConstrainedDenoiser`); 0: from the network's estimate.
 
     Returns
     -------
@@ -208,6 +211,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         if not 0 < t_release < t_s:
             raise InputError(f"--release-blur {release_blur:g} must lie between 0 and the start's blur "
                              f"{float(p.blur_length(t_s)):.3g}")
+    if lift_a and (consistency not in ("held", "conditioned") or not 0 < lift_a <= 1):
+        raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held or conditioned "
+                         f"(got {consistency})")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
@@ -222,7 +228,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
 
         def sample(x, grid):
-            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release) \
+            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release,
+                                        lift_a=lift_a) \
                 if consistency in MEAN_MODES else den
             if consistency in ("project", "late") + MEAN_MODES:
                 d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
