@@ -145,10 +145,10 @@ def test_release_holds_the_block_means_only_above_its_blur_and_refuses_bad_input
                                       release_blur=0.6 * start_blur)
     assert block_consistency(to_spins(released), coarse, 4) == 1.0
     assert not np.array_equal(released, held) and not np.array_equal(released, late)
-    with pytest.raises(InputError, match="release-blur .* needs --consistency one of"):
+    with pytest.raises(InputError, match="release_blur .* needs --consistency one of"):
         superresolve_fields(Oracle(), ck, coarse, 4.0, steps=4, consistency="late", release_blur=1.0)
     for bad in (start_blur * 1.01, 50.0):
-        with pytest.raises(InputError, match="release-blur .* must lie between 0 and the start's blur"):
+        with pytest.raises(InputError, match="release_blur .* must lie between 0 and the start's blur"):
             superresolve_fields(Oracle(), ck, coarse, 4.0, steps=4, consistency="conditioned", release_blur=bad)
     model = SkildSuperResolver(Oracle(), {**ck, "step": 0}, consistency="conditioned", release_blur=1.0)
     assert model.options["release_blur"] == 1.0

@@ -205,11 +205,11 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     t_release = 0.0
     if release_blur is not None:
         if consistency not in MEAN_MODES:
-            raise InputError(f"--release-blur releases held block means: it needs --consistency one of "
+            raise InputError(f"release_blur releases held block means: it needs --consistency one of "
                              f"{', '.join(MEAN_MODES)}, not {consistency}")
         t_release = float(p.time_at_blur(release_blur))
         if not 0 < t_release < t_s:
-            raise InputError(f"--release-blur {release_blur:g} must lie between 0 and the start's blur "
+            raise InputError(f"release_blur {release_blur:g} must lie between 0 and the start's blur "
                              f"{float(p.blur_length(t_s)):.3g}")
     if lift_a and (consistency not in ("held", "conditioned") or not 0 < lift_a <= 1):
         raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held or conditioned "
