@@ -99,7 +99,7 @@ def run() -> None:
                          "--restart-blur)")
     ap.add_argument("--release-blur", type=numbers(), default=[],
                     help="also each block-mean mode with the block means held only down to these blur lengths "
-                         "(rows ..._releaseB; isingsr superres --release-blur)")
+                         "(rows ..._releaseB; the release_blur keyword of superresolve_fields)")
     add_skild_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")

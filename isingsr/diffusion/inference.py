@@ -55,6 +55,11 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
     return Denoiser(net, process, target=ck["config"]["target"], autocast=bool(bf16), zero_mode=prior)
 
 
+#: Options that only super-resolution has, at the values that leave generation as it is.
+SUPERRES_ONLY = {"start": "conditional", "consistency": "none", "restart_blur": None, "release_blur": None,
+                 "lift_a": 0.0}
+
+
 class SkildSuperResolver:
     """A SKILD checkpoint as a super-resolver (:mod:`isingsr.superres`): one network, any real scale.
 
@@ -115,9 +120,7 @@ class SkildSuperResolver:
 
     def generate(self, n: int, *, seed: int = 0, batch: int | None = None, progress=None) -> np.ndarray:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
-        if self.options["start"] != "conditional" or self.fine is not None or self.options["consistency"] != "none" \
-                or self.options["restart_blur"] is not None or self.options["release_blur"] is not None \
-                or self.options["lift_a"]:
+        if self.fine is not None or any(self.options[k] != v for k, v in SUPERRES_ONLY.items()):
             raise InputError("generation has no start protocol and no input to be consistent with")
         self.steps_used = GENERATION_STEPS if self.options["steps"] is None else self.options["steps"]
         return generate_fields(self.den, n, steps=self.steps_used, sampler=self.options["sampler"], seed=seed,
