@@ -111,11 +111,13 @@ def super_resolve_truth(method: str | None, truth, scale: float, out, ckpt=None,
     ``options`` go to :func:`isingsr.superres.load_superresolver` (steps, sampler, start, variance, grid, ...);
     the ``forward`` start gets the truth itself. ``resolver``: a super-resolver built by the caller, used
     instead of ``method``, ``ckpt`` and ``options``. ``n``: only the first n inputs. With ``reuse`` an
-    existing ``out`` is taken as it is (an interrupted script resumes). Returns the ensemble's path.
+    existing ``out`` is taken as it is (an interrupted script resumes). ``progress``: a callback
+    ``(done, total)``; None: a bar on stderr named after ``out``. Returns the ensemble's path.
     """
     from isingsr.correlate import coarse_inputs
     from isingsr.io.hdf5 import load_ensemble
     from isingsr.io.paths import portable_path
+    from isingsr.progress import Bar
     from isingsr.superres import load_superresolver, superresolve_to_file
 
     if reuse and Path(out).exists():
@@ -125,9 +127,14 @@ def super_resolve_truth(method: str | None, truth, scale: float, out, ckpt=None,
     if options.get("start") == "forward":
         options["fine"] = ens.spins
     model = resolver if resolver is not None else load_superresolver(method, ckpt, L=ens.L, **options)
-    path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed)[:n], scale, out, seed=seed,
-                                source=portable_path(truth), overwrite=True, progress=progress,
-                                log=lambda s: print(s, file=sys.stderr))
+    bar = Bar(Path(out).stem, "cfg") if progress is None else None
+    try:
+        path = superresolve_to_file(model, coarse_inputs(ens.spins, scale, seed)[:n], scale, out, seed=seed,
+                                    source=portable_path(truth), overwrite=True, progress=progress or bar,
+                                    log=lambda s: print(s, file=sys.stderr))
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"{path}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     return path
 
