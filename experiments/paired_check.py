@@ -8,10 +8,11 @@ twice: in the reference setting (the package's defaults, changed by
 (reverse steps), ``sampler``, ``precision`` (``float32`` or ``bf16``: the
 network under bf16 autocast), ``consistency`` (``isingsr superres
 --consistency``; the reference's is ``none``, the plain sampler, unless
-``--base`` says otherwise) and ``lift_a`` (with ``held`` or ``conditioned``:
+``--base`` says otherwise), ``lift_a`` (with ``held`` or ``conditioned``:
 the block-mean lift computed from the estimate with the Wiener one in the
 modes of signal fraction below it; 0, the default: from the network's own
-estimate). Reports:
+estimate) and ``ckpt`` (another SKILD checkpoint, e.g. a distilled student
+against its teacher, ``--ckpt``). Reports:
 
 * configuration by configuration: the fraction of sites on which the two
   outputs agree and the difference of their energies per site;
@@ -38,6 +39,8 @@ Usage:  python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 2 
             --candidate steps=35 --out results/steps_L128_s2
         python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 4 --n 200 \\
             --candidate precision=bf16 --reference results/L128/s4/skild.h5 --out results/precision_L128_s4
+        python experiments/paired_check.py --truth data/L32_n1000_seed2027.h5 --scale 4 --n 1000 \\
+            --candidate ckpt=isingsr/models/skild_L32_tiny.pt --out results/tiny_L32_s4_seed2027
         python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 8 --n 200 \\
             --candidate consistency=conditioned --reference results/steps_L128_s8/candidate.h5 \\
             --out results/consistency_L128_s8
@@ -65,8 +68,8 @@ from _script import main, parser, super_resolve_truth
 
 
 def setting(text: str, base: dict) -> dict:
-    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency, lift_a),
-    checked."""
+    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency, lift_a,
+    ckpt), checked."""
     out = dict(base)
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = item.partition("=")
@@ -76,6 +79,9 @@ def setting(text: str, base: dict) -> dict:
             if not value.isdigit() or int(value) < 1:
                 raise InputError(f"setting {item!r}: steps must be a positive integer")
             value = int(value)
+        elif key == "ckpt":
+            if not Path(value).is_file():
+                raise InputError(f"setting {item!r}: no such checkpoint")
         elif key == "lift_a":
             try:
                 value = float(value)
@@ -90,8 +96,9 @@ def setting(text: str, base: dict) -> dict:
 
 
 def label(s: dict) -> str:
-    """The setting as text; ``lift_a`` only where it is not 0 (the network's own estimate)."""
-    return ", ".join(f"{k}={v}" for k, v in s.items() if k != "lift_a" or v)
+    """The setting as text; ``lift_a`` only where it is not 0 (the network's own estimate), the checkpoint
+    by its file name."""
+    return ", ".join(f"{k}={Path(v).name if k == 'ckpt' else v}" for k, v in s.items() if k != "lift_a" or v)
 
 
 def check_file(attrs: dict, want: dict, what: str) -> None:
@@ -129,7 +136,7 @@ def run() -> None:
     ckpt = args.ckpt or _shipped("skild", truth.L, args.scale)
     settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "sampler": SAMPLER,
                                                  "precision": PRECISION, "consistency": "none",
-                                                 "lift_a": 0.0})}
+                                                 "lift_a": 0.0, "ckpt": str(ckpt)})}
     settings["candidate"] = setting(args.candidate, settings["reference"])
     if settings["candidate"] == settings["reference"]:
         raise InputError("--candidate: the same setting as the reference")
@@ -142,14 +149,16 @@ def run() -> None:
         if k == "candidate" or not args.reference:
             bar = Bar(f"skild {label(s)}", "cfg")
             try:
-                super_resolve_truth("skild", args.truth, args.scale, files[k], ckpt, seed=args.seed, progress=bar,
-                                    reuse=True, n=args.n, **s)
+                super_resolve_truth("skild", args.truth, args.scale, files[k], s["ckpt"], seed=args.seed,
+                                    progress=bar, reuse=True, n=args.n,
+                                    **{key: v for key, v in s.items() if key != "ckpt"})
             finally:
                 bar.close()
         ens[k] = load_ensemble(files[k], max_samples=args.n)
         if ens[k].n < args.n:
             raise InputError(f"{files[k]}: {ens[k].n} configurations, fewer than --n {args.n}")
-        check_file(ens[k].attrs, {**s, "checkpoint": portable_path(ckpt), "seed": args.seed}, str(files[k]))
+        want = {key: v for key, v in s.items() if key != "ckpt"}
+        check_file(ens[k].attrs, {**want, "checkpoint": portable_path(s["ckpt"]), "seed": args.seed}, str(files[k]))
     a, b = ens["reference"].spins, ens["candidate"].spins
     agree = (a == b).mean(axis=(1, 2))
     e_a, e_b = energy_magnetization(a)[0], energy_magnetization(b)[0]
@@ -174,7 +183,8 @@ def run() -> None:
                        f"{e_a.std(ddof=1):.5f}"]])
     (args.out / "table.md").write_text(table + "\n")
     (args.out / "pairs.md").write_text(pairs + "\n")
-    summary = {"truth": portable_path(args.truth), "scale": args.scale, "n": args.n, "settings": settings,
+    summary = {"truth": portable_path(args.truth), "scale": args.scale, "n": args.n,
+               "settings": {k: {**s, "ckpt": portable_path(s["ckpt"])} for k, s in settings.items()},
                "checkpoint": portable_path(ckpt), "seed": args.seed,
                "files": {k: portable_path(p) for k, p in files.items()},
                "wall_s": {k: e.attrs.get("wall_s") for k, e in ens.items()},

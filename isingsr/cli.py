@@ -400,8 +400,9 @@ def coarsen(input_path, scale, rule, seed, out, overwrite):
 @click.option("--patch", type=click.IntRange(min=4), default=32, show_default=True,
               help="Image patch side (--dataset photos).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder (created).")
-@click.option("--preset", type=click.Choice(["small", "base"]), default="small", show_default=True,
-              help="Network size: small for CPU, base for GPU.")
+@click.option("--preset", type=click.Choice(["tiny", "small", "base"]), default="small", show_default=True,
+              help="Network size: tiny (a quarter of small's arithmetic per evaluation) or small for CPU, "
+                   "base for GPU.")
 @click.option("--steps", type=click.IntRange(min=1), default=20000, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
@@ -441,6 +442,7 @@ def train(data, dataset, patch, out, preset, steps, batch, lr, warmup, lr_schedu
     \b
     Examples:
       isingsr train --data data/L32.h5 --out runs/L32 --steps 6000
+      isingsr train --data data/L32.h5 --out runs/L32_tiny --preset tiny --steps 5000
       isingsr train --data data/L128.h5 --out runs/L128 --preset base --device cuda
       isingsr train --data data/L32.h5 --out runs/L32 --steps 12000 --resume
       isingsr train --data data/L64.h5 --out runs/L64 --init-from isingsr/models/skild_L32.pt --steps 3000

@@ -35,3 +35,22 @@ def test_shipped_baselines_by_lattice_size_and_scale():
     assert shipped_baseline("sr3", 16, 4) is None
     assert shipped_baseline("sr3", 32, 2.5) is None  # no network for this scale
     assert shipped_baseline("cnn", 32, 4).name == "cnn_L32_s4.pt"
+
+
+def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training():
+    """skild_L32_tiny.pt: the tiny U-Net, its two training runs on record, ready to sample."""
+    import torch
+
+    from isingsr.diffusion.denoiser import COND_DIM
+    from isingsr.diffusion.inference import build_from_checkpoint
+    from isingsr.diffusion.unet import UNetConfig, preset
+    from isingsr.io.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(SHIPPED[32].parent / "skild_L32_tiny.pt")
+    assert UNetConfig.from_dict(ck["unet"]) == preset("tiny", cond_dim=COND_DIM)
+    assert ck["process"]["L"] == ck["data"]["L"] == 32 and ck["data"]["seed"] == 2
+    assert ck["init_from"]["step"] == 5000 and ck["step"] == 5000 and ck["config"]["lr_schedule"] == "cosine"
+    assert set(ck["gains"]) >= {"2", "4", "8"} and "zero_mode" in ck
+    den = build_from_checkpoint(ck)
+    x0 = den(torch.zeros(2, 1, 32, 32, dtype=torch.float64), torch.tensor([0.3, 0.9], dtype=torch.float64))
+    assert x0.shape == (2, 1, 32, 32) and torch.isfinite(x0).all()

@@ -65,9 +65,22 @@ def test_circular_conv_equals_torch_circular_padding():
 
 
 def test_presets_sizes():
-    small, base = UNet(PRESETS["small"]).n_parameters(), UNet(PRESETS["base"]).n_parameters()
-    assert 1e6 < small < 5e6  # CPU preset: a few M parameters
+    tiny, small, base = (UNet(PRESETS[k]).n_parameters() for k in ("tiny", "small", "base"))
+    assert 1e5 < tiny < 1e6 and 1e6 < small < 5e6  # CPU presets
     assert 1e7 < base < 1e8  # GPU preset: tens of M
+
+
+def test_tiny_preset_costs_a_quarter_of_small():
+    """Half the channels at every level: about a quarter of the floating-point work per evaluation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def flops(name):
+        net = UNet(PRESETS[name]).eval()
+        with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+            net(torch.zeros(2, 1, 32, 32), torch.zeros(2))
+        return fc.get_total_flops()
+
+    assert 3.5 < flops("small") / flops("tiny") < 4.5
 
 
 def test_config_round_trip_and_bad_input():

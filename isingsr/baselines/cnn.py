@@ -98,7 +98,7 @@ def cnn_loss(net: nn.Module, x0: torch.Tensor, scale: int, gen: torch.Generator,
 
 
 #: Width and depth of the CNN baseline per preset.
-CNN_PRESETS = {"small": (64, 5), "base": (128, 8)}
+CNN_PRESETS = {"tiny": (32, 5), "small": (64, 5), "base": (128, 8)}
 
 
 def cnn_setup(cfg, ens, device, ck, log) -> Setup:
