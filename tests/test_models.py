@@ -54,3 +54,15 @@ def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training()
     den = build_from_checkpoint(ck)
     x0 = den(torch.zeros(2, 1, 32, 32, dtype=torch.float64), torch.tensor([0.3, 0.9], dtype=torch.float64))
     assert x0.shape == (2, 1, 32, 32) and torch.isfinite(x0).all()
+
+
+def test_shipped_tiny_sr3_is_never_the_default_baseline():
+    """sr3_L32_s4_tiny.pt: the tiny U-Net with SR3's two input channels at 4x, chosen only by --sr3-ckpt."""
+    from isingsr.diffusion.unet import UNetConfig, preset
+    from isingsr.io.checkpoint import load_checkpoint
+
+    path = SHIPPED[32].parent / "sr3_L32_s4_tiny.pt"
+    ck = load_checkpoint(path)
+    assert ck["kind"] == "sr3" and ck["config"]["scale"] == 4.0 and ck["init_from"]["step"] == 5000
+    assert UNetConfig.from_dict(ck["unet"]) == preset("tiny", in_channels=2, cond_dim=1)
+    assert shipped_baseline("sr3", 32, 4) != path
