@@ -11,8 +11,8 @@ network under bf16 autocast), ``consistency`` (``isingsr superres
 ``--base`` says otherwise), ``lift_a`` (with ``held`` or ``conditioned``:
 the block-mean lift computed from the estimate with the Wiener one in the
 modes of signal fraction below it; 0, the default: from the network's own
-estimate) and ``ckpt`` (another SKILD checkpoint, e.g. a distilled student
-against its teacher, ``--ckpt``). Reports:
+estimate) and ``ckpt`` (another SKILD checkpoint, e.g. the tiny network
+against the shipped one, ``--ckpt``). Reports:
 
 * configuration by configuration: the fraction of sites on which the two
   outputs agree and the difference of their energies per site;
