@@ -146,19 +146,19 @@ def run() -> None:
         files["reference"] = Path(args.reference)
     ens = {}
     for k, s in settings.items():
+        options = {key: v for key, v in s.items() if key != "ckpt"}  # the sampler's; the checkpoint apart
         if k == "candidate" or not args.reference:
             bar = Bar(f"skild {label(s)}", "cfg")
             try:
                 super_resolve_truth("skild", args.truth, args.scale, files[k], s["ckpt"], seed=args.seed,
-                                    progress=bar, reuse=True, n=args.n,
-                                    **{key: v for key, v in s.items() if key != "ckpt"})
+                                    progress=bar, reuse=True, n=args.n, **options)
             finally:
                 bar.close()
         ens[k] = load_ensemble(files[k], max_samples=args.n)
         if ens[k].n < args.n:
             raise InputError(f"{files[k]}: {ens[k].n} configurations, fewer than --n {args.n}")
-        want = {key: v for key, v in s.items() if key != "ckpt"}
-        check_file(ens[k].attrs, {**want, "checkpoint": portable_path(s["ckpt"]), "seed": args.seed}, str(files[k]))
+        check_file(ens[k].attrs, {**options, "checkpoint": portable_path(s["ckpt"]), "seed": args.seed},
+                   str(files[k]))
     a, b = ens["reference"].spins, ens["candidate"].spins
     agree = (a == b).mean(axis=(1, 2))
     e_a, e_b = energy_magnetization(a)[0], energy_magnetization(b)[0]

@@ -231,3 +231,11 @@ def test_divergence_before_any_checkpoint_says_start_again(tmp_path, data, monke
     with pytest.raises(TrainingDiverged, match="inf at step 1, before the first checkpoint"):
         train(cfg(data, tmp_path / "r"), log=lambda s: None)
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("method, scale, width", [("skild", None, 16), ("sr3", 2.0, 16), ("cnn", 2.0, 32)])
+def test_tiny_preset_trains_every_method(tmp_path, data, method, scale, width):
+    """--preset tiny means half of small's width for every method."""
+    ck = load_checkpoint(train(cfg(data, tmp_path / "r", steps=1, preset="tiny", method=method, scale=scale),
+                               log=lambda s: None))
+    assert (ck["cnn"]["width"] if method == "cnn" else ck["unet"]["channels"]) == width
