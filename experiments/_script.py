@@ -28,6 +28,21 @@ def add_skild_ckpt(ap: argparse.ArgumentParser) -> None:
                     help="SKILD checkpoint trained at L = 32 [default: the shipped one]")
 
 
+def add_sr3_ckpt(ap: argparse.ArgumentParser) -> None:
+    """``--sr3-ckpt``: the SR3 baseline a script at L = 32 compares with, a pattern with ``{S}`` for the scale
+    (read by :func:`sr3_checkpoint`)."""
+    ap.add_argument("--sr3-ckpt", default=None,
+                    help="SR3 checkpoint, a pattern with {S} for the scale, e.g. 'isingsr/models/sr3_L32_s{S}.pt' "
+                         "[default: the shipped one for L = 32 and the scale]")
+
+
+def sr3_checkpoint(pattern: str | None, scale: float):
+    """The SR3 checkpoint for ``scale``: ``pattern`` with ``{S}`` filled in, else the shipped one for L = 32."""
+    from isingsr.models import shipped_baseline
+
+    return pattern.format(S=f"{float(scale):g}") if pattern else shipped_baseline("sr3", 32, scale)
+
+
 def numbers(kind: type = float) -> Callable[[str], list]:
     """An argparse ``type`` for comma-separated numbers (``"2,4,8"`` -> ``[2.0, 4.0, 8.0]``): bad input is
     the parser's one-line error."""

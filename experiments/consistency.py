@@ -68,10 +68,9 @@ from isingsr.diffusion.consistency import MEAN_MODES
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
-from isingsr.models import shipped_baseline
 
-from _script import (add_skild_ckpt, add_steps, add_truth, main, numbers, parser, posterior_reference, steps_per_scale,
-                     super_resolve_truth, truth_path)
+from _script import (add_skild_ckpt, add_sr3_ckpt, add_steps, add_truth, main, numbers, parser, posterior_reference,
+                     sr3_checkpoint, steps_per_scale, super_resolve_truth, truth_path)
 
 HEADER = ["S", "method", "consistency", "E given c: mse ratio", "block m given c: mse ratio", "max abs dG4c",
           "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)", "d block m along input"]
@@ -101,6 +100,7 @@ def run() -> None:
                     help="also each block-mean mode with the block means held only down to these blur lengths "
                          "(rows ..._releaseB; the release_blur keyword of superresolve_fields)")
     add_skild_ckpt(ap)
+    add_sr3_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
     args = ap.parse_args()
@@ -138,7 +138,7 @@ def run() -> None:
         for k in args.polish if start else ():
             cands[f"polish_{k}"] = exact_polish(start, coarse, S, k, out / f"polish_{k}.h5", beta=beta)
         if not args.no_sr3:
-            cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", shipped_baseline("sr3", 32, S),
+            cands["sr3"] = super_resolve_truth("sr3", truth, S, out / "sr3.h5", sr3_checkpoint(args.sr3_ckpt, S),
                                                steps=steps[S], sampler=args.sampler, reuse=True)
         s = run_correlate(truth, S, out, candidates={k: str(v) for k, v in cands.items()}, progress=False,
                           naive=False, posterior_reference=reference)

@@ -1,4 +1,5 @@
-"""Generation from t = 1 with the shipped SKILD checkpoint against Monte Carlo (issue 17).
+"""Generation from t = 1 with a SKILD checkpoint against Monte Carlo (``--ckpt``; default the ``small``
+``skild_L32.pt``).
 
 For each row: ``n`` configurations generated with the default sampler and
 steps, compared with a Monte Carlo truth of the same size (``cached_truth``,
@@ -13,6 +14,9 @@ with other step counts.
 
 Usage (the committed table; the default became 200 steps because of its last row):
   python experiments/generation.py --out results/generation_L32 --steps 100 --more-steps 200
+The default network at the default steps, the default zero mode only, at L = 32:
+  python experiments/generation.py --ckpt isingsr/models/skild_L32_tiny.pt --out results/tiny_L32_generation \\
+      --L-transfer 0 --default-only
 """
 
 from __future__ import annotations
@@ -79,14 +83,16 @@ def run() -> None:
     ap.add_argument("--more-steps", type=numbers(int), default=[], help="further rows: the default zero mode at L = 32 "
                     "with these reverse steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--default-only", action="store_true", help="without the first row (the network's own zero "
+                    "mode, a diagnostic)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
     ck = load_checkpoint(args.ckpt)
     L0 = int(ck["process"]["L"])
-    runs = [("network zero mode", L0, args.n, False, args.steps),
-            ("zero-mode histogram (default)", L0, args.n, True, args.steps)]
+    runs = [] if args.default_only else [("network zero mode", L0, args.n, False, args.steps)]
+    runs.append(("zero-mode histogram (default)", L0, args.n, True, args.steps))
     if args.L_transfer:
         runs.append(("zero-mode histogram (default), by transfer", args.L_transfer, args.n_transfer, True,
                      args.steps))

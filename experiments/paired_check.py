@@ -12,7 +12,7 @@ network under bf16 autocast), ``consistency`` (``isingsr superres
 the block-mean lift computed from the estimate with the Wiener one in the
 modes of signal fraction below it; 0, the default: from the network's own
 estimate) and ``ckpt`` (another SKILD checkpoint, e.g. the tiny network
-against the shipped one, ``--ckpt``). Reports:
+against the small one, ``--ckpt``). Reports:
 
 * configuration by configuration: the fraction of sites on which the two
   outputs agree and the difference of their energies per site;
@@ -40,7 +40,8 @@ Usage:  python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 2 
         python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 4 --n 200 \\
             --candidate precision=bf16 --reference results/L128/s4/skild.h5 --out results/precision_L128_s4
         python experiments/paired_check.py --truth data/L32_n1000_seed2027.h5 --scale 4 --n 1000 \\
-            --candidate ckpt=isingsr/models/skild_L32_tiny.pt --out results/tiny_L32_s4_seed2027
+            --ckpt isingsr/models/skild_L32.pt --candidate ckpt=isingsr/models/skild_L32_tiny.pt \\
+            --out results/tiny_L32_s4_seed2027
         python experiments/paired_check.py --truth data/L128_n1000.h5 --scale 8 --n 200 \\
             --candidate consistency=conditioned --reference results/steps_L128_s8/candidate.h5 \\
             --out results/consistency_L128_s8

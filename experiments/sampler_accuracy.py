@@ -48,10 +48,9 @@ from isingsr.analysis.tables import markdown, pval
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.diffusion.samplers import evaluations
-from isingsr.models import shipped_baseline
 
-from _script import (add_skild_ckpt, add_truth, main, numbers, parser, posterior_reference, super_resolve_truth,
-                     truth_path)
+from _script import (add_skild_ckpt, add_sr3_ckpt, add_truth, main, numbers, parser, posterior_reference,
+                     sr3_checkpoint, super_resolve_truth, truth_path)
 
 DEFAULT_RUNS = ([f"skild:ancestral:{n}:l_soft=0" for n in (25, 50, 100, 400)]
                 + [f"skild:ancestral:{n}" for n in (10, 15, 25, 35, 50, 100, 200)]
@@ -81,18 +80,21 @@ def parse_run(text: str) -> dict:
     return {"spec": text, "method": parts[0], "sampler": parts[1], "steps": steps, "opts": opts, "name": name}
 
 
-def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str, ckpt: str) -> None:
+def make_run(run: dict, truth: Path, scale: float, folder: Path, reference, device: str, ckpt: str,
+             sr3_ckpt: str | None = None) -> None:
     """Super-resolve (skipped when its configurations exist) and analyse (skipped when its summary exists)
-    one run into ``folder``; ``ckpt``: SKILD's checkpoint."""
+    one run into ``folder``; ``ckpt``: SKILD's checkpoint; ``sr3_ckpt``: SR3's, a pattern with ``{S}``
+    (default: the shipped one)."""
     path = folder / f"{run['name']}.h5"
     if not (folder / "run.json").exists():
-        _sample(run, truth, scale, folder, path, device, ckpt)
+        _sample(run, truth, scale, folder, path, device, ckpt, sr3_ckpt)
     if not (folder / "summary.json").exists():
         run_correlate(truth, scale, folder, candidates={run["method"]: path}, progress=False, naive=False,
                       posterior_reference=reference)
 
 
-def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, device: str, ckpt: str) -> None:
+def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, device: str, ckpt: str,
+            sr3_ckpt: str | None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if run["method"] == "skild":
@@ -102,7 +104,7 @@ def _sample(run: dict, truth: Path, scale: float, folder: Path, path: Path, devi
     else:
         if run["opts"]:
             raise InputError(f"run {run['spec']}: options apply to skild only")
-        super_resolve_truth("sr3", truth, scale, path, shipped_baseline("sr3", 32, scale), steps=run["steps"],
+        super_resolve_truth("sr3", truth, scale, path, sr3_checkpoint(sr3_ckpt, scale), steps=run["steps"],
                             sampler=run["sampler"], device=device)
     wall = time.perf_counter() - t0
     n = load_ensemble(path).n
@@ -204,6 +206,7 @@ def run() -> None:
     ap.add_argument("--reference", default="ancestral:400", help="SAMPLER:STEPS of each method's converged run "
                     "(for skild the run with l_soft=0, the original grid)")
     add_skild_ckpt(ap)
+    add_sr3_ckpt(ap)
     add_truth(ap)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--figure", type=Path, default=None, help="also write the figure there (docs/figures/...)")
@@ -220,7 +223,7 @@ def run() -> None:
         for r in runs:
             t0 = time.perf_counter()
             fresh = not (base / r["name"] / "summary.json").exists()
-            make_run(r, truth, S, base / r["name"], reference, args.device, ckpt)
+            make_run(r, truth, S, base / r["name"], reference, args.device, ckpt, args.sr3_ckpt)
             if fresh:
                 print(f"{S:g}x {r['name']}: {time.perf_counter() - t0:.0f} s", flush=True)
         for r in runs:

@@ -270,9 +270,9 @@ def _parse_methods(text):
 @click.option("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one trained at the truth's L or "
                                            "the largest size below it]; one trained at another L runs at the "
                                            "truth's L by critical scaling.")
-@click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this scale, trained at "
-                                               "the truth's L or the largest size below it].")
-@click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: as for --sr3-ckpt].")
+@click.option("--sr3-ckpt", default=None, help="SR3 checkpoint [default: the shipped one for this scale, of the "
+                                               "default SKILD's network size at the truth's L].")
+@click.option("--cnn-ckpt", default=None, help="CNN checkpoint [default: the shipped one for this scale].")
 @click.option("--start", type=click.Choice(["conditional", "coarse", "forward"]), default="conditional",
               show_default=True,
               help="SKILD start protocol: conditional and coarse are built from the coarse input alone (see "

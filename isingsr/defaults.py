@@ -6,7 +6,7 @@ superres``, ``correlate``), ``GENERATION_STEPS`` for generation from t = 1
 (``isingsr sample``; at 100 steps the energy and U4 of 1,000 generated
 configurations are 2.2 sigma off, at 200 within 1.5 sigma:
 ``experiments/generation.py``, docs/generation.md). Chosen by measurement (docs/sampling.md;
-``experiments/sampler_accuracy.py``, L = 32, shipped checkpoint, the same
+``experiments/sampler_accuracy.py``, L = 32, the ``small`` network ``skild_L32.pt``, the same
 1,000 inputs and seeds, ancestral sampler on the default time grid): the fewest
 steps at which the result matches the converged one, configuration by
 configuration -- 35 at 2x (25 do not: paired G4c p = 0.038) and 150 at 8x, on
@@ -16,7 +16,9 @@ at L = 128 150 steps leave G2 about 0.2% larger at long range than 200). At 4x
 but the default stays 100: ``make run``'s truth test reads G4c p = 0.0031 at 85 (0.19 at 100),
 a p-value at its edge that does not rank the two (docs/sampling.md#the-default-step-counts).
 The second-order ``dpmpp-2m-sde`` is too ordered at 25-50 evaluations at 4x, and
-at 8x its 100 fail against the truth.
+at 8x its 100 fail against the truth. The default ``tiny`` network ``skild_L32_tiny.pt`` matches Monte Carlo at
+these counts (G4c p 0.20-0.45 at 2x, 4x, 8x; results/tiny_L32_s2, _s4, _s8) and not with fewer at 4x
+(50 ancestral steps: G4c p = 0.01; results/tiny_L32_sampler_s4).
 """
 
 import math

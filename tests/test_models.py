@@ -29,12 +29,26 @@ def test_shipped_skild_checkpoint_by_lattice_size():
 
 
 def test_shipped_baselines_by_lattice_size_and_scale():
-    sr3 = shipped_baseline("sr3", 32, 4)
-    assert sr3 is not None and sr3.name == "sr3_L32_s4.pt"
-    assert shipped_baseline("sr3", 128, 4) == sr3  # carried to larger lattices
-    assert shipped_baseline("sr3", 16, 4) is None
+    for s in (2, 4, 8):
+        assert shipped_baseline("sr3", 32, s).name == f"sr3_L32_s{s}_tiny.pt"
+        assert shipped_baseline("sr3", 48, s).name == f"sr3_L32_s{s}_tiny.pt"
+        assert shipped_baseline("sr3", 64, s).name == f"sr3_L32_s{s}.pt"  # SKILD's default there is small too
+        assert shipped_baseline("sr3", 128, s).name == f"sr3_L32_s{s}.pt"
+        assert shipped_baseline("cnn", 32, s) == shipped_baseline("cnn", 128, s)
+        assert shipped_baseline("cnn", 32, s).name == f"cnn_L32_s{s}.pt"
+    assert shipped_baseline("sr3", 16, 4) is None  # never carried to a smaller lattice
     assert shipped_baseline("sr3", 32, 2.5) is None  # no network for this scale
-    assert shipped_baseline("cnn", 32, 4).name == "cnn_L32_s4.pt"
+    assert shipped_baseline("naive", 32, 4) is None
+
+
+@pytest.mark.parametrize("L", [32, 64])
+def test_default_skild_and_sr3_share_one_network_size(L):
+    """A default comparison holds the network size of SKILD and SR3 equal at every lattice size."""
+    from isingsr.io.checkpoint import load_checkpoint
+
+    width = load_checkpoint(shipped_checkpoint(L))["unet"]["channels"]
+    for s in (2, 4, 8):
+        assert load_checkpoint(shipped_baseline("sr3", L, s))["unet"]["channels"] == width
 
 
 def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training():
@@ -46,7 +60,8 @@ def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training()
     from isingsr.diffusion.unet import UNetConfig, preset
     from isingsr.io.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(SHIPPED[32].parent / "skild_L32_tiny.pt")
+    ck = load_checkpoint(SHIPPED[32])
+    assert SHIPPED[32].name == "skild_L32_tiny.pt"
     assert UNetConfig.from_dict(ck["unet"]) == preset("tiny", cond_dim=COND_DIM)
     assert ck["process"]["L"] == ck["data"]["L"] == 32 and ck["data"]["seed"] == 2
     assert ck["init_from"]["step"] == 5000 and ck["step"] == 5000 and ck["config"]["lr_schedule"] == "cosine"
@@ -56,13 +71,14 @@ def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training()
     assert x0.shape == (2, 1, 32, 32) and torch.isfinite(x0).all()
 
 
-def test_shipped_tiny_sr3_is_never_the_default_baseline():
-    """sr3_L32_s4_tiny.pt: the tiny U-Net with SR3's two input channels at 4x, chosen only by --sr3-ckpt."""
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_shipped_tiny_sr3_is_the_tiny_preset_and_describes_its_training(scale):
+    """sr3_L32_s{S}_tiny.pt: the tiny U-Net with SR3's two input channels, skild_L32_tiny.pt's two runs."""
     from isingsr.diffusion.unet import UNetConfig, preset
     from isingsr.io.checkpoint import load_checkpoint
 
-    path = SHIPPED[32].parent / "sr3_L32_s4_tiny.pt"
-    ck = load_checkpoint(path)
-    assert ck["kind"] == "sr3" and ck["config"]["scale"] == 4.0 and ck["init_from"]["step"] == 5000
+    ck = load_checkpoint(shipped_baseline("sr3", 32, scale))
+    assert ck["kind"] == "sr3" and ck["config"]["scale"] == float(scale)
+    assert ck["init_from"]["step"] == 5000 and ck["step"] == 5000 and ck["config"]["lr_schedule"] == "cosine"
+    assert ck["data"]["seed"] == 2
     assert UNetConfig.from_dict(ck["unet"]) == preset("tiny", in_channels=2, cond_dim=1)
-    assert shipped_baseline("sr3", 32, 4) != path

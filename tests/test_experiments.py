@@ -1,0 +1,30 @@
+"""The experiment scripts (``python experiments/NAME.py``) import, and the helpers they share do what their
+commands in results/MANIFEST.md rely on."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from isingsr.models import shipped_baseline
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(autouse=True)
+def scripts_on_path(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # as `python experiments/NAME.py` has it
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXPERIMENTS.glob("*.py")))
+def test_every_script_imports_and_has_its_help(name):
+    assert importlib.import_module(name).__doc__.strip()  # the docstring is the script's --help
+
+
+def test_sr3_checkpoint_fills_the_scale_into_a_pattern_or_takes_the_shipped_one():
+    from _script import sr3_checkpoint
+
+    assert sr3_checkpoint("isingsr/models/sr3_L32_s{S}.pt", 4.0) == "isingsr/models/sr3_L32_s4.pt"
+    assert sr3_checkpoint("runs/sr3_s{S}/checkpoint.pt", 2.5) == "runs/sr3_s2.5/checkpoint.pt"
+    for s in (2, 4, 8):
+        assert sr3_checkpoint(None, s) == shipped_baseline("sr3", 32, s)
