@@ -3,9 +3,10 @@
 Reverse steps (network evaluations) of SKILD and of the SR3 baseline wherever
 none are given: :func:`superres_steps` for super-resolution by S (``isingsr
 superres``, ``correlate``), ``GENERATION_STEPS`` for generation from t = 1
-(``isingsr sample``; at 100 steps the energy and U4 of 1,000 generated
-configurations are 2.2 sigma off, at 200 within 1.5 sigma:
-``experiments/generation.py``, docs/generation.md). Chosen by measurement (docs/sampling.md;
+(``isingsr sample``; with ``skild_L32.pt`` the energy and U4 of 1,000 generated
+configurations are 2.2 sigma off at 100 steps, within 1.5 sigma at 200; with the default
+``skild_L32_tiny.pt`` U4 is -1.96 sigma at 200 and -1.0 at 400: ``experiments/generation.py``,
+docs/generation.md). Chosen by measurement (docs/sampling.md;
 ``experiments/sampler_accuracy.py``, L = 32, the ``small`` network ``skild_L32.pt``, the same
 1,000 inputs and seeds, ancestral sampler on the default time grid): the fewest
 steps at which the result matches the converged one, configuration by
