@@ -2,8 +2,9 @@
 
 A checkpoint serves its own lattice size and, carried by critical finite-size scaling
 (:mod:`isingsr.diffusion.transfer`; SR3 and the CNN are fully convolutional), every larger one: for a lattice
-of size L the default is the checkpoint trained at the largest size not above L (the nearest scale it has
-seen; carrying a model to a smaller lattice is not measured, so it is never a default).
+of size L the default SKILD checkpoint is the one trained at the largest size not above L (the nearest scale it
+has seen; carrying a model to a smaller lattice is not measured, so it is never a default), and the default SR3
+has that checkpoint's network size (:data:`SHIPPED_BASELINES`).
 """
 
 from __future__ import annotations
