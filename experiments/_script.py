@@ -36,11 +36,22 @@ def add_sr3_ckpt(ap: argparse.ArgumentParser) -> None:
                          "[default: the shipped one for L = 32 and the scale]")
 
 
+def for_scale(pattern: str | None, scale: float) -> str | None:
+    """``pattern`` with ``{S}`` replaced by the scale as the results folders write it (2, 2.5, 8); None stays
+    None. Any other field is the caller's one-line error."""
+    if pattern is None:
+        return None
+    try:
+        return pattern.format(S=f"{float(scale):g}")
+    except (KeyError, IndexError, ValueError):
+        raise InputError(f"{pattern!r}: the only field a pattern may hold is {{S}}, the scale") from None
+
+
 def sr3_checkpoint(pattern: str | None, scale: float):
     """The SR3 checkpoint for ``scale``: ``pattern`` with ``{S}`` filled in, else the shipped one for L = 32."""
     from isingsr.models import shipped_baseline
 
-    return pattern.format(S=f"{float(scale):g}") if pattern else shipped_baseline("sr3", 32, scale)
+    return for_scale(pattern, scale) or shipped_baseline("sr3", 32, scale)
 
 
 def numbers(kind: type = float) -> Callable[[str], list]:

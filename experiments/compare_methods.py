@@ -43,7 +43,7 @@ from isingsr.correlate import correlate
 from isingsr.defaults import CONSISTENCY, METHODS, PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES
 from isingsr.progress import StageBars
 
-from _script import add_steps, main, numbers, parser, steps_per_scale
+from _script import add_steps, for_scale, main, numbers, parser, steps_per_scale
 
 
 HEADER = ["S", "method", "max abs dG4c", "max abs z", "G4c chi2/dof", "G4c p", "G2 chi2/dof", "G2 p", "dE (z)",
@@ -176,8 +176,7 @@ def run() -> None:
                 methods, cands = reused(folder, steps[S], args.start,
                                         args.sampler, args.methods or METHODS,
                                         args.precision, args.consistency)
-            ckpts = {"skild": args.ckpt, "sr3": args.sr3_ckpt and args.sr3_ckpt.format(S=f"{S:g}"),
-                     "cnn": args.cnn_ckpt and args.cnn_ckpt.format(S=f"{S:g}")}
+            ckpts = {"skild": args.ckpt, "sr3": for_scale(args.sr3_ckpt, S), "cnn": for_scale(args.cnn_ckpt, S)}
             bars = StageBars()
             try:
                 summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,

@@ -27,7 +27,7 @@ from isingsr.analysis.report import correlation_figures, figure_title, has_colli
 from isingsr.analysis.tables import markdown
 from isingsr.exceptions import InputError
 
-from _script import main, parser
+from _script import for_scale, main, parser
 from compare_methods import header, ordered, table
 
 
@@ -106,7 +106,7 @@ def run() -> None:
         rows += table(summary)
         png = figure(summary, args.out)
         if args.figure:
-            dest = Path(args.figure.format(S=f"{scale:g}"))
+            dest = Path(for_scale(args.figure, scale))
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(png, dest)
         runs = {}

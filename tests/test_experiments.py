@@ -28,3 +28,14 @@ def test_sr3_checkpoint_fills_the_scale_into_a_pattern_or_takes_the_shipped_one(
     assert sr3_checkpoint("runs/sr3_s{S}/checkpoint.pt", 2.5) == "runs/sr3_s2.5/checkpoint.pt"
     for s in (2, 4, 8):
         assert sr3_checkpoint(None, s) == shipped_baseline("sr3", 32, s)
+
+
+def test_a_pattern_with_another_field_is_a_one_line_error():
+    from _script import for_scale
+
+    from isingsr.exceptions import InputError
+
+    assert for_scale(None, 4) is None
+    for bad in ("runs/sr3_s{scale}.pt", "runs/sr3_s{0}.pt", "runs/sr3_s{S.pt"):
+        with pytest.raises(InputError, match="the only field a pattern may hold is {S}"):
+            for_scale(bad, 4)
