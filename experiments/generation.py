@@ -37,6 +37,7 @@ from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import generate_fields, to_spins
 from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble, write_ensemble
+from isingsr.progress import Bar
 
 from _script import main as script_main, numbers, parser
 
@@ -104,7 +105,11 @@ def run() -> None:
         truth = load_ensemble(cached_truth(L, n, log=print))
         den = build_from_checkpoint(ck, L=L, zero_mode=zero)
         t0 = time.perf_counter()
-        spins = to_spins(generate_fields(den, n, steps=steps, seed=args.seed))
+        bar = Bar(f"{name}, L = {L}, {steps} steps", "cfg")
+        try:
+            spins = to_spins(generate_fields(den, n, steps=steps, seed=args.seed, progress=bar))
+        finally:
+            bar.close()
         seconds = time.perf_counter() - t0
         write_ensemble(out / f"L{L}_{'histogram' if zero else 'network'}_steps{steps}.h5", spins,
                        {"kind": "skild-generation", "checkpoint": args.ckpt, "zero_mode": "training histogram"
