@@ -483,7 +483,9 @@ def _add_sampling_options(f, generation: bool):
                      show_default=True if generation else SUPERRES_STEPS_HELP, help=steps_help)(f)
     f = click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default=SAMPLER, show_default=True,
                      help="ancestral (DDPM, first order), ddim (deterministic, first order), dpmpp-2m-sde "
-                          "(SDE-DPM-Solver++(2M), second order), dpmpp-2m (its deterministic form).")(f)
+                          "(SDE-DPM-Solver++(2M), second order), dpmpp-2m-sde-half (the same with half the "
+                          "noise: at 4x and 8x as accurate with about a third of the steps, docs/sampling.md), "
+                          "dpmpp-2m (its deterministic form).")(f)
     f = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Sample i uses seed + i, whatever the batch.")(f)
     f = click.option("--batch", type=click.IntRange(min=1), default=None, show_default="32768 / L^2 sites",

@@ -55,7 +55,8 @@ METHODS = ("skild", "sr3", "cnn", "naive", "posterior")
 #: Sampler of SKILD and SR3 when none is given (a key of :data:`isingsr.diffusion.samplers.SAMPLERS`).
 SAMPLER = "ancestral"
 #: Every sampler's name, for the command line without importing torch (checked against the library by a test).
-SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m", "ancestral-2m", "heun-sde", "heun")
+SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m-sde-half", "dpmpp-2m", "ancestral-2m", "heun-sde",
+                 "heun")
 
 #: Choices of ``--consistency`` (:mod:`isingsr.diffusion.consistency`): ``none`` (the plain sampler), ``final``
 #: (the output only), ``project`` (every estimate of x_0 and the output) and ``late`` (the estimates below the

@@ -18,7 +18,8 @@ from isingsr.diffusion.rng import generators
 from isingsr.defaults import SAMPLER_NAMES
 from isingsr.diffusion.process import WhiteProcess
 from isingsr.diffusion.samplers import (L_SOFT, SAMPLERS, ancestral_sample, correction_weight, ddim_sample,
-                                        dpmpp_2m_sample, dpmpp_2m_sde_sample, evaluations, gaussian_field,
+                                        dpmpp_2m_sample, dpmpp_2m_sde_half_sample, dpmpp_2m_sde_sample,
+                                        evaluations, gaussian_field,
                                         get_sampler, heun_sample, heun_sde_sample, heun_weight, step_coefficients,
                                         time_grid)
 from isingsr.diffusion.starts import (coarse_start, conditional_start, embed_coarse, forward_start, measure_gain,
@@ -159,14 +160,17 @@ def test_second_order_sampler_converges_like_one_over_n_squared(t_start, make_pr
     (posterior variance) and DDIM steps and like 1/n^2 for SDE-DPM-Solver++(2M): error ratios at n and 2n
     near 2 and 4. Generation (t = 1, the zero mode through the envelope) and 4x super-resolution (t = 1/2)."""
     p = make_process(L=16)
-    err = {k: [] for k in ("ancestral", "ddim", "2m-sde")}
+    err = {k: [] for k in ("ancestral", "ddim", "2m-sde", "2m-sde-half")}
     for n in (20, 40, 80):
         times = time_grid(n, t_start, p, l_soft=0.0)  # the order at a fixed grid shape
         err["ancestral"].append(float((oracle_variance(p, times) - 1).abs().max()))
         err["ddim"].append(float((oracle_variance(p, times, eta=0.0) - 1).abs().max()))
         err["2m-sde"].append(float((oracle_variance(p, times, variance="adaptive", second_order=True) - 1)
                                    .abs().max()))
-    for k, lo, hi in (("ancestral", 1.6, 2.4), ("ddim", 1.6, 2.4), ("2m-sde", 3.5, 6.0)):
+        err["2m-sde-half"].append(float((oracle_variance(p, times, eta=0.5, variance="adaptive", second_order=True)
+                                         - 1).abs().max()))
+    # half the noise: 4.0 and 3.1 in generation (3.6 from 80 to 160 steps), 4.2 in super-resolution
+    for k, lo, hi in (("ancestral", 1.6, 2.4), ("ddim", 1.6, 2.4), ("2m-sde", 3.5, 6.0), ("2m-sde-half", 2.9, 5.0)):
         ratios = [err[k][0] / err[k][1], err[k][1] / err[k][2]]
         assert lo < min(ratios) and max(ratios) < hi, (k, err[k], ratios)
     assert err["2m-sde"][1] < 0.1 * err["ancestral"][1]
@@ -174,16 +178,17 @@ def test_second_order_sampler_converges_like_one_over_n_squared(t_start, make_pr
     assert float((oracle_variance(p, time_grid(20, t_start, p), variance="gaussian") - 1).abs().max()) < 1e-12
 
 
-@pytest.mark.parametrize("stochastic", [True, False])
-def test_second_order_samplers_realise_their_closed_form(stochastic, make_process, radial_z):
+@pytest.mark.parametrize("eta", [1.0, 0.5, 0.0])
+def test_second_order_samplers_realise_their_closed_form(eta, make_process, radial_z):
     """The sampling loops do what the coefficients say: sample spectrum = oracle_variance * S within errors."""
     L, N = 8, 4000
     p = make_process(L=L)
     times = time_grid(12, 1.0, p)
     g = torch.Generator().manual_seed(21)
-    if stochastic:
-        x = dpmpp_2m_sde_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times, g)
-        V = oracle_variance(p, times, variance="adaptive", second_order=True)
+    if eta:
+        f = dpmpp_2m_sde_sample if eta == 1.0 else dpmpp_2m_sde_half_sample
+        x = f(wiener_denoiser(p), p, gaussian_field(p, N, g), times, g)
+        V = oracle_variance(p, times, eta=eta, variance="adaptive", second_order=True)
     else:
         x = dpmpp_2m_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times)
         V = oracle_variance(p, times, eta=0.0, second_order=True)
@@ -206,6 +211,14 @@ def test_without_the_correction_the_second_order_samplers_are_the_first_order_on
     b = ancestral_sample(den, p, x_start, times, generators([1, 2, 3]), variance="gaussian")
     assert torch.equal(a, b)  # 'adaptive' is 'gaussian' wherever the step is first order
     assert torch.equal(ddim_sample(den, p, x_start, times), dpmpp_2m_sample(den, p, x_start, times, r_range=off))
+    a = ddim_sample(den, p, x_start, times, eta=0.5, generator=generators([1, 2, 3]))
+    b = dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3]), variance="posterior", r_range=off, eta=0.5)
+    assert torch.equal(a, b)  # half the noise, uncorrected: the DDIM-eta step
+    assert not torch.equal(dpmpp_2m_sde_half_sample(den, p, x_start, times, generators([1, 2, 3])),
+                           dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3])))
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(InputError, match="eta"):
+            dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3]), eta=bad)
     on = dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3]))
     assert not torch.allclose(on, a)
 

@@ -40,7 +40,7 @@ from ..device import bf16_autocast, in_batches, precision_name
 from ..diffusion.process import LOGSNR_MAX, WhiteProcess, cosine_logsnr
 from ..diffusion.rng import generators, randn
 from ..coarse import target_size
-from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, get_sampler
+from ..diffusion.samplers import SAMPLERS as SHARED_SAMPLERS, VARIANCE_SAMPLERS, get_sampler
 from ..diffusion.train import Setup
 from ..diffusion.unet import UNet, UNetConfig, preset
 from ..exceptions import InputError
@@ -144,7 +144,7 @@ def sr3_sample(net: nn.Module, cond_img: torch.Tensor, steps: int, sampler: str 
     process = WhiteProcess(cond_img.shape[-1], device=dev)
     x = randn(tuple(cond_img.shape), generator, dev)
     times = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64)
-    kw = {"variance": SR3_VARIANCE} if sampler in ("ancestral", "dpmpp-2m-sde") else {}
+    kw = {"variance": SR3_VARIANCE} if sampler in VARIANCE_SAMPLERS else {}
     return f(sr3_denoiser(net, cond_img, autocast), process, x, times, generator=generator, **kw)
 
 

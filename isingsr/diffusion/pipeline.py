@@ -29,7 +29,7 @@ from ..exceptions import InputError
 from .consistency import CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
 from .denoiser import Denoiser
 from .rng import generators
-from .samplers import gaussian_field, get_sampler, time_grid
+from .samplers import VARIANCE_SAMPLERS, gaussian_field, get_sampler, time_grid
 from .spectral import Spectrum
 from .starts import coarse_start, conditional_start, forward_start
 from .transfer import corr_at, gain_at
@@ -49,7 +49,7 @@ def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str
     f = get_sampler(sampler)
     if variance is None:
         return f(den, den.process, x_start, times, generator=gens)
-    if sampler not in ("ancestral", "dpmpp-2m-sde"):
+    if sampler not in VARIANCE_SAMPLERS:
         raise InputError(f"sampler {sampler!r} has no step variance to choose")
     return f(den, den.process, x_start, times, generator=gens, variance=variance)
 
