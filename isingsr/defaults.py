@@ -19,7 +19,10 @@ a p-value at its edge that does not rank the two (docs/sampling.md#the-default-s
 The second-order ``dpmpp-2m-sde`` is too ordered at 25-50 evaluations at 4x, and
 at 8x its 100 fail against the truth. The default ``tiny`` network ``skild_L32_tiny.pt`` matches Monte Carlo at
 these counts (G4c p 0.20-0.45 at 2x, 4x, 8x; results/tiny_L32_s2, _s4, _s8) and not with fewer at 4x
-(50 ancestral steps: G4c p = 0.01; results/tiny_L32_sampler_s4).
+(50 ancestral steps: G4c p = 0.01; results/tiny_L32_sampler_s4). ``dpmpp-2m-sde-half`` matches the converged
+run at 35 (4x) and 50 (8x) evaluations with it, on two ensembles, by a cancellation of errors: its own limit is
+2.3 sigma too disordered, it fails at 2x and is too ordered at those counts at L = 128
+(docs/sampling.md#half-the-noise), so it is not the default.
 """
 
 import math

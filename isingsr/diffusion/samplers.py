@@ -360,10 +360,11 @@ def dpmpp_2m_sde_half_sample(denoiser, process: DiagonalProcess, x_start, times,
                              variance="adaptive", r_range=R_RANGE) -> torch.Tensor:
     """:func:`dpmpp_2m_sde_sample` with ``eta = 1/2``: half the ancestral step's noise (in standard deviation).
 
-    With the shipped L = 32 networks at 4x and 8x it matches the converged ancestral result with a third
-    of its evaluations, where ``eta = 1`` comes out too ordered and ``eta = 0`` too disordered at the same
-    count; its own limit at many steps is slightly too disordered, and at 2x it is too disordered at every
-    count measured (docs/sampling.md#half-the-noise).
+    With the default L = 32 network at 4x and 8x it matches the converged ancestral result with a third
+    of its evaluations (35 and 50), where ``eta = 1`` comes out too ordered and ``eta = 0`` too disordered
+    at the same count. That is a cancellation, not convergence: its own limit at many steps is 2.3 sigma
+    too disordered, at 2x it is too disordered at every count measured, and at L = 128 the same counts
+    are too ordered (docs/sampling.md#half-the-noise).
     """
     return dpmpp_2m_sde_sample(denoiser, process, x_start, times, generator, variance=variance, r_range=r_range,
                                eta=0.5)
