@@ -9,7 +9,8 @@ for the tiny L = 32 network at 4x, 12 at the start and 0.56-0.71 below a blur
 of one site. This script runs ``consistency.py`` with s^2 multiplied, at each
 call, by that ratio interpolated in ln s^2 from the measured table
 (``--calibration full``), or by min(ratio, 1) (``shrink``: only the late lift,
-larger than the network's error, made smaller). The table must hold one block
+larger than the network's error, made smaller); ``--factor F`` multiplies s^2 by F
+on top (``--calibration none --factor 0.5``: half the Gaussian model's s^2 at every t). The table must hold one block
 size, that of the scale run. Every argument after ``--`` goes to
 ``consistency.py`` (run it with ``--modes conditioned``).
 
@@ -33,7 +34,7 @@ from isingsr.exceptions import InputError
 
 from _script import main, parser
 
-CALIBRATIONS = ("full", "shrink")
+CALIBRATIONS = ("full", "shrink", "none")
 
 
 def read_ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +51,7 @@ def read_ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.log(s2[order]), np.log(ratio[order])
 
 
-def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str) -> None:
+def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float = 1.0) -> None:
     """Replace :func:`truncated_targets` in :mod:`isingsr.diffusion.consistency` by one with s^2 calibrated."""
     import torch
 
@@ -62,7 +63,7 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str) -> None:
         s2 = float(consistency._gram_row(variance.to(torch.float64), basis, b, x.shape[-1])[0, 0, 0].clamp(min=0.0))
         if s2 > 0:
             ratio = float(np.exp(np.interp(np.log(s2), ln_s2, ln_ratio)))
-            variance = variance * (ratio if how == "full" else min(ratio, 1.0))
+            variance = variance * factor * {"full": ratio, "shrink": min(ratio, 1.0), "none": 1.0}[how]
         return plain(x, coarse, b, variance, basis, every_block)
 
     consistency.truncated_targets = calibrated
@@ -74,10 +75,13 @@ def run() -> None:
     ap = parser(__doc__)
     ap.add_argument("--errors", type=Path, required=True, help="table.md of experiments/block_mean_errors.py")
     ap.add_argument("--calibration", choices=CALIBRATIONS, required=True)
+    ap.add_argument("--factor", type=float, default=1.0, help="a constant multiplier of s^2 on top (default 1)")
     args = ap.parse_args(argv[:len(argv) - len(rest) - (1 if "--" in argv else 0)])
     if "--modes" not in rest:
         raise InputError("give consistency.py its --modes (conditioned) after --")
-    calibrate(*read_ratios(args.errors), args.calibration)
+    if not args.factor > 0:
+        raise InputError(f"--factor {args.factor}: must be positive")
+    calibrate(*read_ratios(args.errors), args.calibration, args.factor)
     sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
     runpy.run_path(sys.argv[0], run_name="__main__")
 
