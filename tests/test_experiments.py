@@ -2,6 +2,7 @@
 commands in results/MANIFEST.md rely on."""
 
 import importlib
+import math
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,23 @@ def test_a_pattern_with_another_field_is_a_one_line_error():
     for bad in ("runs/sr3_s{scale}.pt", "runs/sr3_s{0}.pt", "runs/sr3_s{S.pt"):
         with pytest.raises(InputError, match="the only field a pattern may hold is {S}"):
             for_scale(bad, 4)
+
+
+def test_calibrated_lift_reads_one_block_size_of_the_error_table(tmp_path):
+    from calibrated_lift import read_ratios
+
+    from isingsr.exceptions import InputError
+
+    head = "| b | t | blur | mse | s^2 | ratio | r2 | r3 |\n|---|---|---|---|---|---|---|---|\n"
+    table = tmp_path / "table.md"
+    table.write_text(head + "| 4 | 0.400 | 3.49 | 1.6 | 0.1326 | 12.27 | 0.87 | 0.99 |\n"
+                            "| 4 | 0.100 | 0.90 | 0.02 | 0.03276 | 0.71 | 0.70 | 1.00 |\n")
+    ln_s2, ln_ratio = read_ratios(table)
+    assert ln_s2.tolist() == pytest.approx([math.log(0.03276), math.log(0.1326)])   # increasing, for np.interp
+    assert ln_ratio.tolist() == pytest.approx([math.log(0.71), math.log(12.27)])
+    table.write_text(head + "| 4 | 0.400 | 3.49 | 1.6 | 0.1326 | 12.27 | 0.87 | 0.99 |\n"
+                            "| 8 | 0.600 | 5.00 | 1.0 | 0.2 | 7.5 | 0.9 | 1.0 |\n")
+    with pytest.raises(InputError, match="one block size"):
+        read_ratios(table)
+    with pytest.raises(InputError, match="no such file"):
+        read_ratios(tmp_path / "missing.md")
