@@ -216,7 +216,7 @@ def test_without_the_correction_the_second_order_samplers_are_the_first_order_on
     assert torch.equal(a, b)  # half the noise, uncorrected: the DDIM-eta step
     assert not torch.equal(dpmpp_2m_sde_half_sample(den, p, x_start, times, generators([1, 2, 3])),
                            dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3])))
-    for bad in (-0.1, 1.5, float("nan")):
+    for bad in (0.0, -0.1, 1.5, float("nan")):  # eta = 0 is dpmpp_2m_sample
         with pytest.raises(InputError, match="eta"):
             dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3]), eta=bad)
     on = dpmpp_2m_sde_sample(den, p, x_start, times, generators([1, 2, 3]))

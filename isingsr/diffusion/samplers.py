@@ -341,9 +341,10 @@ def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     like ``1 / n^2`` (``'posterior'`` stalls at the last step's
     ``(k l_end)^2``; ``'gaussian'`` is first order).
 
-    ``0 <= eta < 1`` takes the same correction on the DDIM-eta step (:func:`step_coefficients`: noise of
+    ``0 < eta < 1`` takes the same correction on the DDIM-eta step (:func:`step_coefficients`: noise of
     variance ``eta^2 v S``, the rest of ``sigma_next`` carried by the estimated noise), between this
-    sampler (``eta = 1``) and :func:`dpmpp_2m_sample`'s ODE (``eta = 0``). Every eta has the same
+    sampler (``eta = 1``) and :func:`dpmpp_2m_sample`'s ODE (``eta = 0``, which is that function, not this
+    one: it draws no noise, so no step variance to choose). Every eta has the same
     continuous limit for an exact denoiser, and with ``'adaptive'`` every eta is second order on
     Gaussian data (tested); with a network they differ, since the injected noise damps the network's
     error (the ODE carries it) while the correction extrapolates the noise-driven part of
@@ -351,7 +352,7 @@ def dpmpp_2m_sde_sample(denoiser, process: DiagonalProcess, x_start, times, gene
     """
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
-    eta = real(eta, "eta", low=0, high=1)
+    eta = real(eta, "eta", low=0, high=1, low_open=True)
     return _multistep(denoiser, process, x_start, times, generator, eta=float(eta), variance=variance,
                       second_order=True, r_range=r_range)
 
