@@ -10,7 +10,10 @@ of one site. This script runs ``consistency.py`` with s^2 multiplied, at each
 call, by that ratio interpolated in ln s^2 from the measured table
 (``--calibration full``), or by min(ratio, 1) (``shrink``: only the late lift,
 larger than the network's error, made smaller); ``--factor F`` multiplies s^2 by F
-on top (``--calibration none --factor 0.5``: half the Gaussian model's s^2 at every t). The table must hold one block
+on top (``--calibration none --factor 0.5``: half the Gaussian model's s^2 at every t), and
+``--wall-factor W`` takes W instead for the blocks at a wall of the input (a nearest
+neighbour of the opposite sign), where ``conditioned``'s blocks come out too weak and
+elsewhere too strong (docs/consistency.md). The table must hold one block
 size, that of the scale run. Every argument after ``--`` goes to
 ``consistency.py`` (run it with ``--modes conditioned``).
 
@@ -51,8 +54,17 @@ def read_ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.log(s2[order]), np.log(ratio[order])
 
 
-def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float = 1.0) -> None:
-    """Replace :func:`truncated_targets` in :mod:`isingsr.diffusion.consistency` by one with s^2 calibrated."""
+def at_wall(coarse):
+    """Blocks with a nearest neighbour (periodic) of the opposite input sign, shape as ``coarse`` (N, l, l)."""
+    import torch
+
+    return torch.stack([torch.roll(coarse, d, dims=a) != coarse for a in (-2, -1) for d in (1, -1)]).any(dim=0)
+
+
+def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float = 1.0,
+              wall_factor: float | None = None) -> None:
+    """Replace :func:`truncated_targets` in :mod:`isingsr.diffusion.consistency` by one with s^2 calibrated;
+    with ``wall_factor`` the blocks at an input wall take that factor instead of ``factor``."""
     import torch
 
     import isingsr.diffusion.consistency as consistency
@@ -61,10 +73,15 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float =
 
     def calibrated(x, coarse, b, variance, basis, every_block=False):
         s2 = float(consistency._gram_row(variance.to(torch.float64), basis, b, x.shape[-1])[0, 0, 0].clamp(min=0.0))
-        if s2 > 0:
-            ratio = float(np.exp(np.interp(np.log(s2), ln_s2, ln_ratio)))
-            variance = variance * factor * {"full": ratio, "shrink": min(ratio, 1.0), "none": 1.0}[how]
-        return plain(x, coarse, b, variance, basis, every_block)
+        if s2 <= 0:
+            return plain(x, coarse, b, variance, basis, every_block)
+        ratio = float(np.exp(np.interp(np.log(s2), ln_s2, ln_ratio)))
+        variance = variance * {"full": ratio, "shrink": min(ratio, 1.0), "none": 1.0}[how]
+        target = plain(x, coarse, b, variance * factor, basis, every_block)
+        if wall_factor is None:
+            return target
+        return torch.where(at_wall(coarse.to(target.device)), plain(x, coarse, b, variance * wall_factor, basis,
+                                                                   every_block), target)
 
     consistency.truncated_targets = calibrated
 
@@ -76,12 +93,15 @@ def run() -> None:
     ap.add_argument("--errors", type=Path, required=True, help="table.md of experiments/block_mean_errors.py")
     ap.add_argument("--calibration", choices=CALIBRATIONS, required=True)
     ap.add_argument("--factor", type=float, default=1.0, help="a constant multiplier of s^2 on top (default 1)")
+    ap.add_argument("--wall-factor", type=float, default=None,
+                    help="the multiplier of the blocks at an input wall (a neighbour of the opposite sign) instead")
     args = ap.parse_args(argv[:len(argv) - len(rest) - (1 if "--" in argv else 0)])
     if "--modes" not in rest:
         raise InputError("give consistency.py its --modes (conditioned) after --")
-    if not args.factor > 0:
-        raise InputError(f"--factor {args.factor}: must be positive")
-    calibrate(*read_ratios(args.errors), args.calibration, args.factor)
+    for name, v in (("--factor", args.factor), ("--wall-factor", args.wall_factor)):
+        if v is not None and not v > 0:
+            raise InputError(f"{name} {v}: must be positive")
+    calibrate(*read_ratios(args.errors), args.calibration, args.factor, args.wall_factor)
     sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
     runpy.run_path(sys.argv[0], run_name="__main__")
 

@@ -60,3 +60,16 @@ def test_calibrated_lift_reads_one_block_size_of_the_error_table(tmp_path):
         read_ratios(table)
     with pytest.raises(InputError, match="no such file"):
         read_ratios(tmp_path / "missing.md")
+
+
+def test_calibrated_lift_finds_the_blocks_at_an_input_wall_periodically():
+    import torch
+    from calibrated_lift import at_wall
+
+    c = torch.ones(1, 4, 4)
+    c[0, 0, 0] = -1                                   # one flipped block: it and its four periodic neighbours
+    want = torch.zeros(1, 4, 4, dtype=torch.bool)
+    for i, j in ((0, 0), (0, 1), (1, 0), (0, 3), (3, 0)):
+        want[0, i, j] = True
+    assert torch.equal(at_wall(c), want)
+    assert not at_wall(torch.ones(2, 4, 4)).any()
