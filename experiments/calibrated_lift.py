@@ -35,7 +35,7 @@ import numpy as np
 
 from isingsr.exceptions import InputError
 
-from _script import main, parser
+from _script import input_walls, main, parser
 
 CALIBRATIONS = ("full", "shrink", "none")
 
@@ -52,13 +52,6 @@ def read_ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
     s2, ratio = (np.array([float(r[i]) for r in rows]) for i in (4, 5))
     order = np.argsort(s2)
     return np.log(s2[order]), np.log(ratio[order])
-
-
-def at_wall(coarse):
-    """Blocks with a nearest neighbour (periodic) of the opposite input sign, shape as ``coarse`` (N, l, l)."""
-    import torch
-
-    return torch.stack([torch.roll(coarse, d, dims=a) != coarse for a in (-2, -1) for d in (1, -1)]).any(dim=0)
 
 
 def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float = 1.0,
@@ -80,8 +73,8 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float =
         target = plain(x, coarse, b, variance * factor, basis, every_block)
         if wall_factor is None:
             return target
-        return torch.where(at_wall(coarse.to(target.device)), plain(x, coarse, b, variance * wall_factor, basis,
-                                                                   every_block), target)
+        wall = torch.from_numpy(input_walls(coarse.cpu().numpy())).to(target.device)
+        return torch.where(wall, plain(x, coarse, b, variance * wall_factor, basis, every_block), target)
 
     consistency.truncated_targets = calibrated
 

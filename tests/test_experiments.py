@@ -62,14 +62,15 @@ def test_calibrated_lift_reads_one_block_size_of_the_error_table(tmp_path):
         read_ratios(tmp_path / "missing.md")
 
 
-def test_calibrated_lift_finds_the_blocks_at_an_input_wall_periodically():
-    import torch
-    from calibrated_lift import at_wall
 
-    c = torch.ones(1, 4, 4)
+def test_input_walls_are_the_blocks_with_a_periodic_neighbour_of_the_other_sign():
+    import numpy as np
+    from _script import input_walls
+
+    c = np.ones((1, 4, 4))
     c[0, 0, 0] = -1                                   # one flipped block: it and its four periodic neighbours
-    want = torch.zeros(1, 4, 4, dtype=torch.bool)
+    want = np.zeros((1, 4, 4), dtype=bool)
     for i, j in ((0, 0), (0, 1), (1, 0), (0, 3), (3, 0)):
         want[0, i, j] = True
-    assert torch.equal(at_wall(c), want)
-    assert not at_wall(torch.ones(2, 4, 4)).any()
+    assert np.array_equal(input_walls(c), want)
+    assert not input_walls(np.ones((2, 4, 4))).any()
