@@ -22,6 +22,9 @@ Usage (about 20 s on 2 cores):
 At 8x on L = 64 and 128 (the shipped skild_L64.pt, at its own size and carried):
   python experiments/block_mean_errors.py --truth data/L128_n1000.h5 --blocks 8 -n 64 \
       --out results/block_mean_errors_L128_b8
+Split by the blocks next to a domain wall of the input and the others (``--split-walls``):
+  python experiments/block_mean_errors.py --ckpt isingsr/models/skild_L32_tiny.pt --blocks 4 --split-walls \
+      --out results/block_mean_errors_tiny_L32_walls
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 
 from isingsr.analysis.tables import markdown
+from isingsr.coarse import coarse_grain
 from isingsr.correlate import cached_truth
 from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, _gram_row
@@ -41,12 +45,13 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import add_truth_count, main, numbers, parser
+from _script import add_truth_count, input_walls, main, numbers, parser
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
 HEADER = ["b", "t", "blur", "network mse of block means", "Gaussian model s^2", "ratio",
           "ratio, Wiener below a = 0.1", "ratio, Wiener"]
+WALL_HEADER = ["ratio at input walls", "ratio inside domains", "share of wall blocks"]
 
 
 def run() -> None:
@@ -59,6 +64,9 @@ def run() -> None:
                     help="Monte Carlo ensemble [default: the cached L = 32 one, n = 1000, seed 12345]")
     add_truth_count(ap, 256)
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the truth's L]")
+    ap.add_argument("--split-walls", action="store_true",
+                    help="add the ratio of the blocks next to a domain wall of the input (the truth coarse-grained "
+                         "by b, majority rule, seed 0) and of the others")
     args = ap.parse_args()
     ens = load_ensemble(args.truth if args.truth is not None else cached_truth(32, 1000, log=print),
                         max_samples=args.n)
@@ -79,18 +87,24 @@ def run() -> None:
             batch = auto_batch(L)
             est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), t)).double()
                              for i in range(0, len(x_t), batch)])
-            def mse(e, b=b):
-                return float((_block_means((x0 - e)[:, 0], b) ** 2).mean())
+            def mse(e, b=b, where=None):
+                sq = _block_means((x0 - e)[:, 0], b) ** 2
+                return float(sq.mean() if where is None else sq[where].mean())
             s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, L)[0, 0, 0])
             blur = float(p.blur_length(t))
             a = p.a(torch.tensor(t, dtype=torch.float64))
             rows.append([str(b), f"{t:.3f}", f"{blur:.2f}", f"{mse(est):.4g}", f"{s2:.4g}", f"{mse(est) / s2:.2f}",
                          f"{mse(with_wiener(est, x_t, a, a < WIENER_A, p.basis)) / s2:.2f}",
                          f"{mse(with_wiener(est, x_t, a, torch.ones_like(a, dtype=torch.bool), p.basis)) / s2:.2f}"])
+            if args.split_walls:
+                wall = torch.from_numpy(input_walls(coarse_grain(ens.spins, b, "majority", seed=0)))
+                rows[-1] += [f"{mse(est, where=wall) / s2:.2f}", f"{mse(est, where=~wall) / s2:.2f}",
+                             f"{float(wall.double().mean()):.3f}"]
             print(" | ".join(rows[-1]))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "table.md").write_text(markdown(HEADER, rows) + "\n")
-    print(markdown(HEADER, rows))
+    header = HEADER + (WALL_HEADER if args.split_walls else [])
+    (args.out / "table.md").write_text(markdown(header, rows) + "\n")
+    print(markdown(header, rows))
 
 
 if __name__ == "__main__":
