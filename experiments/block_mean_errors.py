@@ -81,6 +81,8 @@ def run() -> None:
     x0 = torch.from_numpy(ens.spins[:, None].astype(np.float64))
     rows = []
     for b in args.blocks:
+        wall = torch.from_numpy(input_walls(coarse_grain(ens.spins, b, "majority", seed=0))) if args.split_walls \
+            else None
         for f in args.fractions:
             t = f * float(p.t_start(b))
             x_t = p.q_sample(x0, t, generator=torch.Generator().manual_seed(0))[0]
@@ -97,7 +99,6 @@ def run() -> None:
                          f"{mse(with_wiener(est, x_t, a, a < WIENER_A, p.basis)) / s2:.2f}",
                          f"{mse(with_wiener(est, x_t, a, torch.ones_like(a, dtype=torch.bool), p.basis)) / s2:.2f}"])
             if args.split_walls:
-                wall = torch.from_numpy(input_walls(coarse_grain(ens.spins, b, "majority", seed=0)))
                 rows[-1] += [f"{mse(est, where=wall) / s2:.2f}", f"{mse(est, where=~wall) / s2:.2f}",
                              f"{float(wall.double().mean()):.3f}"]
             print(" | ".join(rows[-1]))

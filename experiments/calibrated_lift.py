@@ -49,7 +49,10 @@ def read_ratios(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if len({r[0] for r in rows}) != 1:
         raise InputError(f"--errors {path}: expected the rows of one block size, got "
                          f"{sorted({r[0] for r in rows}) or 'none'}")
-    s2, ratio = (np.array([float(r[i]) for r in rows]) for i in (4, 5))
+    try:
+        s2, ratio = (np.array([float(r[i]) for r in rows]) for i in (4, 5))
+    except (IndexError, ValueError):
+        raise InputError(f"--errors {path}: not a table of experiments/block_mean_errors.py") from None
     order = np.argsort(s2)
     return np.log(s2[order]), np.log(ratio[order])
 
@@ -81,14 +84,15 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float =
 
 def run() -> None:
     argv = sys.argv[1:]
-    rest = argv[argv.index("--") + 1:] if "--" in argv else []
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, rest = argv[:cut], argv[cut + 1:]
     ap = parser(__doc__)
     ap.add_argument("--errors", type=Path, required=True, help="table.md of experiments/block_mean_errors.py")
     ap.add_argument("--calibration", choices=CALIBRATIONS, required=True)
     ap.add_argument("--factor", type=float, default=1.0, help="a constant multiplier of s^2 on top (default 1)")
     ap.add_argument("--wall-factor", type=float, default=None,
                     help="the multiplier of the blocks at an input wall (a neighbour of the opposite sign) instead")
-    args = ap.parse_args(argv[:len(argv) - len(rest) - (1 if "--" in argv else 0)])
+    args = ap.parse_args(own)
     if "--modes" not in rest:
         raise InputError("give consistency.py its --modes (conditioned) after --")
     for name, v in (("--factor", args.factor), ("--wall-factor", args.wall_factor)):
