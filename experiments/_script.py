@@ -182,12 +182,16 @@ def posterior_reference(truth, scale: float, out, *, seed: int = 0):
 def input_walls(coarse):
     """Blocks of coarse configurations ``(N, l, l)`` with a nearest neighbour of the opposite spin (periodic):
     the blocks next to a domain wall of the input."""
+    return opposite_neighbours(coarse) > 0
+
+
+def opposite_neighbours(coarse, cap: int = 4):
+    """Per block of coarse configurations ``(N, l, l)``, how many of its four nearest neighbours (periodic) have
+    the opposite spin, at most ``cap``: 0 inside a domain, 1 along a straight wall, 2 at a corner or in a strip,
+    3-4 an island (:func:`input_walls` is ``> 0``)."""
     import numpy as np
 
     coarse = np.asarray(coarse)
-    out = np.zeros(coarse.shape, dtype=bool)
-    for d in (1, -1):
-        for ax in (1, 2):
-            out |= coarse != np.roll(coarse, d, axis=ax)
-    return out
+    n = sum((coarse != np.roll(coarse, d, axis=ax)).astype(np.int64) for d in (1, -1) for ax in (1, 2))
+    return np.minimum(n, cap)
 

@@ -19,6 +19,14 @@ jackknife error (blocks in the truth's Monte Carlo time order) and z-score:
   consistency), among the blocks with a nearest neighbour of the opposite
   input spin and among the others (the truth's own is 1).
 
+``--by-neighbours`` adds, for the blocks with k = 0, 1, 2 and 3 or more nearest
+neighbours of the opposite input spin (inside a domain, along a straight wall,
+at a corner, an island), the mean block magnetisation along the input spin
+y_B m_B, its spread (the standard deviation of y_B m_B over those blocks) and
+the consistency: the input fixes how magnetised each kind of block is, an
+exact posterior draw reproduces it, and a lift that holds the block means
+shows here which kind it over- or under-lifts.
+
 A second table is the mean spin profile across a domain wall of the input:
 for each pair of horizontally neighbouring blocks whose input spins differ,
 the spins' column means over the 2 S columns of the pair, oriented so the left
@@ -48,7 +56,7 @@ from isingsr.correlate import coarse_inputs
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
 
-from _script import input_walls, main, parser
+from _script import input_walls, main, opposite_neighbours, parser
 
 #: Statistics, each a function of per-configuration arrays' means (``_samples``'s order).
 STATS = {
@@ -62,6 +70,24 @@ STATS = {
     "consistency, blocks at an input wall": lambda *a: a[9] / a[10],
     "consistency, blocks inside a domain": lambda *a: a[11] / a[12],
 }
+#: Classes of :func:`_script.opposite_neighbours` (k opposite input neighbours; the last is k or more).
+CLASS_NAMES = ("0", "1", "2", "3+")
+
+
+def _class_stat(k: int, what: str):
+    """Statistic ``what`` of class k from :func:`_class_samples`' arrays (sum of y_B m_B, of m_B^2, kept blocks,
+    blocks per class), which follow :func:`_samples`' 13."""
+    def stat(*a):
+        m, m2, kept, count = a[13 + 4 * k: 17 + 4 * k]
+        return {"mean": m / count, "spread": np.sqrt(max(m2 / count - (m / count) ** 2, 0.0)),
+                "consistency": kept / count}[what]
+    return stat
+
+
+CLASS_STATS = {f"{label}, {k} opposite neighbours": _class_stat(i, what)
+               for what, label in (("mean", "block m along input"), ("spread", "spread of block m along input"),
+                                   ("consistency", "consistency"))
+               for i, k in enumerate(CLASS_NAMES)}
 
 
 def _samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
@@ -88,6 +114,21 @@ def _samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
              (kept & ~wall).sum(axis=(1, 2)), (~wall).sum(axis=(1, 2)))]
 
 
+def _class_samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
+    """Per configuration and class of :data:`CLASS_NAMES`: the sums of y_B m_B and of m_B^2, the count of kept
+    blocks and the count of blocks (float64, length N each; :func:`_class_stat`'s order)."""
+    n, L, _ = spins.shape
+    b = spins.astype(np.float32).reshape(n, L // S, S, L // S, S).mean(axis=(2, 4))
+    cls = opposite_neighbours(coarse, len(CLASS_NAMES) - 1)
+    kept = (b * coarse > 0) | (b == 0)
+    out = []
+    for k in range(len(CLASS_NAMES)):
+        sel = cls == k
+        out += [(b * coarse * sel).sum(axis=(1, 2)), (b * b * sel).sum(axis=(1, 2)), (kept & sel).sum(axis=(1, 2)),
+                sel.sum(axis=(1, 2))]
+    return [np.asarray(v, dtype=np.float64) for v in out]
+
+
 def wall_profile(spins: np.ndarray, coarse: np.ndarray, S: int) -> np.ndarray:
     """Mean oriented column profile (2 S values) of horizontally neighbouring blocks whose input spins differ."""
     n, L, _ = spins.shape
@@ -106,6 +147,9 @@ def run() -> None:
     ap.add_argument("--blocks", type=int, default=100, help="jackknife blocks")
     ap.add_argument("--n", type=int, default=None,
                     help="only the first n configurations of the truth and of each ensemble [all]")
+    ap.add_argument("--by-neighbours", action="store_true",
+                    help="add the block magnetisation along the input and the consistency of the blocks with 0, 1, "
+                         "2 and 3+ nearest neighbours of the opposite input spin")
     ap.add_argument("--out", type=Path, default=None, help="folder for table.md and summary.json")
     args = ap.parse_args()
     if args.n is not None and args.n < 2:
@@ -120,15 +164,20 @@ def run() -> None:
         raise InputError(f"--ensembles: expected NAME=PATH,..., got {args.ensembles!r}") from None
     order = truth.time_order()
     coarse = coarse_inputs(truth.spins, S, args.seed)
-    ref = [v[order] for v in _samples(truth.spins, coarse, S)]
+    stats = {**STATS, **(CLASS_STATS if args.by_neighbours else {})}
+
+    def samples(spins):
+        v = _samples(spins, coarse, S) + (_class_samples(spins, coarse, S) if args.by_neighbours else [])
+        return [x[order] for x in v]
+    ref = samples(truth.spins)
     cands = {}
     for name, path in paths.items():
         ens = load_ensemble(path, max_samples=args.n)
         if ens.spins.shape != truth.spins.shape:
             raise InputError(f"{path}: {ens.spins.shape} configurations, the truth has {truth.spins.shape}")
-        cands[name] = [v[order] for v in _samples(ens.spins, coarse, S)]
+        cands[name] = samples(ens.spins)
     rows, summary = [], {"truth": str(args.truth), "scale": S, "n": truth.n, "ensembles": paths, "stats": {}}
-    for stat, f in STATS.items():
+    for stat, f in stats.items():
         value, err = jackknife(f, *ref, n_blocks=args.blocks)
         row, entry = [stat, f"{value:.5f} ± {err:.5f}"], {"truth": [float(value), float(err)]}
         for name, c in cands.items():

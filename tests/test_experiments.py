@@ -74,3 +74,94 @@ def test_input_walls_are_the_blocks_with_a_periodic_neighbour_of_the_other_sign(
         want[0, i, j] = True
     assert np.array_equal(input_walls(c), want)
     assert not input_walls(np.ones((2, 4, 4))).any()
+
+
+def test_opposite_neighbours_counts_the_periodic_neighbours_of_the_other_sign():
+    import numpy as np
+    from _script import opposite_neighbours
+
+    c = np.ones((1, 4, 4))
+    c[0, 0, 0] = -1                                   # an island: 4 opposite neighbours, each of them 1
+    c[0, 2, 2] = c[0, 2, 3] = -1                      # a pair: 3 each, and their neighbours 1 or 2
+    n = opposite_neighbours(c)
+    assert n[0, 0, 0] == 4 and n[0, 2, 2] == 3 and n[0, 2, 3] == 3
+    assert n[0, 2, 0] == 1                            # the pair's periodic neighbour on the left
+    assert n[0, 1, 1] == 0
+    assert opposite_neighbours(c, cap=3)[0, 0, 0] == 3
+    square = np.ones((1, 4, 4))
+    square[0, :2, :2] = -1                            # a 2 x 2 domain: each of its blocks is a corner
+    assert (opposite_neighbours(square)[0, :2, :2] == 2).all()
+    assert np.array_equal(opposite_neighbours(c) > 0, __import__("_script").input_walls(c))
+
+
+def test_lift_table_reads_offsets_in_mu_and_ln_s2():
+    import numpy as np
+    from empirical_lift import CLASSES, LiftTable, binned
+
+    mu = np.linspace(-1, 1, 4000)
+    centres, offsets = binned(mu, mu + 0.1)
+    assert len(centres) == 10 and np.allclose(offsets, 0.1)           # 400 blocks per bin
+    flat = [np.array([-1.0, 1.0])] * CLASSES
+    table = LiftTable(np.log([0.2, 0.1]), [flat, flat],                # given in decreasing s^2: sorted
+                      [[np.array([0.4, 0.0])] * CLASSES, [np.array([0.2, 0.2])] * CLASSES])
+    cls = np.zeros(3, dtype=int)
+    x = np.array([-1.0, 0.0, 0.5])
+    assert table.target(x, cls, 0.1).tolist() == pytest.approx([0.0, 0.2, 0.7])      # offset 0.2; clipped at 0
+    assert table.target(x, cls, 0.2).tolist() == pytest.approx([0.0, 0.2, 0.6])      # 0.4 - 0.4 (mu + 1) / 2
+    half = np.exp(0.5 * (np.log(0.1) + np.log(0.2)))
+    assert table.target(x, cls, half)[1] == pytest.approx(0.2)                     # (0.2 + 0.2) / 2 at mu = 0
+    assert table.target(x, cls, 0.05).tolist() == pytest.approx([0.0, 0.0, 0.5])     # below the table: mu itself
+    assert table.target(x, cls, 1.0).tolist() == pytest.approx([0.0, 0.2, 0.6])      # above it: the last
+
+
+def test_block_structure_class_stats_of_the_truth_itself():
+    import numpy as np
+    from block_structure import CLASS_STATS, _class_samples, _samples
+
+    rng = np.random.default_rng(0)
+    spins = np.where(rng.random((3, 8, 8)) < 0.5, 1, -1).astype(np.int8)
+    b = spins.reshape(3, 4, 2, 4, 2).mean(axis=(2, 4))
+    coarse = np.where(b >= 0, 1, -1)
+    arrays = [v.mean() for v in _samples(spins, coarse, 2) + _class_samples(spins, coarse, 2)]
+    got = {k: f(*arrays) for k, f in CLASS_STATS.items()}
+    from _script import opposite_neighbours
+    cls = opposite_neighbours(coarse, 3)
+    for k, name in enumerate(("0", "1", "2", "3+")):
+        if (cls == k).any():
+            assert got[f"block m along input, {name} opposite neighbours"] == pytest.approx(
+                (b * coarse)[cls == k].mean())
+            assert got[f"spread of block m along input, {name} opposite neighbours"] == pytest.approx(
+                (b * coarse)[cls == k].std())
+            assert got[f"consistency, {name} opposite neighbours"] == 1.0       # its own coarse-graining
+
+
+def test_class_lift_with_equal_factors_is_conditioned_and_a_wider_class_lifts_more(monkeypatch, make_process):
+    import numpy as np
+    import torch
+
+    import isingsr.diffusion.consistency as consistency
+    from class_lift import class_means, install
+    monkeypatch.setattr(consistency, "truncated_targets", consistency.truncated_targets)  # restored afterwards
+    plain = consistency.truncated_targets
+    p = make_process(16)
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.normal(0, 0.5, (2, 1, 16, 16)))
+    coarse = torch.from_numpy(np.where(rng.random((2, 4, 4)) < 0.5, 1.0, -1.0))
+    var = p.sigma2(0.3)
+    want = plain(x, coarse, 4, var, p.basis, every_block=True)
+    install([1, 1, 1, 1])
+    assert torch.allclose(consistency.truncated_targets(x, coarse, 4, var, p.basis, every_block=True), want)
+    install([1, 4, 4, 4])                                      # wider at the walls only
+    got = consistency.truncated_targets(x, coarse, 4, var, p.basis, every_block=True)
+    from _script import input_walls
+    wall = torch.from_numpy(input_walls(coarse.numpy()))
+    assert torch.equal(got[~wall], want[~wall]) and (got[wall] > want[wall]).all()
+    assert torch.equal(consistency.truncated_targets(x, coarse, 4, var, p.basis), plain(x, coarse, 4, var, p.basis))
+
+    spins = np.where(rng.random((50, 8, 8)) < 0.5, 1, -1)
+    c = np.where(spins.reshape(50, 4, 2, 4, 2).sum(axis=(2, 4)) >= 0, 1, -1)
+    means, errs = class_means(spins, c, 2)
+    m = c * spins.reshape(50, 4, 2, 4, 2).mean(axis=(2, 4))
+    from _script import opposite_neighbours
+    cls = opposite_neighbours(c, 3)
+    assert means[0] == pytest.approx(m[cls == 0].mean()) and (errs > 0).all()
