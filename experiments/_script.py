@@ -195,3 +195,43 @@ def opposite_neighbours(coarse, cap: int = 4):
     n = sum((coarse != np.roll(coarse, d, axis=ax)).astype(np.int64) for d in (1, -1) for ax in (1, 2))
     return np.minimum(n, cap)
 
+
+
+def split_for_consistency() -> tuple[list[str], list[str]]:
+    """The command line split at ``--``: a lift script's own arguments, and those it passes to
+    ``consistency.py`` (:func:`run_consistency`), which must name ``--modes``."""
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    own, rest = argv[:cut], argv[cut + 1:]
+    if "--modes" not in rest and not {"-h", "--help"} & set(own):
+        raise InputError("give consistency.py its --modes (conditioned) after --")
+    return own, rest
+
+
+def add_calibration(ap: argparse.ArgumentParser, n: int, what: str) -> None:
+    """The arguments of a lift fitted on Monte Carlo data: ``--calib``, ``-n``, ``--scale``, ``--ckpt`` and
+    ``--out``."""
+    ap.add_argument("--calib", type=Path, required=True,
+                    help=f"Monte Carlo ensemble the {what} is measured on (not the evaluation's)")
+    ap.add_argument("-n", type=int, default=n, help=f"configurations of --calib used (default {n})")
+    ap.add_argument("--scale", type=int, required=True, help="block size b of the runs after --")
+    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the data's L]")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="folder of the fit's table [default: the --out after --]")
+
+
+def calibration_out(out: Path | None, rest: list[str]) -> Path:
+    """``--out`` of :func:`add_calibration`, else the one given to consistency.py."""
+    if out is not None:
+        return out
+    if "--out" in rest and rest.index("--out") + 1 < len(rest):
+        return Path(rest[rest.index("--out") + 1])
+    raise InputError("give --out (here or after --)")
+
+
+def run_consistency(rest: list[str]) -> None:
+    """Run ``consistency.py`` in this process with the arguments ``rest`` (a lift installed before it counts)."""
+    import runpy
+
+    sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
+    runpy.run_path(sys.argv[0], run_name="__main__")

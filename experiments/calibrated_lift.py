@@ -27,15 +27,13 @@ Usage (about 2 min per 4x run of the tiny network on 2 cores):
 
 from __future__ import annotations
 
-import runpy
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from isingsr.exceptions import InputError
 
-from _script import input_walls, main, parser
+from _script import input_walls, main, parser, run_consistency, split_for_consistency
 
 CALIBRATIONS = ("full", "shrink", "none")
 
@@ -83,9 +81,7 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float =
 
 
 def run() -> None:
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)
-    own, rest = argv[:cut], argv[cut + 1:]
+    own, rest = split_for_consistency()
     ap = parser(__doc__)
     ap.add_argument("--errors", type=Path, required=True, help="table.md of experiments/block_mean_errors.py")
     ap.add_argument("--calibration", choices=CALIBRATIONS, required=True)
@@ -93,14 +89,11 @@ def run() -> None:
     ap.add_argument("--wall-factor", type=float, default=None,
                     help="the multiplier of the blocks at an input wall (a neighbour of the opposite sign) instead")
     args = ap.parse_args(own)
-    if "--modes" not in rest:
-        raise InputError("give consistency.py its --modes (conditioned) after --")
     for name, v in (("--factor", args.factor), ("--wall-factor", args.wall_factor)):
         if v is not None and not v > 0:
             raise InputError(f"{name} {v}: must be positive")
     calibrate(*read_ratios(args.errors), args.calibration, args.factor, args.wall_factor)
-    sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    run_consistency(rest)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,7 @@ Usage (about 1 min per round and 2 min per 4x evaluation of the tiny network on 
 
 from __future__ import annotations
 
-import runpy
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,7 +49,8 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import main, numbers, opposite_neighbours, parser
+from _script import (add_calibration, calibration_out, main, numbers, opposite_neighbours, parser, run_consistency,
+                     split_for_consistency)
 
 #: Classes: k opposite input neighbours, the last k or more.
 CLASSES = 4
@@ -117,15 +116,9 @@ def fit(ck, den, spins: np.ndarray, b: int, steps: int, start_blur, lo: float, h
 
 
 def run() -> None:
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)
-    own, rest = argv[:cut], argv[cut + 1:]
+    own, rest = split_for_consistency()
     ap = parser(__doc__)
-    ap.add_argument("--calib", type=Path, required=True,
-                    help="Monte Carlo ensemble the widths are fitted on (not the evaluation's)")
-    ap.add_argument("-n", type=int, default=500, help="configurations of --calib used (default 500)")
-    ap.add_argument("--scale", type=int, required=True, help="block size b of the runs after --")
-    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the data's L]")
+    add_calibration(ap, 500, "width")
     ap.add_argument("--steps", type=int, default=None, help="reverse steps [default: the package's for the scale]")
     ap.add_argument("--c", type=float, default=None, help="blur constant of the start [default: the checkpoint's]")
     ap.add_argument("--lo", type=float, default=0.01, help="smallest factor f_k (default 0.01)")
@@ -133,17 +126,12 @@ def run() -> None:
     ap.add_argument("--iters", type=int, default=7, help="bisection rounds (default 7)")
     ap.add_argument("--factors", type=numbers(), default=None,
                     help="the four factors, f_0,f_1,f_2,f_3, instead of fitting them")
-    ap.add_argument("--out", type=Path, default=None, help="folder of class_fit.md [default: the --out after --]")
     args = ap.parse_args(own)
-    if "--modes" not in rest:
-        raise InputError("give consistency.py its --modes (conditioned) after --")
     if not 0 < args.lo < args.hi or args.iters < 1:
         raise InputError("need 0 < --lo < --hi and --iters >= 1")
     if args.factors is not None and (len(args.factors) != CLASSES or min(args.factors) <= 0):
         raise InputError(f"--factors: {CLASSES} positive numbers, got {args.factors}")
-    out = args.out or (Path(rest[rest.index("--out") + 1]) if "--out" in rest else None)
-    if out is None:
-        raise InputError("give --out (here or after --)")
+    out = calibration_out(args.out, rest)
     if args.factors is None:
         if not args.calib.is_file():
             raise InputError(f"--calib {args.calib}: no such file")
@@ -167,8 +155,7 @@ def run() -> None:
         factors = np.asarray(args.factors)
     print("factors " + " / ".join(f"{v:.3g}" for v in factors))
     install(factors)
-    sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    run_consistency(rest)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,7 @@ Usage (about 2 min for the table and 2 min per 4x run of the tiny network on 2 c
 
 from __future__ import annotations
 
-import runpy
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,7 +53,8 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import main, opposite_neighbours, parser
+from _script import (add_calibration, calibration_out, main, opposite_neighbours, parser, run_consistency,
+                     split_for_consistency)
 
 #: Classes of blocks by their number of opposite input neighbours; 3 and 4 share the last.
 CLASSES = 4
@@ -153,29 +152,17 @@ def install(table: LiftTable) -> None:
 
 
 def run() -> None:
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)
-    own, rest = argv[:cut], argv[cut + 1:]
+    own, rest = split_for_consistency()
     ap = parser(__doc__)
-    ap.add_argument("--calib", type=Path, required=True,
-                    help="Monte Carlo ensemble the lift is measured on (not the evaluation's)")
-    ap.add_argument("-n", type=int, default=4000, help="configurations of --calib used (default 4000)")
-    ap.add_argument("--scale", type=int, required=True, help="block size b of the runs after --")
-    ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the data's L]")
+    add_calibration(ap, 4000, "lift")
     ap.add_argument("--times", type=int, default=24, help="times of the table (default 24)")
     ap.add_argument("--min-blur", type=float, default=0.3, help="blur length (sites) of the last time (default 0.3)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="folder of lift_table.md [default: the --out after --]")
     args = ap.parse_args(own)
-    if "--modes" not in rest:
-        raise InputError("give consistency.py its --modes (conditioned) after --")
     if not args.calib.is_file():
         raise InputError(f"--calib {args.calib}: no such file")
     if args.times < 2 or args.min_blur <= 0:
         raise InputError("--times must be >= 2 and --min-blur positive")
-    out = args.out or (Path(rest[rest.index("--out") + 1]) if "--out" in rest else None)
-    if out is None:
-        raise InputError("give --out (here or after --)")
+    out = calibration_out(args.out, rest)
     ens = load_ensemble(args.calib, max_samples=args.n)
     L, b = ens.L, args.scale
     if b < 2 or L % b:
@@ -196,8 +183,7 @@ def run() -> None:
                                      f"opposite neighbours" for c in range(CLASSES)]
     (out / "lift_table.md").write_text(f"`{' '.join(sys.argv)}`\n\n" + markdown(header, rows) + "\n")
     install(table)
-    sys.argv = [str(Path(__file__).with_name("consistency.py"))] + rest
-    runpy.run_path(sys.argv[0], run_name="__main__")
+    run_consistency(rest)
 
 
 if __name__ == "__main__":

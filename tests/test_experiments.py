@@ -165,3 +165,22 @@ def test_class_lift_with_equal_factors_is_conditioned_and_a_wider_class_lifts_mo
     from _script import opposite_neighbours
     cls = opposite_neighbours(c, 3)
     assert means[0] == pytest.approx(m[cls == 0].mean()) and (errs > 0).all()
+
+
+def test_lift_scripts_split_their_arguments_at_the_dashes(monkeypatch):
+    from pathlib import Path
+
+    from _script import calibration_out, split_for_consistency
+    from isingsr.exceptions import InputError
+
+    monkeypatch.setattr("sys.argv", ["x.py", "--scale", "4", "--", "--modes", "conditioned", "--out", "r"])
+    own, rest = split_for_consistency()
+    assert own == ["--scale", "4"] and rest == ["--modes", "conditioned", "--out", "r"]
+    assert calibration_out(None, rest) == Path("r") and calibration_out(Path("o"), rest) == Path("o")
+    with pytest.raises(InputError, match="--out"):
+        calibration_out(None, ["--modes", "conditioned", "--out"])
+    monkeypatch.setattr("sys.argv", ["x.py", "--scale", "4", "--", "--out", "r"])
+    with pytest.raises(InputError, match="--modes"):
+        split_for_consistency()
+    monkeypatch.setattr("sys.argv", ["x.py", "--help"])
+    assert split_for_consistency() == (["--help"], [])                 # --help is argparse's to answer
