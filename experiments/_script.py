@@ -195,6 +195,31 @@ def opposite_neighbours(coarse, cap: int = 4):
     n = sum((coarse != np.roll(coarse, d, axis=ax)).astype(np.int64) for d in (1, -1) for ax in (1, 2))
     return np.minimum(n, cap)
 
+def install_block_targets(target) -> None:
+    """Make ``--consistency conditioned`` hold every block mean along the input at ``target(mu, cls, s2)``
+    instead of the library's truncated-Gaussian mean: ``mu`` the estimate's block means along the input
+    (float64 tensor, (N, l, l)), ``cls`` :func:`opposite_neighbours` of the input (capped at 3), ``s2`` the
+    Gaussian model's block-mean variance (at ``s2 = 0``, mu itself). The other modes' calls keep the library's
+    :func:`isingsr.diffusion.consistency.truncated_targets`, however often this is installed."""
+    import torch
+
+    import isingsr.diffusion.consistency as consistency
+
+    plain = getattr(install_block_targets, "plain", consistency.truncated_targets)
+    install_block_targets.plain = plain
+
+    def targets(x, coarse, b, variance, basis, every_block=False):
+        L = x.shape[-1]
+        s2 = float(consistency._gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0))
+        if not every_block:
+            return plain(x, coarse, b, variance, basis, every_block)
+        mu = coarse.to(torch.float64) * consistency._block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)
+        if s2 <= 0:
+            return mu.clamp(min=0.0)
+        cls = torch.from_numpy(opposite_neighbours(coarse.cpu().numpy(), 3)).to(mu.device)
+        return torch.as_tensor(target(mu, cls, s2), dtype=torch.float64, device=mu.device).clamp(min=0.0)
+
+    consistency.truncated_targets = targets
 
 
 def split_for_consistency() -> tuple[list[str], list[str]]:

@@ -41,7 +41,7 @@ import torch
 from isingsr.analysis.tables import markdown
 from isingsr.correlate import coarse_inputs
 from isingsr.defaults import superres_steps
-from isingsr.diffusion.consistency import _block_means, _gram_row, _truncated_mean
+from isingsr.diffusion.consistency import _truncated_mean
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.exceptions import InputError
@@ -49,34 +49,17 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import (add_calibration, calibration_out, main, numbers, opposite_neighbours, parser, run_consistency,
-                     split_for_consistency)
+from _script import (add_calibration, calibration_out, install_block_targets, main, numbers, opposite_neighbours,
+                     parser, run_consistency, split_for_consistency)
 
 #: Classes: k opposite input neighbours, the last k or more.
 CLASSES = 4
 
 
 def install(factors) -> None:
-    """Replace :func:`truncated_targets` in :mod:`isingsr.diffusion.consistency` by one whose width is
-    ``factors[k] s^2`` for the blocks of class k (``every_block`` calls, those of ``conditioned``)."""
-    import isingsr.diffusion.consistency as consistency
-
-    plain = getattr(install, "plain", consistency.truncated_targets)   # the library's, however often installed
-    install.plain = plain
+    """Make ``conditioned``'s truncation width ``factors[k] s^2`` for the blocks of class k."""
     f = torch.as_tensor(np.asarray(factors, dtype=np.float64))
-
-    def per_class(x, coarse, b, variance, basis, every_block=False):
-        if not every_block:
-            return plain(x, coarse, b, variance, basis, every_block)
-        L = x.shape[-1]
-        s2 = float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0))
-        mu = coarse.to(torch.float64) * _block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)
-        if s2 <= 0:
-            return mu.clamp(min=0.0)
-        cls = torch.from_numpy(opposite_neighbours(coarse.cpu().numpy(), CLASSES - 1)).to(mu.device)
-        return _truncated_mean(mu, (s2 * f.to(mu.device)[cls]).sqrt()).clamp(min=0.0)
-
-    consistency.truncated_targets = per_class
+    install_block_targets(lambda mu, cls, s2: _truncated_mean(mu, (s2 * f.to(mu.device)[cls]).sqrt()))
 
 
 def class_means(spins: np.ndarray, coarse: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray]:

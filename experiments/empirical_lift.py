@@ -53,8 +53,8 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import (add_calibration, calibration_out, main, opposite_neighbours, parser, run_consistency,
-                     split_for_consistency)
+from _script import (add_calibration, calibration_out, install_block_targets, main, opposite_neighbours, parser,
+                     run_consistency, split_for_consistency)
 
 #: Classes of blocks by their number of opposite input neighbours; 3 and 4 share the last.
 CLASSES = 4
@@ -130,25 +130,9 @@ def measure(den, spins: np.ndarray, b: int, times: np.ndarray, log=print) -> tup
 
 
 def install(table: LiftTable) -> None:
-    """Replace :func:`truncated_targets` in :mod:`isingsr.diffusion.consistency` by the measured lift
-    (``every_block`` calls, those of ``conditioned``; the others keep the Gaussian model)."""
-    import isingsr.diffusion.consistency as consistency
-
-    plain = consistency.truncated_targets
-
-    def measured(x, coarse, b, variance, basis, every_block=False):
-        if not every_block:
-            return plain(x, coarse, b, variance, basis, every_block)
-        L = x.shape[-1]
-        s2 = float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0))
-        y = coarse.to(torch.float64)
-        mu = (y * _block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)).cpu().numpy()
-        if s2 <= 0:
-            return torch.from_numpy(np.maximum(mu, 0.0)).to(x.device)
-        cls = opposite_neighbours(coarse.cpu().numpy(), CLASSES - 1)
-        return torch.from_numpy(table.target(mu.ravel(), cls.ravel(), s2).reshape(mu.shape)).to(x.device)
-
-    consistency.truncated_targets = measured
+    """Make ``conditioned``'s target of every block the measured lift."""
+    install_block_targets(lambda mu, cls, s2: table.target(mu.cpu().numpy().ravel(), cls.cpu().numpy().ravel(),
+                                                           s2).reshape(tuple(mu.shape)))
 
 
 def run() -> None:
