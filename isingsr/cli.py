@@ -284,7 +284,8 @@ def _parse_methods(text):
 @click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
               help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
                    "block means moved to their Gaussian posterior means given the input's signs, then the last "
-                   "steps' majorities), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
+                   "steps' majorities), drawn (as conditioned, the step's noise in the block means drawn from "
+                   "their truncated law), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
                    "final (the output only), late (the last steps' estimates) or project (every estimate; see "
                    "isingsr superres --help).")
 @_start_blur_option
@@ -553,8 +554,8 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
                    "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c comes out too weak at short "
                    "range, p = 0.0007 on the second; at 2x use "
-                   "none). The other choices (held, truncated, mean, joint, final, late, project) are the variants "
-                   "measured against it in docs/consistency.md, each worse; the block-mean "
+                   "none). The other choices (drawn, held, truncated, mean, joint, final, late, project) are the "
+                   "variants measured against it in docs/consistency.md, none better; the block-mean "
                    "ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with "
                    "the Hamiltonian.")
 @_start_blur_option

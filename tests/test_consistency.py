@@ -8,7 +8,7 @@ from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
 from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, hold_block_means,
                                           joint_targets, majority_projector, project_block_means, project_majority,
-                                          truncated_targets)
+                                          truncated_targets, _truncated_quantile)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -87,7 +87,7 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")
     assert block_consistency(to_spins(late), coarse, 4) == 1.0
     assert not np.array_equal(late, last)
-    for mode in ("project", "final", "late", "mean", "truncated", "held", "conditioned", "joint"):
+    for mode in ("project", "final", "late", "mean", "truncated", "held", "conditioned", "joint", "drawn"):
         with pytest.raises(InputError, match="integer scale"):
             superresolve_fields(Oracle(), {"gains": {"2.5": ones}, "passband_corr": {"2.5": ones}},
                                 fine[:, ::3, ::3][:, :6, :6], 2.5, steps=2, consistency=mode)
@@ -343,6 +343,79 @@ def test_truncated_targets_are_the_truncated_normal_means_of_the_wrong_blocks(ma
     np.testing.assert_allclose(far.numpy(), s * s / 3.0, rtol=0.03)  # far on the wrong side: about s^2 / |mu|
     assert torch.equal(truncated_targets(x, coarse, 2, torch.zeros(8, 8, dtype=torch.float64), p.basis),
                        torch.zeros(4, 4, 4, dtype=torch.float64))  # a known field: the plain constraint
+
+
+@pytest.mark.parametrize("mu", [-2.0, 0.0, 0.7, 3.0])
+def test_truncated_quantile_maps_a_normal_draw_to_the_truncated_normal(mu):
+    """_truncated_quantile(mu, s, z) with z ~ N(0, 1) is a draw of N(mu, s^2) truncated to positive values
+    (Kolmogorov-Smirnov against scipy), increasing in z, the untruncated mu + s z far on the right side,
+    finite and just above 0 far on the wrong side."""
+    from scipy.stats import kstest, truncnorm
+
+    s = 0.3
+    z = torch.from_numpy(np.random.default_rng(5).normal(size=20_000))
+    got = _truncated_quantile(torch.full_like(z, mu), s, z).numpy()
+    assert kstest(got, truncnorm(-mu / s, np.inf, loc=mu, scale=s).cdf).pvalue > 1e-3
+    order = np.argsort(z.numpy())
+    assert bool((np.diff(got[order]) >= 0).all()) and bool((got >= 0).all())
+    far = _truncated_quantile(torch.full_like(z, 10 * s), s, z)
+    np.testing.assert_allclose(far.numpy(), 10 * s + s * z.numpy(), atol=1e-9)
+    wrong = _truncated_quantile(torch.full_like(z, -60 * s), s, z)
+    assert bool(torch.isfinite(wrong).all()) and float(wrong.max()) < 0.1 * s
+
+
+def test_drawn_mode_draws_each_block_mean_from_its_truncated_law_and_nothing_else(make_process):
+    """condition_draw: after a ``drawn`` estimate at time t, the draw e of x_0 - x0_hat gets block means
+    (along the input) of the truncated quantile of its own ones, minus the estimate's target -- up to one
+    shift per sample, the field mean the process does not move -- through the Gaussian model's conditional
+    mean (hold_block_means), but in the block patterns of (almost) no posterior variance; another time,
+    another mode, or blocks far on the right side leave e alone."""
+    p = make_process(L=16)
+    Oracle, _, _, coarse = _oracle_case(p, 6, seed=13)
+    rng = np.random.default_rng(14)
+    x_t = torch.from_numpy(rng.normal(size=(6, 1, 16, 16)))
+    t = 0.4
+    tt = torch.full((6,), t, dtype=torch.float64)
+    var = p.sigma2(torch.tensor(t, dtype=torch.float64))
+    e = p.basis.inverse(var.sqrt() * p.basis.forward(torch.from_numpy(rng.normal(size=(6, 1, 16, 16)))))
+    plain = MeanConstrainedDenoiser(Oracle(), coarse, 4, "conditioned")
+    den = MeanConstrainedDenoiser(Oracle(), coarse, 4, "drawn")
+    x0 = den(x_t, tt)
+    np.testing.assert_allclose(x0, plain(x_t, tt), atol=1e-12)  # the estimate is conditioned's
+    assert plain.condition_draw(e, t) is e and den.condition_draw(e, 0.39) is e
+    got = den.condition_draw(e, t)
+    sign = torch.from_numpy(coarse).double()
+    s = float(truncated_targets(torch.zeros(1, 16, 16), torch.ones(1, 4, 4), 4, var, p.basis, True)[0, 0, 0]) \
+        / np.sqrt(2 / np.pi)  # the mean of N(0, s^2) truncated is s sqrt(2 / pi)
+    est = Oracle()(x_t, tt)
+    pre = sign * _block_means(est.reshape(6, 16, 16).double(), 4)
+    target = truncated_targets(est, torch.from_numpy(coarse), 4, var, p.basis, every_block=True)
+    want = _truncated_quantile(pre, s, sign * _block_means(e.reshape(6, 16, 16), 4) / s) - target
+    off = sign * _block_means(got.reshape(6, 16, 16), 4) - want
+    assert float(want.abs().max()) > 0.1 * s
+    dev = (off - off.mean(dim=(1, 2), keepdim=True)).abs()
+    assert float(dev.median()) < 1e-9  # exact, but for the block patterns the Gaussian model deems known at t
+    assert float(dev.max()) < 0.1 * s and float(off.abs().max()) < 0.5 * s
+    right = MeanConstrainedDenoiser(Oracle(), torch.ones(6, 4, 4), 4, "drawn")
+    right(x_t + 200.0, tt)  # every block far on the side of its (positive) input
+    np.testing.assert_allclose(right.condition_draw(e, t), e, atol=1e-6)
+
+
+def test_drawn_superresolution_keeps_the_input_and_needs_the_gaussian_ancestral_step(make_process):
+    """--consistency drawn: consistent output, independent of the batch; the draw lives in the ancestral step of
+    variance 'gaussian', so any other sampler or step variance is one line."""
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    Oracle, ck, _, coarse = _oracle_case(make_process(L=16), 10, seed=15)
+    out, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="drawn")
+    assert block_consistency(to_spins(out), coarse, 4) == 1.0
+    np.testing.assert_array_equal(superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="drawn",
+                                                      batch=3)[0], out)
+    assert not np.array_equal(superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="conditioned")[0],
+                              out)
+    for bad in (dict(sampler="ddim"), dict(sampler="dpmpp-2m-sde"), dict(variance="posterior")):
+        with pytest.raises(InputError, match="consistency drawn draws the block means"):
+            superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, consistency="drawn", **bad)
 
 
 def test_truncated_mode_keeps_the_input_and_leaves_its_blocks_stronger_than_mean(make_process):

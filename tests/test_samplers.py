@@ -133,6 +133,32 @@ def test_generation_with_the_wiener_oracle_reproduces_the_spectrum(basis, make_p
     assert float((z**2).mean()) < 3.0
 
 
+def test_ancestral_step_with_its_x0_draw_split_out_keeps_its_law(make_process, radial_z):
+    """draw: the 'gaussian' step's noise split into the Gaussian model's draw e of X_0 - D and the posterior
+    noise; returning e unchanged is the same law (the oracle still reproduces S), the hook sees every time of
+    the grid but the last with e of the model's variance, and dropping e (a known X_0) lowers the output's
+    variance."""
+    L, N = 8, 4000
+    p = make_process(L=L)
+    times = time_grid(20, 1.0, p)
+    seen = []
+
+    def keep(e, t):
+        seen.append((t, float(mode_power(e[:, 0], "fourier").mean() / p.sigma2(t).mean())))
+        return e
+    g = torch.Generator().manual_seed(12)
+    x = ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times, g, draw=keep)
+    z = radial_z(mode_power(x, "fourier"), p.S, N, "fourier", L)
+    assert float(z.abs().max()) < 4.0 and float((z**2).mean()) < 3.0
+    assert [t for t, _ in seen] == times[:-1].tolist()
+    assert all(abs(r - 1) < 0.05 for _, r in seen)
+    g = torch.Generator().manual_seed(12)
+    known = ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, N, g), times, g, draw=lambda e, t: 0 * e)
+    assert float(mode_power(known, "fourier").sum()) < 0.9 * float(p.S.sum())
+    with pytest.raises(InputError, match="variance 'gaussian'"):
+        ancestral_sample(wiener_denoiser(p), p, gaussian_field(p, 2, g), times, g, variance="posterior", draw=keep)
+
+
 def test_posterior_variance_and_ddim_follow_their_closed_forms(make_process, radial_z):
     """Small-variance ancestral and DDIM samplers lose O(1/n) of the variance, exactly as predicted."""
     L, N = 8, 3000

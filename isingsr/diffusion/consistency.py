@@ -44,6 +44,9 @@ magnetised along the input as the truth's. ``joint`` sets every block's mean
 to its mean under the Gaussian law of all block means truncated together
 (:func:`joint_targets`): neighbouring blocks are correlated, and truncating
 each alone pushes neighbours of opposite input apart harder than they can go.
+``drawn`` is ``conditioned`` whose sampler step also draws each block mean of
+its sample of x_0 from the truncated law, not from the untruncated Gaussian
+(:meth:`MeanConstrainedDenoiser.condition_draw`, the ancestral sampler's ``draw``).
 
 References
 ----------
@@ -67,7 +70,7 @@ __all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "majority_
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 #: The ``--consistency`` options that hold every estimate's block means (:class:`MeanConstrainedDenoiser`).
-MEAN_MODES = ("mean", "truncated", "held", "conditioned", "joint")
+MEAN_MODES = ("mean", "truncated", "held", "conditioned", "joint", "drawn")
 #: Iteration cap and tolerance (in block-mean units) of the block-mean projection inside the sampler.
 MEAN_ITERS, MEAN_TOL = 100, 1e-7
 #: Cap on the damped mean-field updates of :func:`joint_targets` (30 reach 1e-5 at L = 32) and their damping.
@@ -229,6 +232,17 @@ def _truncated_mean(mu: torch.Tensor, s) -> torch.Tensor:
     return s * (alpha + torch.exp(-0.5 * alpha * alpha - 0.5 * math.log(2 * math.pi) - torch.special.log_ndtr(alpha)))
 
 
+def _truncated_quantile(mu: torch.Tensor, s: float, z: torch.Tensor) -> torch.Tensor:
+    """``N(mu, s^2)`` truncated to positive values at the quantile where a standard normal has ``z``.
+
+    ``mu + s Z`` with ``Z = -Phi^-1(Phi(-z) Phi(alpha))``, ``alpha = mu / s``, in logs so that a block far on
+    the wrong side (``Phi(alpha)`` below 1e-300) still lands just above 0: increasing in ``z``, above 0,
+    ``mu + s z`` for ``alpha -> infinity``; with ``z ~ N(0, 1)`` a draw of the truncated law.
+    """
+    log_p = torch.special.log_ndtr(-z) + torch.special.log_ndtr(mu / s)
+    return (mu - s * torch.special.ndtri(torch.exp(log_p.clamp(min=-700.0)))).clamp(min=0.0)
+
+
 def _block_spectrum(var: torch.Tensor, basis, b: int, L: int) -> torch.Tensor:
     """Eigenvalues of the block Gram matrix ``G = A Sigma A^T`` (circulant over blocks), shape (L/b, L/b)."""
     return torch.fft.fft2(_gram_row(var, basis, b, L)[0]).real
@@ -365,7 +379,9 @@ class MeanConstrainedDenoiser:
     * ``conditioned``: every block's mean moved to its truncated Gaussian mean (``every_block``), right
       blocks near zero too, by :func:`hold_block_means`;
     * ``joint``: every block's mean set to its mean under the Gaussian law of all block means truncated
-      jointly to the input's signs (:func:`joint_targets`), by :func:`hold_block_means`.
+      jointly to the input's signs (:func:`joint_targets`), by :func:`hold_block_means`;
+    * ``drawn``: the estimate of ``conditioned``; the sampler's draw of x_0 around it is then conditioned too
+      (:meth:`condition_draw`).
 
     The projections of ``mean`` and ``truncated`` start their solver from the previous call's multipliers
     (the correction changes little from one step to the next); use one instance per batch of inputs.
@@ -400,15 +416,44 @@ class MeanConstrainedDenoiser:
         if self.mode == "joint":
             return hold_block_means(x0, coarse, self.b, var, basis, joint_targets(x0, coarse, self.b, var, basis),
                                     lower_only=False)
-        if self.mode in ("held", "conditioned"):
+        if self.mode in ("held", "conditioned", "drawn"):
             ref = x0 if self.lift_a <= 0 else self._with_wiener(x0, x_t, t)
-            target = truncated_targets(ref, coarse, self.b, var, basis, every_block=self.mode == "conditioned")
+            target = truncated_targets(ref, coarse, self.b, var, basis, every_block=self.mode != "held")
+            if self.mode == "drawn":
+                self._drawn = (t, coarse.to(torch.float64) * _block_means(
+                    ref.reshape(ref.shape[0], ref.shape[-1], ref.shape[-1]).to(torch.float64), self.b), target)
             lifted = hold_block_means(ref, coarse, self.b, var, basis, target)
             return lifted if self.lift_a <= 0 else (x0.to(torch.float64) + (lifted - ref)).to(x0.dtype)
         margin = 0.0 if self.mode == "mean" else truncated_targets(x0, coarse, self.b, var, basis)
         x0, self._lam = _project_means(x0, coarse, self.b, var, basis, margin,
                                        MEAN_ITERS, MEAN_TOL, self._lam)
         return x0
+
+    def condition_draw(self, e: torch.Tensor, t) -> torch.Tensor:
+        """The sampler's Gaussian draw ``e`` of ``x_0 - x0_hat`` with its block means drawn given the input's signs.
+
+        ``drawn``: the last estimate (at the same time ``t``) moved every block mean to the mean of its
+        Gaussian posterior ``N(mu, s^2)`` truncated to the input's sign; the draw of ``x_0`` around it must
+        then have that truncated law's spread too, not the untruncated ``s^2`` of ``e`` (at ``mu = 0``
+        ``(1 - 2/pi) s^2``). Each block mean of ``e`` is mapped to the truncated law through its own normal
+        quantile, ``u = Phi(e_B / s)`` to the truncated quantile at ``u`` -- so the blocks keep ``e``'s rank
+        correlations and a block far on the right side keeps its draw -- and the rest of ``e`` follows as the
+        Gaussian model's conditional mean given the new block means (:func:`hold_block_means`). Any other mode,
+        or a time at which no block mean was moved: ``e`` unchanged.
+        """
+        state = getattr(self, "_drawn", None)
+        t = float(torch.as_tensor(t, dtype=torch.float64).reshape(-1)[0])
+        if self.mode != "drawn" or state is None or state[0] != t:
+            return e
+        _, mu, target = state
+        var, basis, coarse = self.process.sigma2(t), self.process.basis, self.coarse.to(e.device)
+        L = e.shape[-1]
+        s = float(_gram_row(var.to(torch.float64), basis, self.b, L)[0, 0, 0].clamp(min=0.0)) ** 0.5
+        if s == 0.0:
+            return e
+        eb = coarse.to(torch.float64) * _block_means(e.reshape(e.shape[0], L, L).to(torch.float64), self.b)
+        return hold_block_means(e, coarse, self.b, var, basis, _truncated_quantile(mu, s, eb / s) - target,
+                                lower_only=False)
 
     def _with_wiener(self, x0: torch.Tensor, x_t: torch.Tensor, t: float) -> torch.Tensor:
         """``x0`` (float64) with the Wiener estimate ``a_t X_t`` in the modes where ``a_t(k) < lift_a``."""

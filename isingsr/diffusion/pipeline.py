@@ -45,8 +45,10 @@ def to_spins(fields: np.ndarray) -> np.ndarray:
 
 
 def _run(den: Denoiser, x_start: torch.Tensor, times: torch.Tensor, sampler: str, gens,
-         variance=None) -> torch.Tensor:
+         variance=None, draw=None) -> torch.Tensor:
     f = get_sampler(sampler)
+    if draw is not None:
+        return f(den, den.process, x_start, times, generator=gens, draw=draw)
     if variance is None:
         return f(den, den.process, x_start, times, generator=gens)
     if sampler not in VARIANCE_SAMPLERS:
@@ -138,7 +140,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     MeanConstrainedDenoiser`); ``truncated`` -- as ``mean``, a wrong block's mean moved to its truncated
     Gaussian posterior mean rather than to zero; ``held`` -- as ``truncated``, the other blocks' means held;
     ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean; ``joint`` -- every
-    block's mean set to its mean under the Gaussian law of all block means truncated together.
+    block's mean set to its mean under the Gaussian law of all block means truncated together; ``drawn`` --
+    as ``conditioned``, and the ancestral step's draw of x_0 has each block mean drawn from its truncated law
+    (sampler ``ancestral``, step variance ``gaussian`` only).
     ``restart_blur``: a restart (Xu et al. 2023): the output's spins (coarse-graining to the input when
     ``consistency`` is not ``none``) are noised by the exact forward process to the time of this blur length
     (lattice spacings, below the start's) and sampled again over the tail of the same grid, with the same
@@ -187,6 +191,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
         raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
                          f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
+    if consistency == "drawn" and (sampler != "ancestral" or variance not in (None, "gaussian")):
+        raise InputError(f"--consistency drawn draws the block means in the ancestral step of variance 'gaussian', "
+                         f"not with sampler {sampler!r}" + (f" and variance {variance!r}" if variance else ""))
     if consistency in MEAN_MODES and p.basis.name != "fourier":
         raise InputError(f"--consistency {consistency} needs a checkpoint in the fourier basis (every block alike "
                          f"under the process), not {p.basis.name!r}; use --consistency late")
@@ -231,10 +238,11 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release,
                                         lift_a=lift_a) \
                 if consistency in MEAN_MODES else den
+            draw = d.condition_draw if consistency == "drawn" else None
             if consistency in ("project", "late") + MEAN_MODES:
                 d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
                                       p.time_at_blur(LATE_BLUR))
-            x = _run(d, x, grid, sampler, gens, variance)
+            x = _run(d, x, grid, sampler, gens, variance, draw)
             return x if project is None else project(x)
         x = sample(x, times)
         if restart_times is not None:

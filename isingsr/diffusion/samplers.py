@@ -226,11 +226,15 @@ def _estimate(denoiser, basis, x: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *, eta: float, variance,
-               second_order: bool, r_range=R_RANGE, residual: bool = False) -> torch.Tensor:
+               second_order: bool, r_range=R_RANGE, residual: bool = False, draw=None) -> torch.Tensor:
     """The update of the module docstring; the samplers below choose its coefficients.
 
     ``residual``: the correction acts on ``R = D - a X``, the denoiser's departure from the exact
-    denoiser of Gaussian data, instead of on ``D``.
+    denoiser of Gaussian data, instead of on ``D``. ``draw`` (first order, ``variance='gaussian'``): the
+    step noise is split into its two sources, ``X_next = c_x X + c_d (D + e) + sqrt(v S) z`` with
+    ``e ~ N(0, sigma_t^2)`` per mode the Gaussian model's draw of ``X_0 - D``; ``draw(e, t)`` (fields in
+    space, ``(B, C, L, L)``) returns it conditioned on what the caller knows about ``X_0`` (the same law
+    as without ``draw`` when it returns ``e``).
     """
     x, B, times = _start(process, x_start), process.basis, _check_times(times)
     X, D_prev, h_prev = B.forward(x), None, None
@@ -243,7 +247,12 @@ def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *,
             if D_prev is not None:
                 w = correction_weight(h, h_prev, r_range)
             h_prev = h
-        c_x, c_d, std = step_coefficients(process, t, t_next, eta, variance, first_order=w == 0)
+        if draw is not None:
+            c_x, c_d, std = step_coefficients(process, t, t_next, eta, "posterior")
+            e = B.inverse(process.sigma2(t).sqrt() * B.forward(randn(tuple(x.shape), generator, x.device)))
+            D = D + B.forward(draw(e, t))
+        else:
+            c_x, c_d, std = step_coefficients(process, t, t_next, eta, variance, first_order=w == 0)
         X_next = c_x * X + c_d * D
         if second_order and D_prev is not None:
             X_next = X_next + c_d * w * (R - D_prev)
@@ -256,7 +265,7 @@ def _multistep(denoiser, process: DiagonalProcess, x_start, times, generator, *,
 
 
 def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generator=None,
-                     variance="gaussian") -> torch.Tensor:
+                     variance="gaussian", draw=None) -> torch.Tensor:
     """Ancestral (DDPM) sampling from ``times[0]`` down to ``times[-1] = 0``; first order.
 
     Each step draws, per mode, ``X_prev ~ N(c_t X_t + c_0 X0_hat, v S + c_0^2 m)``
@@ -288,6 +297,10 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
         Strictly decreasing, ending at 0 (:func:`time_grid`).
     generator : None, torch.Generator or list of them (one per sample)
     variance : {'gaussian', 'posterior', 'adaptive'} or callable
+    draw : callable or None
+        With ``variance='gaussian'``: ``draw(e, t) -> e``, the step's Gaussian draw of ``X_0 - D`` (fields
+        ``(B, 1, L, L)``) conditioned by the caller, e.g. on the block signs a coarse input fixes
+        (:meth:`~isingsr.diffusion.consistency.MeanConstrainedDenoiser.condition_draw`).
 
     Returns
     -------
@@ -296,7 +309,10 @@ def ancestral_sample(denoiser, process: DiagonalProcess, x_start, times, generat
     """
     if variance not in VARIANCES and not callable(variance):
         raise InputError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCES)} or a callable")
-    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False)
+    if draw is not None and variance != "gaussian":
+        raise InputError(f"a conditioned draw of x_0 needs the step variance 'gaussian', not {variance!r}")
+    return _multistep(denoiser, process, x_start, times, generator, eta=1.0, variance=variance, second_order=False,
+                      draw=draw)
 
 
 def ddim_sample(denoiser, process: DiagonalProcess, x_start, times, eta: float = 0.0, generator=None) -> torch.Tensor:
