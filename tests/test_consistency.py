@@ -8,7 +8,7 @@ from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
 from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, hold_block_means,
                                           joint_targets, majority_projector, project_block_means, project_majority,
-                                          truncated_targets, _truncated_quantile)
+                                          resolve_ties, truncated_targets, _truncated_quantile)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -38,6 +38,35 @@ def test_projection_satisfies_the_constraint_with_the_fewest_smallest_changes(b)
         wrong = u[i, j, k][u[i, j, k] <= 0]
         assert np.sort(-u[i, j, k][c[i, j, k]]).tolist() == np.sort(-wrong)[: moved[i, j, k]].tolist()
     assert torch.equal(project_majority(y, coarse, b), y)  # a projection: idempotent
+
+
+def test_resolve_ties_moves_one_nearest_wrong_site_of_each_tied_block_whose_coin_is_true():
+    """A tied block (b^2 / 2 spins of the input's sign; a 0 counts as +1) whose coin is true becomes a strict
+    majority by its wrong-sign site nearest to zero moving to the margin; every other block and site stays."""
+    rng = np.random.default_rng(21)
+    x = torch.from_numpy(rng.normal(size=(30, 8, 8)))
+    x[0, 0, :2] = torch.tensor([0.0, -0.0])  # zeros are +1 spins
+    coarse = torch.from_numpy(rng.choice(np.array([-1, 1], dtype=np.int8), size=(30, 4, 4)))
+    coins = torch.from_numpy(rng.random((30, 4, 4)) < 0.5)
+    got = resolve_ties(x, coarse, 2, coins)
+    spins = lambda f: torch.where(f >= 0, 1, -1)  # noqa: E731
+    right = (spins(x).reshape(30, 4, 2, 4, 2).sum(dim=(2, 4)) * coarse)
+    right_after = (spins(got).reshape(30, 4, 2, 4, 2).sum(dim=(2, 4)) * coarse)
+    tied = right == 0
+    assert int(tied.sum()) > 50 and int((tied & coins).sum()) > 20
+    np.testing.assert_array_equal(right_after, torch.where(tied & coins, 2, right))
+    changed = (got != x).reshape(30, 4, 2, 4, 2).sum(dim=(2, 4))
+    np.testing.assert_array_equal(changed, (tied & coins).long())
+    u = (x * torch.from_numpy(np.kron(coarse.numpy(), np.ones((2, 2))))).reshape(30, 4, 2, 4, 2)
+    moved = (got != x).reshape(30, 4, 2, 4, 2)
+    wrong = (spins(x).reshape(30, 4, 2, 4, 2) * coarse[:, :, None, :, None]) < 0
+    nearest = torch.where(wrong, u, -torch.inf).amax(dim=(2, 4))
+    np.testing.assert_array_equal(torch.where(moved, u, 0).sum(dim=(2, 4))[tied & coins], nearest[tied & coins])
+    assert torch.equal(resolve_ties(x, coarse, 2, torch.zeros(30, 4, 4, dtype=torch.bool)), x)
+    odd = torch.from_numpy(rng.normal(size=(2, 9, 9)))
+    assert resolve_ties(odd, torch.ones(2, 3, 3), 3, torch.ones(2, 3, 3, dtype=torch.bool)) is odd
+    shaped = resolve_ties(x[:, None], coarse, 2, coins)
+    assert shaped.shape == (30, 1, 8, 8) and torch.equal(shaped[:, 0], got)
 
 
 def test_consistent_fields_are_left_alone_and_shapes_kept():
@@ -75,13 +104,18 @@ def test_superresolution_with_projection_returns_spins_that_coarse_grain_to_the_
     kept, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="project")
     assert block_consistency(to_spins(free), coarse, 4) < 0.95  # a Gaussian oracle does not know the rule ...
     assert block_consistency(to_spins(kept), coarse, 4) == 1.0  # ... the projection imposes it
-    # final: the same trajectory as the free run, only its wrong blocks moved (fewest, smallest sites)
+    # final: the same trajectory as the free run, only its wrong blocks moved (fewest, smallest sites), and
+    # then about half the blocks left tied made strict majorities (one site each)
     last, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="final")
     assert block_consistency(to_spins(last), coarse, 4) == 1.0
     projected = project_majority(torch.from_numpy(free[:, None]).double(), torch.from_numpy(coarse), 4)[:, 0]
-    np.testing.assert_array_equal(last, projected.float().numpy())
+    tied = block_spin(to_spins(projected.float().numpy()), 4, rule="average") == 0
+    moved = (last != projected.float().numpy()).reshape(40, 4, 4, 4, 4).sum(axis=(2, 4))
+    assert set(np.unique(moved[tied])) == {0, 1} and not moved[~tied].any()
+    assert 0.3 < moved[tied].mean() < 0.7 and tied.sum() > 40
+    assert not (block_spin(to_spins(last), 4, rule="average")[moved == 1] == 0).any()
     changed = to_spins(last) != to_spins(free)
-    assert 0 < changed.mean() < 0.05
+    assert 0 < changed.mean() < 0.08
     # late: consistent too, and projected only below LATE_BLUR: it agrees with the free run where the
     # projection never acted (no step below the threshold) and differs from it otherwise
     late, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="late")

@@ -14,7 +14,8 @@ the fewest and smallest changes -- are moved to ``margin`` on the right side;
 all other sites are left alone. The sampler applies it to every estimate of
 x_0 (predict, project, re-noise: the DDNM / Predict-Project-Renoise idea;
 the model stays unconditional and nothing is retrained) and to the final
-field, so the returned spins coarse-grain to the input (``project``); or
+field, so the returned spins coarse-grain to the input (``project``; the
+pipeline then halves the blocks left tied, :func:`resolve_ties`); or
 (``final``) to the final field only, which leaves the sampler's trajectory
 alone; or (``late``, :class:`ProjectedDenoiser`) to the estimates below a
 blur length of about one lattice spacing and to the final field.
@@ -65,7 +66,8 @@ from ..defaults import CONSISTENCY
 from ..exceptions import InputError
 from .denoiser import with_wiener
 
-__all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "majority_projector", "ProjectedDenoiser",
+__all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "resolve_ties", "majority_projector",
+           "ProjectedDenoiser",
            "project_block_means", "truncated_targets", "joint_targets", "hold_block_means", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
@@ -115,6 +117,43 @@ def project_majority(x: torch.Tensor, coarse: torch.Tensor, b: int, margin: floa
     u = torch.where((rank < k_min) & (u <= 0), torch.full_like(u, margin), u)
     y = (u.reshape(n, l, l, b, b).permute(0, 1, 3, 2, 4).reshape(n, l, b, l, b) * sign).reshape(n, L, L)
     return y.reshape(shape)
+
+
+def resolve_ties(x: torch.Tensor, coarse: torch.Tensor, b: int, coins: torch.Tensor,
+                 margin: float = MARGIN) -> torch.Tensor:
+    """Moves, in every tied block (exactly ``b^2 / 2`` spins of the input's sign) whose coin is true, the
+    wrong-sign site nearest to zero to ``margin`` on the right side: the block becomes a strict majority.
+
+    The coarse-graining gives a tied block the input's spin with probability 1/2, so given the input a
+    tie is half as likely as the same block with one more spin of the input's sign would be if the rule
+    were strict; a sampler that only keeps the block sums from the wrong side makes ties twice too
+    often. Fair coins halve them. Spins are ``x >= 0`` as :func:`~isingsr.diffusion.pipeline.to_spins`
+    takes them. Odd ``b`` (no ties): ``x`` unchanged.
+
+    Parameters
+    ----------
+    x : tensor, shape (N, L, L) or (N, 1, L, L), real
+    coarse : tensor, shape (N, L/b, L/b), +-1
+    coins : bool tensor, shape (N, L/b, L/b)
+
+    Returns
+    -------
+    tensor of the shape and dtype of ``x``
+    """
+    if (b * b) % 2:
+        return x
+    shape = x.shape
+    n, L = shape[0], shape[-1]
+    l = L // b
+    sign = coarse.to(x.dtype).reshape(n, l, 1, l, 1)
+    spin = torch.where(x.reshape(n, L, L) >= 0, 1.0, -1.0).to(x.dtype)
+    u = (x.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b)
+    right = (spin.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b) > 0
+    tied = (right.sum(-1) == b * b // 2) & coins.to(torch.bool)
+    nearest = torch.where(right, torch.full_like(u, -float("inf")), u).argmax(-1, keepdim=True)
+    moved = torch.zeros_like(right).scatter_(-1, nearest, True) & tied[..., None]
+    u = torch.where(moved, torch.full_like(u, margin), u)
+    return (u.reshape(n, l, l, b, b).permute(0, 1, 3, 2, 4).reshape(n, l, b, l, b) * sign).reshape(shape)
 
 
 def majority_projector(coarse, b: int, device=None):

@@ -26,9 +26,10 @@ from ..coarse import block_centre, is_block_scale
 from ..device import in_batches
 from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
 from ..exceptions import InputError
-from .consistency import CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector
+from .consistency import (CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector,
+                          resolve_ties)
 from .denoiser import Denoiser
-from .rng import generators
+from .rng import generators, randn
 from .samplers import VARIANCE_SAMPLERS, gaussian_field, get_sampler, time_grid
 from .spectral import Spectrum
 from .starts import coarse_start, conditional_start, forward_start
@@ -135,7 +136,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     blur length :data:`~isingsr.defaults.LATE_BLUR` and the output -- or ``project`` -- every estimate of
     x_0 and the output are projected onto the fields whose
     block majorities equal the input (:mod:`isingsr.diffusion.consistency`; majority-rule inputs at an
-    integer scale dividing L), so the spins coarse-grain to the input; ``mean`` -- as ``late``, and
+    integer scale dividing L), so the spins coarse-grain to the input, and then, at an even scale, each
+    block left tied gets a fair coin that makes it a strict majority
+    (:func:`~isingsr.diffusion.consistency.resolve_ties`: the tie rule gives a tie the input's spin only half
+    the time, so the posterior holds half as many); ``mean`` -- as ``late``, and
     every estimate's block means held to the input's signs first (:class:`~isingsr.diffusion.consistency.
     MeanConstrainedDenoiser`); ``truncated`` -- as ``mean``, a wrong block's mean moved to its truncated
     Gaussian posterior mean rather than to zero; ``held`` -- as ``truncated``, the other blocks' means held;
@@ -243,7 +247,10 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                 d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
                                       p.time_at_blur(LATE_BLUR))
             x = _run(d, x, grid, sampler, gens, variance, draw)
-            return x if project is None else project(x)
+            if project is None:
+                return x
+            coins = randn((b - a,) + coarse.shape[1:], gens, x.device) > 0
+            return resolve_ties(project(x), torch.as_tensor(coarse[a:b], device=x.device), round(scale), coins)
         x = sample(x, times)
         if restart_times is not None:
             spins = torch.where(x >= 0, 1.0, -1.0).to(torch.float64)
