@@ -23,7 +23,8 @@ jackknife error (blocks in the truth's Monte Carlo time order) and z-score:
 neighbours of the opposite input spin (inside a domain, along a straight wall,
 at a corner, an island), the mean block magnetisation along the input spin
 y_B m_B, its spread (the standard deviation of y_B m_B over those blocks) and
-the consistency: the input fixes how magnetised each kind of block is, an
+the consistency and the fraction of tied blocks (m_B = 0; the tie rule gives a
+tie the input's spin half the time): the input fixes how magnetised each kind of block is, an
 exact posterior draw reproduces it, and a lift that holds the block means
 shows here which kind it over- or under-lifts.
 
@@ -76,17 +77,17 @@ CLASS_NAMES = ("0", "1", "2", "3+")
 
 def _class_stat(k: int, what: str):
     """Statistic ``what`` of class k from :func:`_class_samples`' arrays (sum of y_B m_B, of m_B^2, kept blocks,
-    blocks per class), which follow :func:`_samples`' 13."""
+    tied blocks, blocks per class), which follow :func:`_samples`' 13."""
     def stat(*a):
-        m, m2, kept, count = a[13 + 4 * k: 17 + 4 * k]
+        m, m2, kept, tied, count = a[13 + 5 * k: 18 + 5 * k]
         return {"mean": m / count, "spread": np.sqrt(max(m2 / count - (m / count) ** 2, 0.0)),
-                "consistency": kept / count}[what]
+                "consistency": kept / count, "tied": tied / count}[what]
     return stat
 
 
 CLASS_STATS = {f"{label}, {k} opposite neighbours": _class_stat(i, what)
                for what, label in (("mean", "block m along input"), ("spread", "spread of block m along input"),
-                                   ("consistency", "consistency"))
+                                   ("consistency", "consistency"), ("tied", "tied blocks"))
                for i, k in enumerate(CLASS_NAMES)}
 
 
@@ -115,8 +116,8 @@ def _samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
 
 
 def _class_samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.ndarray]:
-    """Per configuration and class of :data:`CLASS_NAMES`: the sums of y_B m_B and of m_B^2, the count of kept
-    blocks and the count of blocks (float64, length N each; :func:`_class_stat`'s order)."""
+    """Per configuration and class of :data:`CLASS_NAMES`: the sums of y_B m_B and of m_B^2, the counts of kept
+    blocks, of tied blocks (m_B = 0) and of blocks (float64, length N each; :func:`_class_stat`'s order)."""
     n, L, _ = spins.shape
     b = spins.astype(np.float32).reshape(n, L // S, S, L // S, S).mean(axis=(2, 4))
     cls = opposite_neighbours(coarse, len(CLASS_NAMES) - 1)
@@ -125,7 +126,7 @@ def _class_samples(spins: np.ndarray, coarse: np.ndarray, S: int) -> list[np.nda
     for k in range(len(CLASS_NAMES)):
         sel = cls == k
         out += [(b * coarse * sel).sum(axis=(1, 2)), (b * b * sel).sum(axis=(1, 2)), (kept & sel).sum(axis=(1, 2)),
-                sel.sum(axis=(1, 2))]
+                ((b == 0) & sel).sum(axis=(1, 2)), sel.sum(axis=(1, 2))]
     return [np.asarray(v, dtype=np.float64) for v in out]
 
 

@@ -552,12 +552,13 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "the input). conditioned: every estimate's block means moved to their Gaussian posterior means "
                    "given the input's signs, the last steps' majorities projected (every block kept, conditional "
                    "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
-                   "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c comes out too weak at short "
-                   "range, p = 0.0007 on the second; at 2x use "
-                   "none). The other choices (drawn, held, truncated, mean, joint, final, late, project) are the "
-                   "variants measured against it in docs/consistency.md, none better; the block-mean "
-                   "ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with "
-                   "the Hamiltonian.")
+                   "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c passes on one ensemble of "
+                   "three and comes out too weak at r = 2-4 on the others; at 2x use none). Every choice but none "
+                   "ends by giving each tied block a fair coin that makes it a strict majority (the tie rule gives "
+                   "a tie the input's spin half the time). The other choices (drawn, held, truncated, mean, joint, "
+                   "final, late, project) are the variants measured against it in docs/consistency.md, none better; "
+                   "the block-mean ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact "
+                   "posterior with the Hamiltonian.")
 @_start_blur_option
 @_restart_blur_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")

@@ -133,6 +133,8 @@ def test_block_structure_class_stats_of_the_truth_itself():
             assert got[f"spread of block m along input, {name} opposite neighbours"] == pytest.approx(
                 (b * coarse)[cls == k].std())
             assert got[f"consistency, {name} opposite neighbours"] == 1.0       # its own coarse-graining
+            assert got[f"tied blocks, {name} opposite neighbours"] == pytest.approx((b == 0)[cls == k].mean())
+    assert (b == 0).any()
 
 
 def test_class_lift_with_equal_factors_is_conditioned_and_a_wider_class_lifts_more(monkeypatch, make_process):
