@@ -71,6 +71,26 @@ def test_shipped_tiny_checkpoint_is_the_tiny_preset_and_describes_its_training()
     assert x0.shape == (2, 1, 32, 32) and torch.isfinite(x0).all()
 
 
+def test_tiny_long_checkpoint_continues_the_tiny_one_and_describes_its_training():
+    """skild_L32_tiny_long.pt: skild_L32_tiny.pt trained on for 15,000 steps on fresh data (seed 3), ready to sample."""
+    import torch
+
+    from isingsr.diffusion.denoiser import COND_DIM
+    from isingsr.diffusion.inference import build_from_checkpoint
+    from isingsr.diffusion.unet import UNetConfig, preset
+    from isingsr.io.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(SHIPPED[32].with_name("skild_L32_tiny_long.pt"))
+    assert UNetConfig.from_dict(ck["unet"]) == preset("tiny", cond_dim=COND_DIM)
+    assert ck["data"]["seed"] == 3 and ck["data"]["n"] == 100_000 and ck["process"]["L"] == 32
+    assert ck["init_from"]["path"].endswith("skild_L32_tiny.pt") and ck["init_from"]["step"] == 5000
+    assert ck["step"] == 15000 and ck["config"]["lr_schedule"] == "cosine"
+    assert set(ck["gains"]) >= {"2", "4", "8"} and "zero_mode" in ck
+    x0 = build_from_checkpoint(ck)(torch.zeros(2, 1, 32, 32, dtype=torch.float64),
+                                   torch.tensor([0.3, 0.9], dtype=torch.float64))
+    assert x0.shape == (2, 1, 32, 32) and torch.isfinite(x0).all()
+
+
 @pytest.mark.parametrize("scale", [2, 4, 8])
 def test_shipped_tiny_sr3_is_the_tiny_preset_and_describes_its_training(scale):
     """sr3_L32_s{S}_tiny.pt: the tiny U-Net with SR3's two input channels, skild_L32_tiny.pt's two runs."""
