@@ -210,7 +210,7 @@ def install_block_targets(target) -> None:
 
     def targets(x, coarse, b, variance, basis, every_block=False):
         L = x.shape[-1]
-        s2 = float(consistency._gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0))
+        s2 = consistency.block_mean_variance(variance, basis, b, L)
         if not every_block:
             return plain(x, coarse, b, variance, basis, every_block)
         mu = coarse.to(torch.float64) * consistency._block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)

@@ -38,7 +38,7 @@ from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.correlate import cached_truth
 from isingsr.defaults import auto_batch
-from isingsr.diffusion.consistency import _block_means, _gram_row
+from isingsr.diffusion.consistency import _block_means, block_mean_variance
 from isingsr.diffusion.denoiser import with_wiener
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -92,7 +92,7 @@ def run() -> None:
             def mse(e, b=b, where=None):
                 sq = _block_means((x0 - e)[:, 0], b) ** 2
                 return float(sq.mean() if where is None else sq[where].mean())
-            s2 = float(_gram_row(p.sigma2(t).double(), p.basis, b, L)[0, 0, 0])
+            s2 = block_mean_variance(p.sigma2(t), p.basis, b, L)
             blur = float(p.blur_length(t))
             a = p.a(torch.tensor(t, dtype=torch.float64))
             rows.append([str(b), f"{t:.3f}", f"{blur:.2f}", f"{mse(est):.4g}", f"{s2:.4g}", f"{mse(est) / s2:.2f}",

@@ -66,7 +66,7 @@ def calibrate(ln_s2: np.ndarray, ln_ratio: np.ndarray, how: str, factor: float =
     plain = consistency.truncated_targets
 
     def calibrated(x, coarse, b, variance, basis, every_block=False):
-        s2 = float(consistency._gram_row(variance.to(torch.float64), basis, b, x.shape[-1])[0, 0, 0].clamp(min=0.0))
+        s2 = consistency.block_mean_variance(variance, basis, b, x.shape[-1])
         if s2 <= 0:
             return plain(x, coarse, b, variance, basis, every_block)
         ratio = float(np.exp(np.interp(np.log(s2), ln_s2, ln_ratio)))

@@ -46,7 +46,7 @@ import torch
 from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.defaults import auto_batch
-from isingsr.diffusion.consistency import _block_means, _gram_row
+from isingsr.diffusion.consistency import _block_means, block_mean_variance
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.exceptions import InputError
 from isingsr.io.checkpoint import load_checkpoint
@@ -115,7 +115,7 @@ def measure(den, spins: np.ndarray, b: int, times: np.ndarray, log=print) -> tup
         est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), float(t))).double()
                          for i in range(0, len(x_t), batch)])
         mu = (coarse * _block_means(est[:, 0], b).numpy()).ravel()
-        s2 = float(_gram_row(p.sigma2(float(t)).double(), p.basis, b, L)[0, 0, 0])
+        s2 = block_mean_variance(p.sigma2(float(t)), p.basis, b, L)
         per = [binned(mu[cls == c], m[cls == c]) for c in range(CLASSES)]
         ln_s2.append(np.log(s2))
         centres.append([c for c, _ in per])
@@ -157,7 +157,7 @@ def run() -> None:
     t0, t1 = float(p.t_start(b)), float(p.time_at_blur(args.min_blur))
     grid = np.linspace(1.0, 0.0, 2001)
     ts = t1 + (t0 - t1) * grid
-    s2 = np.array([float(_gram_row(p.sigma2(float(t)).double(), p.basis, b, L)[0, 0, 0]) for t in ts])
+    s2 = np.array([block_mean_variance(p.sigma2(float(t)), p.basis, b, L) for t in ts])
     times = np.interp(np.linspace(np.log(s2[0]), np.log(s2[-1]), args.times), np.log(s2[::-1]), ts[::-1])
     print(f"measuring the lift on {len(ens.spins)} configurations of {args.calib} at {args.times} times "
           f"from t = {t0:.3f} down to t = {t1:.3f} (blur {args.min_blur:g})")

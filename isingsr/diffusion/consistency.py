@@ -67,8 +67,8 @@ from ..exceptions import InputError
 from .denoiser import with_wiener
 
 __all__ = ["CONSISTENCY", "MARGIN", "MEAN_MODES", "project_majority", "resolve_ties", "majority_projector",
-           "ProjectedDenoiser",
-           "project_block_means", "truncated_targets", "joint_targets", "hold_block_means", "MeanConstrainedDenoiser"]
+           "ProjectedDenoiser", "project_block_means", "block_mean_variance", "truncated_targets", "joint_targets",
+           "hold_block_means", "MeanConstrainedDenoiser"]
 #: Value on the right side of zero given to a site the projection moves (fields are spins of magnitude ~1).
 MARGIN = 1e-3
 #: The ``--consistency`` options that hold every estimate's block means (:class:`MeanConstrainedDenoiser`).
@@ -107,16 +107,28 @@ def project_majority(x: torch.Tensor, coarse: torch.Tensor, b: int, margin: floa
     if L % b or tuple(coarse.shape) != (n, L // b, L // b):
         raise InputError(f"consistency projection: fields {tuple(shape)} and coarse inputs {tuple(coarse.shape)} "
                          f"do not match blocks of {b}")
-    l = L // b
     k_min = (b * b + 1) // 2
-    sign = coarse.to(y.dtype).reshape(n, l, 1, l, 1)
-    u = (y.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b)
+    u = _along_input(y, coarse, b)
     order = torch.argsort(u, dim=-1, descending=True)
     rank = torch.empty_like(order)
     rank.scatter_(-1, order, torch.arange(b * b, device=u.device).expand_as(order))
     u = torch.where((rank < k_min) & (u <= 0), torch.full_like(u, margin), u)
-    y = (u.reshape(n, l, l, b, b).permute(0, 1, 3, 2, 4).reshape(n, l, b, l, b) * sign).reshape(n, L, L)
-    return y.reshape(shape)
+    return _from_along_input(u, coarse, b).reshape(shape)
+
+
+def _along_input(y: torch.Tensor, coarse: torch.Tensor, b: int) -> torch.Tensor:
+    """Fields ``(N, L, L)`` as ``(N, L/b, L/b, b^2)``: each block's sites times the block's input spin."""
+    n, L = y.shape[0], y.shape[-1]
+    l = L // b
+    sign = coarse.to(y.dtype).reshape(n, l, 1, l, 1)
+    return (y.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b)
+
+
+def _from_along_input(u: torch.Tensor, coarse: torch.Tensor, b: int) -> torch.Tensor:
+    """The inverse of :func:`_along_input`: fields ``(N, L, L)``."""
+    n, l = u.shape[0], u.shape[1]
+    sign = coarse.to(u.dtype).reshape(n, l, 1, l, 1)
+    return (u.reshape(n, l, l, b, b).permute(0, 1, 3, 2, 4).reshape(n, l, b, l, b) * sign).reshape(n, l * b, l * b)
 
 
 def resolve_ties(x: torch.Tensor, coarse: torch.Tensor, b: int, coins: torch.Tensor,
@@ -143,17 +155,13 @@ def resolve_ties(x: torch.Tensor, coarse: torch.Tensor, b: int, coins: torch.Ten
     if (b * b) % 2:
         return x
     shape = x.shape
-    n, L = shape[0], shape[-1]
-    l = L // b
-    sign = coarse.to(x.dtype).reshape(n, l, 1, l, 1)
-    spin = torch.where(x.reshape(n, L, L) >= 0, 1.0, -1.0).to(x.dtype)
-    u = (x.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b)
-    right = (spin.reshape(n, l, b, l, b) * sign).permute(0, 1, 3, 2, 4).reshape(n, l, l, b * b) > 0
+    y = x.reshape(shape[0], shape[-1], shape[-1])
+    u = _along_input(y, coarse, b)
+    right = _along_input(torch.where(y >= 0, 1.0, -1.0).to(y.dtype), coarse, b) > 0
     tied = (right.sum(-1) == b * b // 2) & coins.to(torch.bool)
     nearest = torch.where(right, torch.full_like(u, -float("inf")), u).argmax(-1, keepdim=True)
     moved = torch.zeros_like(right).scatter_(-1, nearest, True) & tied[..., None]
-    u = torch.where(moved, torch.full_like(u, margin), u)
-    return (u.reshape(n, l, l, b, b).permute(0, 1, 3, 2, 4).reshape(n, l, b, l, b) * sign).reshape(shape)
+    return _from_along_input(torch.where(moved, torch.full_like(u, margin), u), coarse, b).reshape(shape)
 
 
 def majority_projector(coarse, b: int, device=None):
@@ -237,6 +245,12 @@ def _gram_row(var: torch.Tensor, basis, b: int, L: int) -> torch.Tensor:
     return _block_means(basis.inverse(var * basis.forward(e)), b)
 
 
+def block_mean_variance(variance: torch.Tensor, basis, b: int, L: int) -> float:
+    """``s^2 = a_B^T Sigma a_B``: the variance of one b x b block's mean under ``Sigma = B^T diag(variance) B``
+    (per-mode ``variance`` in the fourier ``basis``, every block alike); never negative."""
+    return float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0))
+
+
 def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch.Tensor, basis,
                       every_block: bool = False) -> torch.Tensor:
     """Per block, the block mean along the input that :class:`MeanConstrainedDenoiser` asks for.
@@ -258,7 +272,7 @@ def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: t
     L = x.shape[-1]
     y = x.reshape(x.shape[0], L, L).to(torch.float64)
     mu = coarse.to(torch.float64) * _block_means(y, b)
-    s = float(_gram_row(variance.to(torch.float64), basis, b, L)[0, 0, 0].clamp(min=0.0)) ** 0.5
+    s = block_mean_variance(variance, basis, b, L) ** 0.5
     if s == 0.0:
         return torch.zeros_like(mu)
     mean = _truncated_mean(mu, s)
@@ -443,6 +457,7 @@ class MeanConstrainedDenoiser:
         self.lift_a = float(lift_a)
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
+        self._drawn = None  # (t, block means along the input, their targets) of the last drawn estimate
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
         x0 = self.den(x_t, t)
@@ -480,14 +495,13 @@ class MeanConstrainedDenoiser:
         Gaussian model's conditional mean given the new block means (:func:`hold_block_means`). Any other mode,
         or a time at which no block mean was moved: ``e`` unchanged.
         """
-        state = getattr(self, "_drawn", None)
         t = float(torch.as_tensor(t, dtype=torch.float64).reshape(-1)[0])
-        if self.mode != "drawn" or state is None or state[0] != t:
+        if self._drawn is None or self._drawn[0] != t:
             return e
-        _, mu, target = state
+        _, mu, target = self._drawn
         var, basis, coarse = self.process.sigma2(t), self.process.basis, self.coarse.to(e.device)
         L = e.shape[-1]
-        s = float(_gram_row(var.to(torch.float64), basis, self.b, L)[0, 0, 0].clamp(min=0.0)) ** 0.5
+        s = block_mean_variance(var, basis, self.b, L) ** 0.5
         if s == 0.0:
             return e
         eb = coarse.to(torch.float64) * _block_means(e.reshape(e.shape[0], L, L).to(torch.float64), self.b)
