@@ -245,6 +245,27 @@ def add_calibration(ap: argparse.ArgumentParser, n: int, what: str) -> None:
                     help="folder of the fit's table [default: the --out after --]")
 
 
+def load_calibration(calib: Path, n: int, b: int, ckpt):
+    """The first ``n`` configurations of the Monte Carlo ensemble ``calib``, checked to tile into blocks of
+    ``b``, and the checkpoint ``ckpt`` (None: the shipped one for their L) with its denoiser built at that L;
+    gradients off. Returns ``(ensemble, checkpoint, denoiser)``."""
+    import torch
+
+    from isingsr.diffusion.inference import build_from_checkpoint
+    from isingsr.io.checkpoint import load_checkpoint
+    from isingsr.io.hdf5 import load_ensemble
+    from isingsr.models import shipped_checkpoint
+
+    if not Path(calib).is_file():
+        raise InputError(f"--calib {calib}: no such file")
+    ens = load_ensemble(calib, max_samples=n)
+    if b < 2 or ens.L % b:
+        raise InputError(f"--scale {b} must divide L = {ens.L}")
+    torch.set_grad_enabled(False)
+    ck = load_checkpoint(ckpt or shipped_checkpoint(ens.L))
+    return ens, ck, build_from_checkpoint(ck, L=ens.L)
+
+
 def calibration_out(out: Path | None, rest: list[str]) -> Path:
     """``--out`` of :func:`add_calibration`, else the one given to consistency.py."""
     if out is not None:

@@ -42,14 +42,11 @@ from isingsr.analysis.tables import markdown
 from isingsr.correlate import coarse_inputs
 from isingsr.defaults import superres_steps
 from isingsr.diffusion.consistency import _truncated_mean
-from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields
 from isingsr.exceptions import InputError
-from isingsr.io.checkpoint import load_checkpoint
-from isingsr.io.hdf5 import load_ensemble
-from isingsr.models import shipped_checkpoint
 
-from _script import (add_calibration, calibration_out, install_block_targets, main, numbers, opposite_neighbours,
+from _script import (add_calibration, calibration_out, install_block_targets, load_calibration,
+                     main, numbers, opposite_neighbours,
                      parser, run_consistency, split_for_consistency)
 
 #: Classes: k opposite input neighbours, the last k or more.
@@ -116,15 +113,8 @@ def run() -> None:
         raise InputError(f"--factors: {CLASSES} positive numbers, got {args.factors}")
     out = calibration_out(args.out, rest)
     if args.factors is None:
-        if not args.calib.is_file():
-            raise InputError(f"--calib {args.calib}: no such file")
-        ens = load_ensemble(args.calib, max_samples=args.n)
         b = args.scale
-        if b < 2 or ens.L % b:
-            raise InputError(f"--scale {b} must divide L = {ens.L}")
-        torch.set_grad_enabled(False)
-        ck = load_checkpoint(args.ckpt or shipped_checkpoint(ens.L))
-        den = build_from_checkpoint(ck, L=ens.L)
+        ens, ck, den = load_calibration(args.calib, args.n, b, args.ckpt)
         steps = args.steps or superres_steps(b)
         print(f"fitting the class widths on {len(ens.spins)} configurations of {args.calib}, {steps} steps")
         factors, rows = fit(ck, den, ens.spins, b, steps, args.c, args.lo, args.hi, args.iters)

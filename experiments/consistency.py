@@ -47,6 +47,10 @@ The block means held only down to a blur of 2.38, 1.56 or 0.9 sites
 (docs/consistency.md#releasing-the-hold-before-the-end):
   python experiments/consistency.py --out results/release_L32 --scales 4 --c 0.9 --modes conditioned \
       --release-blur 2.38,1.56,0.9 --polish 0 --no-sr3
+The blocks tilted at every time and only below a blur of 1, 2 and 2.7 sites
+(docs/consistency.md#the-lifts-shape-inside-a-block):
+  python experiments/consistency.py --ckpt isingsr/models/skild_L32_tiny.pt --out results/tiny_tilted_L32 \
+      --scales 4 --c 0.9 --modes conditioned,tilted --tilt-blur 1,2,2.7 --polish 0 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -64,6 +68,7 @@ from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
 from isingsr.correlate import coarse_inputs, exact_polish
 from isingsr.defaults import CONSISTENCY, SAMPLER
+from isingsr.diffusion import consistency as constraint
 from isingsr.diffusion.consistency import MEAN_MODES
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -99,11 +104,20 @@ def run() -> None:
     ap.add_argument("--release-blur", type=numbers(), default=[],
                     help="also each block-mean mode with the block means held only down to these blur lengths "
                          "(rows ..._releaseB; the release_blur keyword of superresolve_fields)")
+    ap.add_argument("--lift-a", type=float, default=0.0,
+                    help="the lift of held, conditioned and tilted computed from the estimate with the Wiener one "
+                         "in the modes of signal fraction below this (rows ..._liftA; the lift_a keyword of "
+                         "superresolve_fields; 0: the network's estimate)")
+    ap.add_argument("--tilt-blur", type=numbers(), default=[],
+                    help="also tilted with the blocks tilted only below these blur lengths, conditioned's shape "
+                         "above (rows ..._tiltB; isingsr.diffusion.consistency.TILT_BLUR)")
     add_skild_ckpt(ap)
     add_sr3_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
                     "of the same inputs and seeds)")
     args = ap.parse_args()
+    if any(not b > 0 for b in args.tilt_blur):
+        ap.error("--tilt-blur: blur lengths must be positive")
     unknown = sorted(set(args.modes.split(",")) - set(CONSISTENCY))
     if unknown:
         ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(CONSISTENCY)}")
@@ -125,14 +139,18 @@ def run() -> None:
         for c in args.c:
             start_blur = None if c == process.blur_per_block else c
             for mode in args.modes.split(","):
-                runs = [(None, None)] + [(b, None) for b in args.restart_blur] + \
-                    [(None, b) for b in args.release_blur if mode in MEAN_MODES]
-                for restart, release in runs:
+                runs = [(None, None, None)] + [(b, None, None) for b in args.restart_blur] + \
+                    [(None, b, None) for b in args.release_blur if mode in MEAN_MODES] + \
+                    [(None, None, b) for b in args.tilt_blur if mode == "tilted"]
+                for restart, release, tilt in runs:
                     name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}") + \
-                        ("" if release is None else f"_release{release:g}")
+                        ("" if release is None else f"_release{release:g}") + \
+                        (f"_lift{args.lift_a:g}" if args.lift_a else "") + ("" if tilt is None else f"_tilt{tilt:g}")
+                    constraint.TILT_BLUR = math.inf if tilt is None else tilt
                     cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=steps[S],
                                                       sampler=args.sampler, consistency=mode, start_blur=start_blur,
-                                                      restart_blur=restart, release_blur=release, reuse=True)
+                                                      restart_blur=restart, release_blur=release, reuse=True,
+                                                      **({"lift_a": args.lift_a} if args.lift_a else {}))
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():

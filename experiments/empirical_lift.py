@@ -47,13 +47,10 @@ from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, block_mean_variance
-from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.exceptions import InputError
-from isingsr.io.checkpoint import load_checkpoint
-from isingsr.io.hdf5 import load_ensemble
-from isingsr.models import shipped_checkpoint
 
-from _script import (add_calibration, calibration_out, install_block_targets, main, opposite_neighbours, parser,
+from _script import (add_calibration, calibration_out, install_block_targets, load_calibration,
+                     main, opposite_neighbours, parser,
                      run_consistency, split_for_consistency)
 
 #: Classes of blocks by their number of opposite input neighbours; 3 and 4 share the last.
@@ -142,17 +139,11 @@ def run() -> None:
     ap.add_argument("--times", type=int, default=24, help="times of the table (default 24)")
     ap.add_argument("--min-blur", type=float, default=0.3, help="blur length (sites) of the last time (default 0.3)")
     args = ap.parse_args(own)
-    if not args.calib.is_file():
-        raise InputError(f"--calib {args.calib}: no such file")
     if args.times < 2 or args.min_blur <= 0:
         raise InputError("--times must be >= 2 and --min-blur positive")
     out = calibration_out(args.out, rest)
-    ens = load_ensemble(args.calib, max_samples=args.n)
+    ens, _, den = load_calibration(args.calib, args.n, args.scale, args.ckpt)
     L, b = ens.L, args.scale
-    if b < 2 or L % b:
-        raise InputError(f"--scale {b} must divide L = {L}")
-    torch.set_grad_enabled(False)
-    den = build_from_checkpoint(load_checkpoint(args.ckpt or shipped_checkpoint(L)), L=L)
     p = den.process
     t0, t1 = float(p.t_start(b)), float(p.time_at_blur(args.min_blur))
     grid = np.linspace(1.0, 0.0, 2001)

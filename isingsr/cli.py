@@ -285,7 +285,8 @@ def _parse_methods(text):
               help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
                    "block means moved to their Gaussian posterior means given the input's signs, then the last "
                    "steps' majorities), drawn (as conditioned, the step's noise in the block means drawn from "
-                   "their truncated law), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
+                   "their truncated law), tilted (as conditioned, the block means reached by tilting each "
+                   "block's spins), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
                    "final (the output only), late (the last steps' estimates) or project (every estimate; see "
                    "isingsr superres --help).")
 @_start_blur_option
@@ -555,10 +556,10 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c passes on one ensemble of "
                    "three and comes out too weak at r = 2-4 on the others; at 2x use none). Every choice but none "
                    "ends by giving each tied block a fair coin that makes it a strict majority (the tie rule gives "
-                   "a tie the input's spin half the time). The other choices (drawn, held, truncated, mean, joint, "
-                   "final, late, project) are the variants measured against it in docs/consistency.md, none better; "
-                   "the block-mean ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact "
-                   "posterior with the Hamiltonian.")
+                   "a tie the input's spin half the time). The other choices (drawn, tilted, held, truncated, mean, "
+                   "joint, final, late, project) are the variants measured against it in docs/consistency.md, none "
+                   "better; the block-mean ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the "
+                   "exact posterior with the Hamiltonian.")
 @_start_blur_option
 @_restart_blur_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")

@@ -69,8 +69,10 @@ SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m-sde-half", "dpmp
 #: ``held`` (as ``truncated``, the other blocks' means held exactly) and ``conditioned`` (every block's mean moved to
 #: its truncated Gaussian posterior mean, the right blocks' too) and ``joint`` (every block's mean set to its mean
 #: under the Gaussian law of all block means truncated together to the input's signs) and ``drawn`` (as
-#: ``conditioned``, and the ancestral step's draw of x_0 given each block mean's truncated law).
-CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned", "joint", "drawn")
+#: ``conditioned``, and the ancestral step's draw of x_0 given each block mean's truncated law) and ``tilted``
+#: (``conditioned``'s block means reached by tilting each block's spins in their log-odds).
+CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned", "joint", "drawn",
+               "tilted")
 #: Learning-rate schedules of training after the linear warm-up (``isingsr train --lr-schedule``): constant, or a
 #: cosine decay to zero at the last step (a run of known length ends with small steps, so its last weights settle).
 LR_SCHEDULES = ("constant", "cosine")

@@ -8,7 +8,7 @@ from isingsr.analysis.compare import block_consistency
 from isingsr.coarse import block_spin
 from isingsr.diffusion.consistency import (MARGIN, MeanConstrainedDenoiser, ProjectedDenoiser, hold_block_means,
                                           joint_targets, majority_projector, project_block_means, project_majority,
-                                          resolve_ties, truncated_targets, _truncated_quantile)
+                                          resolve_ties, tilt_block_means, truncated_targets, _truncated_quantile)
 from isingsr.exceptions import InputError
 from isingsr.mc import sample_configurations
 
@@ -512,6 +512,47 @@ def test_held_projection_moves_the_wrong_blocks_to_their_targets_and_holds_the_o
     consistent = torch.where(s.repeat_interleave(2, -1).repeat_interleave(2, -2) > 0, x.abs(), -x.abs())
     np.testing.assert_allclose(hold_block_means(consistent, coarse, 2, var, p.basis, torch.zeros_like(s)),
                                consistent, atol=1e-12)
+
+
+def test_tilt_reaches_each_blocks_target_moving_its_unsure_sites_most_and_nothing_outside_it():
+    """tilt_block_means: every block mean along the input meets its target (the part of the estimate beyond
+    +-TILT_CLIP kept); a block whose target is its own mean keeps its sites; within a block the change is
+    lambda-shaped, larger where |x| is smaller (d tanh = (1 - tanh^2) dh); other blocks are not touched."""
+    x, coarse = _random_case(7, n=12, L=8, b=4)
+    x = 0.6 * x
+    s = coarse.double()
+    own = s * _block_means(x, 4)
+    target = torch.clamp(own + 0.3 * torch.from_numpy(np.random.default_rng(8).normal(size=own.shape)), min=0.0)
+    y = tilt_block_means(x, coarse, 4, target)
+    np.testing.assert_allclose(s * _block_means(y, 4), target, atol=1e-9)
+    np.testing.assert_allclose(tilt_block_means(x, coarse, 4, own), x, atol=1e-9)
+    keep = torch.zeros_like(own, dtype=torch.bool)
+    keep[:, 0, 1] = True  # block (0, 1) at its own mean: only the other blocks move
+    z = tilt_block_means(x, coarse, 4, torch.where(keep, own, target))
+    np.testing.assert_allclose(z[:, :4, 4:], x[:, :4, 4:], atol=1e-9)
+    np.testing.assert_allclose(z[:, 4:], y[:, 4:], atol=1e-12)
+    inside = (x.abs() < 0.999)[0, :4, :4]
+    change = (y - x)[0, :4, :4][inside]
+    assert bool((torch.sign(change) == torch.sign(change[0])).all())  # one field, one direction per block
+    lam = torch.atanh(y[0, :4, :4][inside]) - torch.atanh(x[0, :4, :4][inside])
+    np.testing.assert_allclose(lam, lam[0].expand_as(lam), atol=1e-9)
+
+
+def test_tilted_mode_keeps_the_input_and_tilts_only_below_its_blur(make_process, monkeypatch):
+    """--consistency tilted: consistent output; with TILT_BLUR above the start's blur it is conditioned's
+    sampler (the Gaussian shape) above it only, so both switch points give different fields, and TILT_BLUR
+    below every grid time gives conditioned exactly."""
+    import isingsr.diffusion.consistency as consistency
+    from isingsr.diffusion.pipeline import superresolve_fields, to_spins
+
+    Oracle, ck, _, coarse = _oracle_case(make_process(L=16), 10, seed=16)
+    tilted, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="tilted")
+    assert block_consistency(to_spins(tilted), coarse, 4) == 1.0
+    conditioned, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="conditioned")
+    assert not np.array_equal(tilted, conditioned)
+    monkeypatch.setattr(consistency, "TILT_BLUR", 1e-9)
+    np.testing.assert_array_equal(superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="tilted")[0],
+                                  conditioned)
 
 
 def _correlated_case(seed: int, L: int = 8, b: int = 4):

@@ -146,7 +146,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``conditioned`` -- every block's mean moved to its truncated Gaussian posterior mean; ``joint`` -- every
     block's mean set to its mean under the Gaussian law of all block means truncated together; ``drawn`` --
     as ``conditioned``, and the ancestral step's draw of x_0 has each block mean drawn from its truncated law
-    (sampler ``ancestral``, step variance ``gaussian`` only).
+    (sampler ``ancestral``, step variance ``gaussian`` only); ``tilted`` -- ``conditioned``'s targets reached
+    by tilting each block's spins in their log-odds.
     ``restart_blur``: a restart (Xu et al. 2023): the output's spins (coarse-graining to the input when
     ``consistency`` is not ``none``) are noised by the exact forward process to the time of this blur length
     (lattice spacings, below the start's) and sampled again over the tail of the same grid, with the same
@@ -155,7 +156,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     the block means are held only down to this blur length (lattice spacings, below the start's); the
     estimates below it are the network's own (the majority projection below ``LATE_BLUR`` and of the
     output still applies).
-    ``lift_a``: with ``held`` or ``conditioned``, the block-mean lift is computed from the estimate with
+    ``lift_a``: with ``held``, ``conditioned`` or ``tilted``, the block-mean lift is computed from the estimate with
     the Wiener one in the modes of signal fraction below ``lift_a`` and added to the network's estimate
     (:class:`~isingsr.diffusion.consistency.MeanConstrainedDenoiser`); 0: from the network's estimate.
 
@@ -222,9 +223,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         if not 0 < t_release < t_s:
             raise InputError(f"release_blur {release_blur:g} must lie between 0 and the start's blur "
                              f"{float(p.blur_length(t_s)):.3g}")
-    if lift_a and (consistency not in ("held", "conditioned") or not 0 < lift_a <= 1):
-        raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held or conditioned "
-                         f"(got {consistency})")
+    if lift_a and (consistency not in ("held", "conditioned", "tilted") or not 0 < lift_a <= 1):
+        raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held, conditioned or "
+                         f"tilted (got {consistency})")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
