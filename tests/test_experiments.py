@@ -137,6 +137,25 @@ def test_block_structure_class_stats_of_the_truth_itself():
     assert (b == 0).any()
 
 
+def test_block_structure_magnetisation_bins_are_the_truths_and_pair_each_configuration():
+    import numpy as np
+    from block_structure import M_EDGES, M_STATS, _magnetisation_samples
+
+    rng = np.random.default_rng(2)
+    up = rng.random((400, 1, 8, 8)) < rng.random((400, 1, 1, 1))  # magnetisations spread over [-1, 1]
+    spins = np.where(up[:, 0], 1, -1).astype(np.int8)
+    m = spins.reshape(400, -1).mean(axis=1)
+    arrays = [v.mean() for v in _magnetisation_samples(spins, m)]
+    flipped = [v.mean() for v in _magnetisation_samples(-spins, m)]  # each configuration reversed
+    for k, (name, f) in enumerate(M_STATS.items()):
+        lo, hi = M_EDGES[k], M_EDGES[k + 1]
+        sel = (np.abs(m) >= lo) & ((np.abs(m) < hi) if hi < 1 else (np.abs(m) <= hi))
+        assert sel.any()
+        assert f(*arrays) == pytest.approx(np.abs(m[sel]).mean())  # the truth along its own sign: its |m|
+        assert f(*flipped) == pytest.approx(-np.abs(m[sel]).mean())  # against the paired truth's sign
+    assert sum(v for v in arrays[1::2]) == pytest.approx(1.0)  # every configuration in one bin
+
+
 def test_class_lift_with_equal_factors_is_conditioned_and_a_wider_class_lifts_more(monkeypatch, make_process):
     import numpy as np
     import torch
