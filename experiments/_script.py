@@ -266,6 +266,21 @@ def load_calibration(calib: Path, n: int, b: int, ckpt):
     return ens, ck, build_from_checkpoint(ck, L=ens.L)
 
 
+def noised_estimates(den, x0, t: float):
+    """Clean fields ``x0`` (N, 1, L, L) float64 noised by the forward process to time ``t`` (seed 0), and the
+    denoiser's estimates of them in float64, in batches of :func:`isingsr.defaults.auto_batch`.
+    Returns ``(x_t, estimate)``."""
+    import torch
+
+    from isingsr.defaults import auto_batch
+
+    x_t = den.process.q_sample(x0, float(t), generator=torch.Generator().manual_seed(0))[0]
+    batch = auto_batch(x0.shape[-1])
+    est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), float(t))).double()
+                     for i in range(0, len(x_t), batch)])
+    return x_t, est
+
+
 def calibration_out(out: Path | None, rest: list[str]) -> Path:
     """``--out`` of :func:`add_calibration`, else the one given to consistency.py."""
     if out is not None:

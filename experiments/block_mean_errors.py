@@ -37,7 +37,6 @@ import torch
 from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
 from isingsr.correlate import cached_truth
-from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, block_mean_variance
 from isingsr.diffusion.denoiser import with_wiener
 from isingsr.diffusion.inference import build_from_checkpoint
@@ -45,7 +44,7 @@ from isingsr.io.checkpoint import load_checkpoint
 from isingsr.io.hdf5 import load_ensemble
 from isingsr.models import shipped_checkpoint
 
-from _script import add_truth_count, input_walls, main, numbers, parser
+from _script import add_truth_count, input_walls, main, noised_estimates, numbers, parser
 
 #: Signal fraction below which the second estimate takes Wiener's a_t(k) X_t(k).
 WIENER_A = 0.1
@@ -85,10 +84,7 @@ def run() -> None:
             else None
         for f in args.fractions:
             t = f * float(p.t_start(b))
-            x_t = p.q_sample(x0, t, generator=torch.Generator().manual_seed(0))[0]
-            batch = auto_batch(L)
-            est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), t)).double()
-                             for i in range(0, len(x_t), batch)])
+            x_t, est = noised_estimates(den, x0, t)
             def mse(e, b=b, where=None):
                 sq = _block_means((x0 - e)[:, 0], b) ** 2
                 return float(sq.mean() if where is None else sq[where].mean())

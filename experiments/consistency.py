@@ -68,7 +68,6 @@ from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
 from isingsr.correlate import coarse_inputs, exact_polish
 from isingsr.defaults import CONSISTENCY, SAMPLER
-from isingsr.diffusion import consistency as constraint
 from isingsr.diffusion.consistency import MEAN_MODES
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -110,7 +109,7 @@ def run() -> None:
                          "superresolve_fields; 0: the network's estimate)")
     ap.add_argument("--tilt-blur", type=numbers(), default=[],
                     help="also tilted with the blocks tilted only below these blur lengths, conditioned's shape "
-                         "above (rows ..._tiltB; isingsr.diffusion.consistency.TILT_BLUR)")
+                         "above (rows ..._tiltB; the tilt_blur keyword of superresolve_fields)")
     add_skild_ckpt(ap)
     add_sr3_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
@@ -146,11 +145,11 @@ def run() -> None:
                     name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}") + \
                         ("" if release is None else f"_release{release:g}") + \
                         (f"_lift{args.lift_a:g}" if args.lift_a else "") + ("" if tilt is None else f"_tilt{tilt:g}")
-                    constraint.TILT_BLUR = math.inf if tilt is None else tilt
                     cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=steps[S],
                                                       sampler=args.sampler, consistency=mode, start_blur=start_blur,
                                                       restart_blur=restart, release_blur=release, reuse=True,
-                                                      **({"lift_a": args.lift_a} if args.lift_a else {}))
+                                                      **({"lift_a": args.lift_a} if args.lift_a else {}),
+                                                      **({} if tilt is None else {"tilt_blur": tilt}))
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():

@@ -45,13 +45,11 @@ import torch
 
 from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
-from isingsr.defaults import auto_batch
 from isingsr.diffusion.consistency import _block_means, block_mean_variance
 from isingsr.exceptions import InputError
 
 from _script import (add_calibration, calibration_out, install_block_targets, load_calibration,
-                     main, opposite_neighbours, parser,
-                     run_consistency, split_for_consistency)
+                     main, noised_estimates, opposite_neighbours, parser, run_consistency, split_for_consistency)
 
 #: Classes of blocks by their number of opposite input neighbours; 3 and 4 share the last.
 CLASSES = 4
@@ -105,12 +103,9 @@ def measure(den, spins: np.ndarray, b: int, times: np.ndarray, log=print) -> tup
     cls = opposite_neighbours(coarse, CLASSES - 1).ravel()
     x0 = torch.from_numpy(spins[:, None].astype(np.float64))
     m = (coarse * _block_means(x0[:, 0], b).numpy()).ravel()
-    batch = auto_batch(L)
     ln_s2, centres, offsets, rows = [], [], [], []
     for t in times:
-        x_t = p.q_sample(x0, float(t), generator=torch.Generator().manual_seed(0))[0]
-        est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), float(t))).double()
-                         for i in range(0, len(x_t), batch)])
+        _, est = noised_estimates(den, x0, t)
         mu = (coarse * _block_means(est[:, 0], b).numpy()).ravel()
         s2 = block_mean_variance(p.sigma2(float(t)), p.basis, b, L)
         per = [binned(mu[cls == c], m[cls == c]) for c in range(CLASSES)]

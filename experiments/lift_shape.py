@@ -48,11 +48,9 @@ import torch
 
 from isingsr.analysis.tables import markdown
 from isingsr.coarse import coarse_grain
-from isingsr.defaults import auto_batch
-from isingsr.diffusion.consistency import (_block_means, _fill, hold_block_means, tilt_block_means,
-                                           truncated_targets)
+from isingsr.diffusion.consistency import MeanConstrainedDenoiser, _block_means, _fill
 
-from _script import load_calibration, main, numbers, parser
+from _script import load_calibration, main, noised_estimates, numbers, parser
 
 #: Bin edges of the block mean along the input (mu: wrong, unsure; the blocks above 0.25 are lifted by less than
 #: 0.003 per site below a blur of one site) and of the site's estimate along it (d).
@@ -89,26 +87,23 @@ def run() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     ens, _, den = load_calibration(args.calib, args.n, args.scale, args.ckpt)
-    L, b = ens.L, args.scale
+    b = args.scale
     p = den.process
     coarse = torch.from_numpy(coarse_grain(ens.spins, b, "majority", seed=0).astype(np.float64))
     x0 = torch.from_numpy(ens.spins[:, None].astype(np.float64))
-    batch = auto_batch(L)
     t_first = float(p.t_start(b))
     rows = []
     for blur in args.blurs:
         t = min(float(p.time_at_blur(blur)), t_first)
-        x_t = p.q_sample(x0, t, generator=torch.Generator().manual_seed(0))[0]
-        est = torch.cat([den(x_t[i:i + batch].float(), torch.full((len(x_t[i:i + batch]),), t)).double()
-                         for i in range(0, len(x_t), batch)])[:, 0]
-        var = p.sigma2(t)
-        target = truncated_targets(est, coarse, b, var, p.basis, every_block=True)
-        lifted = hold_block_means(est, coarse, b, var, p.basis, target)
+        x_t, est = noised_estimates(den, x0, t)
+        lifted, tilted = (MeanConstrainedDenoiser(den, coarse, b, mode).lift(est, x_t, t)[:, 0]
+                          for mode in ("conditioned", "tilted"))
+        est = est[:, 0]
         y = _fill(coarse, b)
         mu = _fill(coarse * _block_means(est, b), b).numpy().ravel()
         values = {"measured": (y * (x0[:, 0] - est)).numpy().ravel(),
                   "gaussian": (y * (lifted - est)).numpy().ravel(),
-                  "tilt": (y * (tilt_block_means(est, coarse, b, target) - est)).numpy().ravel()}
+                  "tilt": (y * (tilted - est)).numpy().ravel()}
         rows += binned(mu, (y * est).numpy().ravel(), values, [f"{float(p.blur_length(t)):.2f}"])
         print(markdown(["blur", "block mu", "site d", "sites", *values], rows[-len(D_EDGES) + 1:]), flush=True)
     table = markdown(["blur", "block mu", "site d", "sites", *values], rows)

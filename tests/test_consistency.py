@@ -538,11 +538,9 @@ def test_tilt_reaches_each_blocks_target_moving_its_unsure_sites_most_and_nothin
     np.testing.assert_allclose(lam, lam[0].expand_as(lam), atol=1e-9)
 
 
-def test_tilted_mode_keeps_the_input_and_tilts_only_below_its_blur(make_process, monkeypatch):
-    """--consistency tilted: consistent output; with TILT_BLUR above the start's blur it is conditioned's
-    sampler (the Gaussian shape) above it only, so both switch points give different fields, and TILT_BLUR
-    below every grid time gives conditioned exactly."""
-    import isingsr.diffusion.consistency as consistency
+def test_tilted_mode_keeps_the_input_and_tilts_only_below_its_blur(make_process):
+    """--consistency tilted: consistent output, not conditioned's; with a tilt_blur below every grid time it is
+    conditioned exactly; tilt_blur with another mode or not positive is one line."""
     from isingsr.diffusion.pipeline import superresolve_fields, to_spins
 
     Oracle, ck, _, coarse = _oracle_case(make_process(L=16), 10, seed=16)
@@ -550,9 +548,11 @@ def test_tilted_mode_keeps_the_input_and_tilts_only_below_its_blur(make_process,
     assert block_consistency(to_spins(tilted), coarse, 4) == 1.0
     conditioned, _ = superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="conditioned")
     assert not np.array_equal(tilted, conditioned)
-    monkeypatch.setattr(consistency, "TILT_BLUR", 1e-9)
-    np.testing.assert_array_equal(superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="tilted")[0],
-                                  conditioned)
+    np.testing.assert_array_equal(superresolve_fields(Oracle(), ck, coarse, 4.0, steps=8, consistency="tilted",
+                                                      tilt_blur=1e-9)[0], conditioned)
+    for bad in (dict(consistency="conditioned", tilt_blur=1.0), dict(consistency="tilted", tilt_blur=0.0)):
+        with pytest.raises(InputError, match="tilt_blur"):
+            superresolve_fields(Oracle(), ck, coarse, 4.0, steps=2, **bad)
 
 
 def _correlated_case(seed: int, L: int = 8, b: int = 4):

@@ -78,9 +78,6 @@ MEAN_ITERS, MEAN_TOL = 100, 1e-7
 #: Largest |estimate| a site is tilted from (:func:`tilt_block_means`: its log-odds stay finite), and the
 #: bisection's bracket of the tilt field and its iterations (2^-60 of the bracket: to float64 precision).
 TILT_CLIP, TILT_FIELD, TILT_ITERS = 0.999, 30.0, 60
-#: Blur length (sites) below which ``tilted`` tilts the blocks; above it, ``conditioned``'s Gaussian shape.
-#: Infinite: every time (an experiment's knob, ``experiments/consistency.py --tilt-blur``).
-TILT_BLUR = math.inf
 #: Cap on the damped mean-field updates of :func:`joint_targets` (30 reach 1e-5 at L = 32) and their damping.
 JOINT_ITERS, JOINT_DAMPING = 100, 0.5
 
@@ -280,10 +277,9 @@ def truncated_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: t
     -------
     tensor, shape (N, L/b, L/b) float64
     """
-    L = x.shape[-1]
-    y = x.reshape(x.shape[0], L, L).to(torch.float64)
-    mu = coarse.to(torch.float64) * _block_means(y, b)
-    s = block_mean_variance(variance, basis, b, L) ** 0.5
+    y, sign = _fields(x, coarse)
+    mu = sign * _block_means(y, b)
+    s = block_mean_variance(variance, basis, b, y.shape[-1]) ** 0.5
     if s == 0.0:
         return torch.zeros_like(mu)
     mean = _truncated_mean(mu, s)
@@ -339,9 +335,9 @@ def joint_targets(x: torch.Tensor, coarse: torch.Tensor, b: int, variance: torch
     tensor, shape (N, L/b, L/b) float64, along the input (may be below the estimate's own block mean:
     a block is pulled down by neighbours the input gives the other sign)
     """
-    L = x.shape[-1]
-    sign = coarse.to(torch.float64)
-    mu = _block_means(x.reshape(x.shape[0], L, L).to(torch.float64), b)
+    y, sign = _fields(x, coarse)
+    L = y.shape[-1]
+    mu = _block_means(y, b)
     ev = _block_spectrum(variance.to(torch.float64), basis, b, L)
     if float(ev.abs().max()) <= 0.0:
         return torch.zeros_like(mu)
@@ -483,8 +479,8 @@ class MeanConstrainedDenoiser:
     * ``drawn``: the estimate of ``conditioned``; the sampler's draw of x_0 around it is then conditioned too
       (:meth:`condition_draw`);
     * ``tilted``: the targets of ``conditioned``, reached by tilting each block's spins
-      (:func:`tilt_block_means`) rather than by the Gaussian model's shape (below the blur length
-      :data:`TILT_BLUR` only, ``conditioned`` above it).
+      (:func:`tilt_block_means`) rather than by the Gaussian model's shape (with ``tilt_blur``, only below that
+      blur length, in lattice spacings; ``conditioned``'s shape above it).
 
     The projections of ``mean`` and ``truncated`` start their solver from the previous call's multipliers
     (the correction changes little from one step to the next); use one instance per batch of inputs.
@@ -500,7 +496,8 @@ class MeanConstrainedDenoiser:
     one side by the truncation.
     """
 
-    def __init__(self, den, coarse, b: int, mode: str = "mean", until: float = 0.0, lift_a: float = 0.0):
+    def __init__(self, den, coarse, b: int, mode: str = "mean", until: float = 0.0, lift_a: float = 0.0,
+                 tilt_blur: float | None = None):
         if mode not in MEAN_MODES:
             raise InputError(f"block-mean constraint: unknown mode {mode!r}; choose one of {', '.join(MEAN_MODES)}")
         self.den, self.process, self.b, self.mode, self.until = den, den.process, int(b), mode, float(until)
@@ -508,10 +505,13 @@ class MeanConstrainedDenoiser:
         self.coarse = torch.as_tensor(np.asarray(coarse), device=den.process.S.device)
         self._lam = None
         self._drawn = None  # (t, block means along the input, their targets) of the last drawn estimate
-        self._tilt_below = math.inf if math.isinf(TILT_BLUR) else float(den.process.time_at_blur(TILT_BLUR))
+        self._tilt_below = math.inf if tilt_blur is None else float(den.process.time_at_blur(tilt_blur))
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        x0 = self.den(x_t, t)
+        return self.lift(self.den(x_t, t), x_t, t)
+
+    def lift(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """The network's estimate ``x0`` of ``x_0`` at the state ``x_t``, time ``t``, corrected by this mode."""
         t = float(torch.as_tensor(t).reshape(-1)[0])
         if t < self.until:
             return x0
@@ -525,8 +525,8 @@ class MeanConstrainedDenoiser:
             ref = x0 if self.lift_a <= 0 else self._with_wiener(x0, x_t, t)
             target = truncated_targets(ref, coarse, self.b, var, basis, every_block=self.mode != "held")
             if self.mode == "drawn":
-                self._drawn = (t, coarse.to(torch.float64) * _block_means(
-                    ref.reshape(ref.shape[0], ref.shape[-1], ref.shape[-1]).to(torch.float64), self.b), target)
+                y, sign = _fields(ref, coarse)
+                self._drawn = (t, sign * _block_means(y, self.b), target)
             lifted = tilt_block_means(ref, coarse, self.b, target) if self.mode == "tilted" and t <= self._tilt_below \
                 else hold_block_means(ref, coarse, self.b, var, basis, target)
             return lifted if self.lift_a <= 0 else (x0.to(torch.float64) + (lifted - ref)).to(x0.dtype)
@@ -552,11 +552,11 @@ class MeanConstrainedDenoiser:
             return e
         _, mu, target = self._drawn
         var, basis, coarse = self.process.sigma2(t), self.process.basis, self.coarse.to(e.device)
-        L = e.shape[-1]
-        s = block_mean_variance(var, basis, self.b, L) ** 0.5
+        y, sign = _fields(e, coarse)
+        s = block_mean_variance(var, basis, self.b, y.shape[-1]) ** 0.5
         if s == 0.0:
             return e
-        eb = coarse.to(torch.float64) * _block_means(e.reshape(e.shape[0], L, L).to(torch.float64), self.b)
+        eb = sign * _block_means(y, self.b)
         return hold_block_means(e, coarse, self.b, var, basis, _truncated_quantile(mu, s, eb / s) - target,
                                 lower_only=False)
 

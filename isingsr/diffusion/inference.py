@@ -57,7 +57,7 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
 
 #: Options that only super-resolution has, at the values that leave generation as it is.
 SUPERRES_ONLY = {"start": "conditional", "consistency": "none", "restart_blur": None, "release_blur": None,
-                 "lift_a": 0.0}
+                 "lift_a": 0.0, "tilt_blur": None}
 
 
 class SkildSuperResolver:
@@ -71,7 +71,7 @@ class SkildSuperResolver:
         The checkpoint (pass-band statistics of the start states).
     start : {'conditional', 'coarse', 'forward'}
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
-    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a :
+    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a, tilt_blur :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
@@ -86,7 +86,7 @@ class SkildSuperResolver:
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", start_blur: float | None = None,
                  restart_blur: float | None = None, release_blur: float | None = None, lift_a: float = 0.0,
-                 fine=None, checkpoint: str | None = None):
+                 tilt_blur: float | None = None, fine=None, checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
@@ -94,7 +94,8 @@ class SkildSuperResolver:
         self.options = dict(start=start, steps=None if steps is None else int(steps), sampler=sampler,
                             variance=variance, grid=grid,
                             t_start=t_start, consistency=consistency, start_blur=start_blur,
-                            restart_blur=restart_blur, release_blur=release_blur, lift_a=float(lift_a))
+                            restart_blur=restart_blur, release_blur=release_blur, lift_a=float(lift_a),
+                            tilt_blur=tilt_blur)
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
     @property
@@ -114,7 +115,7 @@ class SkildSuperResolver:
                "zero_mode": "training histogram" if self.den.zero_mode is not None else "network",
                "consistency": o["consistency"], "precision": precision_name(self.den.autocast),
                "start_blur": o["start_blur"], "restart_blur": o["restart_blur"],
-               "release_blur": o["release_blur"], "lift_a": o["lift_a"] or None}
+               "release_blur": o["release_blur"], "lift_a": o["lift_a"] or None, "tilt_blur": o["tilt_blur"]}
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 

@@ -117,7 +117,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         start_blur: float | None = None, restart_blur: float | None = None,
-                        release_blur: float | None = None, lift_a: float = 0.0,
+                        release_blur: float | None = None, lift_a: float = 0.0, tilt_blur: float | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -159,6 +159,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     ``lift_a``: with ``held``, ``conditioned`` or ``tilted``, the block-mean lift is computed from the estimate with
     the Wiener one in the modes of signal fraction below ``lift_a`` and added to the network's estimate
     (:class:`~isingsr.diffusion.consistency.MeanConstrainedDenoiser`); 0: from the network's estimate.
+    ``tilt_blur``: with ``tilted``, the blocks are tilted only below this blur length (lattice spacings),
+    with ``conditioned``'s Gaussian shape above it; None: at every time.
 
     Returns
     -------
@@ -226,6 +228,9 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if lift_a and (consistency not in ("held", "conditioned", "tilted") or not 0 < lift_a <= 1):
         raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held, conditioned or "
                          f"tilted (got {consistency})")
+    if tilt_blur is not None and (consistency != "tilted" or not tilt_blur > 0):
+        raise InputError(f"tilt_blur {tilt_blur:g}: a positive blur length, with --consistency tilted "
+                         f"(got {consistency})")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
@@ -241,7 +246,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
 
         def sample(x, grid):
             d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release,
-                                        lift_a=lift_a) \
+                                        lift_a=lift_a, tilt_blur=tilt_blur) \
                 if consistency in MEAN_MODES else den
             draw = d.condition_draw if consistency == "drawn" else None
             if consistency in ("project", "late") + MEAN_MODES:
