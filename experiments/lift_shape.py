@@ -83,9 +83,11 @@ def run() -> None:
     ap.add_argument("--scale", type=int, required=True, help="block size b")
     ap.add_argument("--ckpt", default=None, help="SKILD checkpoint [default: the shipped one for the data's L]")
     ap.add_argument("--blurs", type=numbers(), default=[1.0, 0.6, 0.35],
-                    help="blur lengths (sites) of the times measured (default 1,0.6,0.35)")
+                    help="blur lengths (sites) of the times measured, each at most the start's (default 1,0.6,0.35)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if any(not blur > 0 for blur in args.blurs):
+        ap.error(f"--blurs: blur lengths must be positive, got {args.blurs}")
     ens, _, den = load_calibration(args.calib, args.n, args.scale, args.ckpt)
     b = args.scale
     p = den.process
