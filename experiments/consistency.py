@@ -5,8 +5,9 @@ coarse-grained by S (majority rule, seed 0) and super-resolved, same inputs
 and seeds, by
 
 * SKILD (the shipped checkpoint or ``--ckpt``) with each ``--consistency`` of ``--modes`` (none,
-  project, ..., conditioned), each from the checkpoint's start time (blur constant c = 0.9) and from the earlier
-  c = 0.5 (what the alignment diagnostic asks for given the coarse input);
+  project, ..., conditioned), alone and (``--particles``) as the proposal of K weighted particles, each
+  from the checkpoint's start time (blur constant c = 0.9) and from the earlier c = 0.5 (what the alignment
+  diagnostic asks for given the coarse input);
 * the exact polish: 1, 3 and 10 constrained Metropolis sweeps at beta_c from
   SKILD's consistent output (``--polish-from``, default project; c = 0.9). It uses the Hamiltonian, which SKILD
   never sees, so it is a separate row: it measures how far SKILD's output is
@@ -51,6 +52,12 @@ The blocks tilted at every time and only below a blur of 1, 2 and 2.7 sites
 (docs/consistency.md#the-lifts-shape-inside-a-block):
   python experiments/consistency.py --ckpt isingsr/models/skild_L32_tiny.pt --out results/tiny_tilted_L32 \
       --scales 4 --c 0.9 --modes conditioned,tilted --tilt-blur 1,2,2.7 --polish 0 --no-sr3
+Eight weighted particles per input (twisted sequential Monte Carlo, about 20 min per 4x run), the proposal
+``conditioned`` computed from the estimate with Wiener's in its noisiest modes
+(docs/consistency.md#weighting-particles-sequential-monte-carlo; ``--truth data/L32_n1000_seed2027.h5`` for
+the second ensemble; ``--modes conditioned --particles 8 --twist-a 0``: the twist from the network's estimate):
+  python experiments/consistency.py --ckpt isingsr/models/skild_L32_tiny.pt --out results/smc_lift_L32 \
+      --scales 4 --c 0.9 --modes conditioned --lift-a 0.1 --particles 8 --polish 0 --no-sr3
 The output-only projection, polished from there:
   python experiments/consistency.py --out results/consistency_final_L32 --scales 4 --c 0.9 --modes none,final \\
       --polish-from final --polish 1,3,5
@@ -67,7 +74,7 @@ from isingsr.analysis.report import run_correlate
 from isingsr.analysis.tables import markdown, pval, value_err
 from isingsr.coarse import block_spin
 from isingsr.correlate import coarse_inputs, exact_polish
-from isingsr.defaults import CONSISTENCY, SAMPLER
+from isingsr.defaults import CONSISTENCY, SAMPLER, TWIST_A
 from isingsr.diffusion.consistency import MEAN_MODES
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.io.checkpoint import load_checkpoint
@@ -110,6 +117,12 @@ def run() -> None:
     ap.add_argument("--tilt-blur", type=numbers(), default=[],
                     help="also tilted with the blocks tilted only below these blur lengths, conditioned's shape "
                          "above (rows ..._tiltB; the tilt_blur keyword of superresolve_fields)")
+    ap.add_argument("--particles", type=numbers(int), default=[],
+                    help="also each mode run as twisted sequential Monte Carlo with these numbers of particles "
+                         "per configuration (rows ..._smcK; the particles keyword of superresolve_fields)")
+    ap.add_argument("--twist-a", type=float, default=TWIST_A,
+                    help="the particle filter's twist from the estimate with the Wiener one in the modes of signal "
+                         f"fraction below this (0: the network's own; rows ..._twistA when not {TWIST_A:g})")
     add_skild_ckpt(ap)
     add_sr3_ckpt(ap)
     ap.add_argument("--no-sr3", action="store_true", help="leave SR3 out (e.g. its rows are in another table "
@@ -117,6 +130,8 @@ def run() -> None:
     args = ap.parse_args()
     if any(not b > 0 for b in args.tilt_blur):
         ap.error("--tilt-blur: blur lengths must be positive")
+    if any(k < 2 for k in args.particles) or not 0 <= args.twist_a <= 1:
+        ap.error("--particles: at least 2 per configuration; --twist-a: a signal fraction in [0, 1]")
     unknown = sorted(set(args.modes.split(",")) - set(CONSISTENCY))
     if unknown:
         ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(CONSISTENCY)}")
@@ -138,18 +153,22 @@ def run() -> None:
         for c in args.c:
             start_blur = None if c == process.blur_per_block else c
             for mode in args.modes.split(","):
-                runs = [(None, None, None)] + [(b, None, None) for b in args.restart_blur] + \
-                    [(None, b, None) for b in args.release_blur if mode in MEAN_MODES] + \
-                    [(None, None, b) for b in args.tilt_blur if mode == "tilted"]
-                for restart, release, tilt in runs:
+                runs = [(None, None, None, 1)] + [(b, None, None, 1) for b in args.restart_blur] + \
+                    [(None, b, None, 1) for b in args.release_blur if mode in MEAN_MODES] + \
+                    [(None, None, b, 1) for b in args.tilt_blur if mode == "tilted"] + \
+                    [(None, None, None, k) for k in args.particles]
+                for restart, release, tilt, k in runs:
+                    smc = {} if k == 1 else {"particles": k, "twist_a": args.twist_a}
                     name = f"skild_{mode}_c{c:g}" + ("" if restart is None else f"_restart{restart:g}") + \
                         ("" if release is None else f"_release{release:g}") + \
-                        (f"_lift{args.lift_a:g}" if args.lift_a else "") + ("" if tilt is None else f"_tilt{tilt:g}")
+                        (f"_lift{args.lift_a:g}" if args.lift_a else "") + \
+                        ("" if tilt is None else f"_tilt{tilt:g}") + ("" if k == 1 else f"_smc{k}") + \
+                        ("" if k == 1 or args.twist_a == TWIST_A else f"_twist{args.twist_a:g}")
                     cands[name] = super_resolve_truth("skild", truth, S, out / f"{name}.h5", ckpt, steps=steps[S],
                                                       sampler=args.sampler, consistency=mode, start_blur=start_blur,
                                                       restart_blur=restart, release_blur=release, reuse=True,
                                                       **({"lift_a": args.lift_a} if args.lift_a else {}),
-                                                      **({} if tilt is None else {"tilt_blur": tilt}))
+                                                      **({} if tilt is None else {"tilt_blur": tilt}), **smc)
         coarse = coarse_inputs(truth_spins, S, 0)
         start = cands.get(f"skild_{args.polish_from}_c{process.blur_per_block:g}")
         for k in args.polish if start else ():

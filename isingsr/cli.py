@@ -13,8 +13,8 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STEPS, LR_SCHEDULES, PRECISION,
-                       PRECISIONS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP)
+from .defaults import (CONSISTENCY, LIFT_MODES, METHODS as CORRELATE_METHODS, GENERATION_STEPS, LR_SCHEDULES,
+                       PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP, TWIST_A)
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -242,6 +242,24 @@ _restart_blur_option = click.option(
          "sampler measures it: every block kept, G4c not reliably better.")
 
 
+_particles_option = click.option(
+    "--particles", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+    help="SKILD with --consistency none or a block-mean choice (conditioned, ...; not drawn): K particles per "
+         "configuration, weighted and resampled (twisted sequential Monte Carlo) towards the network's own "
+         "reverse chain given that the output's block majorities are the input's, the --consistency choice "
+         "only their proposal; every output keeps the input. Costs K times the network evaluations; "
+         "docs/consistency.md#weighting-particles-sequential-monte-carlo measures it.")
+
+
+def _particle_options(consistency: str, particles: int) -> dict:
+    """SKILD's options for ``--particles``: with K > 1 the proposal's lift comes from the estimate the twist uses
+    (the Wiener one in the noisiest modes, :data:`~isingsr.defaults.TWIST_A`), the pairing measured in
+    docs/consistency.md; with K = 1 nothing changes."""
+    if particles == 1:
+        return {}
+    return {"particles": particles, **({"lift_a": TWIST_A} if consistency in LIFT_MODES else {})}
+
+
 def _parse_methods(text):
     """None (every method that can run) or the named methods."""
     if text is None:
@@ -291,6 +309,7 @@ def _parse_methods(text):
                    "isingsr superres --help).")
 @_start_blur_option
 @_restart_blur_option
+@_particles_option
 @click.option("--polish", type=click.IntRange(min=0), default=0, show_default=True, metavar="SWEEPS",
               help="With --consistency other than none: also compare SKILD's output after SWEEPS constrained "
                    "Metropolis sweeps (skild_polish; uses the Hamiltonian, so it is reported apart from SKILD).")
@@ -313,8 +332,8 @@ def _parse_methods(text):
 @_precision_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, cnn_ckpt, start, steps, consistency,
-              start_blur, restart_blur, polish, sampler, posterior_draws, L, n, r_text, collinear, blocks, seed,
-              device, precision, quiet):
+              start_blur, restart_blur, particles, polish, sampler, posterior_draws, L, n, r_text, collinear, blocks,
+              seed, device, precision, quiet):
     """Connected two- and four-point correlations: super-resolved vs Monte Carlo truth vs baselines.
 
     Coarse-grains the truth by --scale (majority rule), super-resolves it with SKILD
@@ -348,7 +367,8 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
                       sampler=sampler, skild_options=dict(consistency=consistency, start_blur=start_blur,
-                                                          restart_blur=restart_blur),
+                                                          restart_blur=restart_blur,
+                                                          **_particle_options(consistency, particles)),
                       polish=polish, posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
                       precision=precision, progress=progress,
@@ -554,21 +574,23 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "given the input's signs, the last steps' majorities projected (every block kept, conditional "
                    "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
                    "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c passes on one ensemble of "
-                   "three and comes out too weak at r = 2-4 on the others; at 2x use none). Every choice but none "
-                   "ends by giving each tied block a fair coin that makes it a strict majority (the tie rule gives "
-                   "a tie the input's spin half the time). The other choices (drawn, tilted, held, truncated, mean, "
-                   "joint, final, late, project) are the variants measured against it in docs/consistency.md, none "
-                   "better; the block-mean ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the "
-                   "exact posterior with the Hamiltonian.")
+                   "three and comes out too weak at r = 2-4 on the others, passing on both measured with "
+                   "--particles 8; at 2x use none). Every choice but none ends by giving each tied block a fair "
+                   "coin that makes it a strict majority (the tie rule gives a tie the input's spin half the "
+                   "time). The other choices (drawn, tilted, held, truncated, mean, joint, final, late, project) are "
+                   "the variants measured against it in docs/consistency.md, none better; the block-mean ones need "
+                   "a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with the "
+                   "Hamiltonian.")
 @_start_blur_option
 @_restart_blur_option
+@_particles_option
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), default=None, help="Only the first n inputs [all].")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None,
               help="Fine lattice size [default: round(L' S)]. A SKILD checkpoint trained at another L runs "
                    "there by critical finite-size scaling of its spectrum (critical checkpoints only).")
 @_sampling_options(generation=False)
-def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur, restart_blur, n, L, steps, sampler,
-             seed, batch, device, precision, save_fields, overwrite, quiet):
+def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur, restart_blur, particles, n, L, steps,
+             sampler, seed, batch, device, precision, save_fields, overwrite, quiet):
     """Super-resolve coarse configurations by any factor S with a SKILD checkpoint (or a baseline's).
 
     SKILD: the same network as for generation, started at t_start(S) instead of t = 1.
@@ -604,7 +626,8 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
                                fine=fine_spins, consistency=consistency, start_blur=start_blur,
-                               restart_blur=restart_blur, precision=precision)
+                               restart_blur=restart_blur, precision=precision,
+                               **_particle_options(consistency, particles))
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     update = Bar(f"{model.method} super-resolving", "cfg", quiet)
     try:

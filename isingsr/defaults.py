@@ -73,6 +73,13 @@ SAMPLER_NAMES = ("ancestral", "ddim", "dpmpp-2m-sde", "dpmpp-2m-sde-half", "dpmp
 #: (``conditioned``'s block means reached by tilting each block's spins in their log-odds).
 CONSISTENCY = ("none", "final", "project", "late", "mean", "truncated", "held", "conditioned", "joint", "drawn",
                "tilted")
+#: Signal fraction a_t(k) below which the particle filter of ``--particles`` (:mod:`isingsr.diffusion.smc`) takes the
+#: Wiener estimate a_t X_t instead of the network's, for its twist and for its proposal's block-mean lift: the
+#: network's block means err about 12 times the Gaussian model's variance early on, these 0.87 times
+#: (results/block_mean_errors_tiny_L32), and the weights of 8 particles stay even (docs/consistency.md).
+TWIST_A = 0.1
+#: The ``--consistency`` options whose block-mean lift can be computed from that estimate (``lift_a``).
+LIFT_MODES = ("held", "conditioned", "tilted")
 #: Learning-rate schedules of training after the linear warm-up (``isingsr train --lr-schedule``): constant, or a
 #: cosine decay to zero at the last step (a run of known length ends with small steps, so its last weights settle).
 LR_SCHEDULES = ("constant", "cosine")

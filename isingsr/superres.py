@@ -173,7 +173,8 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
                                   sampler=sampler, fine=fine, checkpoint=path, **skild_options)
     if start == "forward" or fine is not None:
         raise InputError(f"--start {start}: a {kind} baseline starts from the coarse input only")
-    extra = {k: v for k, v in skild_options.items() if v is not None and not (k == "consistency" and v == "none")}
+    neutral = {"consistency": "none", "particles": 1}  # the values that ask nothing of a baseline
+    extra = {k: v for k, v in skild_options.items() if v is not None and neutral.get(k, None) != v}
     if extra:
         raise InputError(f"{', '.join(sorted(extra))}: options of SKILD, not of a {kind} checkpoint")
     if kind == "sr3":
@@ -191,7 +192,7 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
 PIECES = 20
 #: Attributes of an interrupted run that say nothing about its output (:func:`_check_resume` skips them).
 _VOLATILE = ("created", "modified", "wall_s", "n", "runs", "format", "format_version", "isingsr_version",
-             "spin_encoding", "complete", "L")
+             "spin_encoding", "complete", "L", "smc_configs", "smc_final_ess", "smc_no_consistent")
 
 
 def _digest(coarse: np.ndarray) -> str:

@@ -205,3 +205,14 @@ def test_lift_scripts_split_their_arguments_at_the_dashes(monkeypatch):
         split_for_consistency()
     monkeypatch.setattr("sys.argv", ["x.py", "--help"])
     assert split_for_consistency() == (["--help"], [])                 # --help is argparse's to answer
+
+
+def test_smc_weights_reads_its_variants_and_refuses_a_bad_one():
+    from smc_weights import variant
+
+    from isingsr.exceptions import InputError
+
+    assert variant("conditioned:0.1:0") == ("conditioned", 0.1, 0.0)
+    for bad in ("conditioned:0.1", "nonsense:0:0", "conditioned:a:0", "conditioned:0:0:1"):
+        with pytest.raises(InputError, match="--variants"):
+            variant(bad)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from isingsr.analysis.compare import block_consistency
 from isingsr.cli import cli
 from isingsr.constants import BETA_C
 from isingsr.diffusion.pipeline import generate_fields, superresolve_fields
@@ -136,6 +137,15 @@ def test_cli_sample_and_superres(model):
     r = invoke("superres", "--ckpt", ck, "--input", d / "c.h5", "--scale", 2, "--out", d / "srf.h5", "-n", 8,
                "--steps", 3, "--start", "forward", "--fine", d / "fine.h5", "-q")
     assert r.exit_code == 0 and load_ensemble(d / "srf.h5").attrs["protocol"] == "forward"
+    r = invoke("superres", "--ckpt", ck, "--input", d / "c.h5", "--scale", 2, "--out", d / "srp.h5", "-n", 8,
+               "--steps", 3, "--consistency", "conditioned", "--particles", 3, "-q")
+    assert r.exit_code == 0, r.stderr
+    e = load_ensemble(d / "srp.h5")
+    a, c = e.attrs, load_ensemble(d / "c.h5", max_samples=8).spins
+    # the measured pairing: the proposal's lift from the estimate the twist uses
+    assert a["particles"] == 3 and a["lift_a"] == a["twist_a"] == 0.1 and a["smc_configs"] == 8
+    assert 0 <= a["smc_final_ess"] <= 1 and a["smc_no_consistent"] >= 0
+    assert block_consistency(e.spins, c, 2) == 1.0
 
 
 def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):

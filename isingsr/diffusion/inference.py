@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..defaults import GENERATION_STEPS, SAMPLER, superres_steps
+from ..defaults import GENERATION_STEPS, SAMPLER, TWIST_A, superres_steps
 from ..device import precision_name
 from ..exceptions import InputError
 from .denoiser import Denoiser
 from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
 from .samplers import get_sampler
+from .smc import SMCStats
 from .spectral import Spectrum
 from .transfer import check_transferable, process_at
 from .unet import UNet, UNetConfig
@@ -57,7 +58,7 @@ def build_from_checkpoint(ck: dict, device="cpu", use_ema: bool = True, L: int |
 
 #: Options that only super-resolution has, at the values that leave generation as it is.
 SUPERRES_ONLY = {"start": "conditional", "consistency": "none", "restart_blur": None, "release_blur": None,
-                 "lift_a": 0.0, "tilt_blur": None}
+                 "lift_a": 0.0, "tilt_blur": None, "particles": 1, "twist_a": TWIST_A}
 
 
 class SkildSuperResolver:
@@ -71,7 +72,8 @@ class SkildSuperResolver:
         The checkpoint (pass-band statistics of the start states).
     start : {'conditional', 'coarse', 'forward'}
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
-    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a, tilt_blur :
+    steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a, tilt_blur,
+    particles, twist_a :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
@@ -86,7 +88,8 @@ class SkildSuperResolver:
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", start_blur: float | None = None,
                  restart_blur: float | None = None, release_blur: float | None = None, lift_a: float = 0.0,
-                 tilt_blur: float | None = None, fine=None, checkpoint: str | None = None):
+                 tilt_blur: float | None = None, particles: int = 1, twist_a: float = TWIST_A, fine=None,
+                 checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
         get_sampler(sampler)
@@ -95,7 +98,9 @@ class SkildSuperResolver:
                             variance=variance, grid=grid,
                             t_start=t_start, consistency=consistency, start_blur=start_blur,
                             restart_blur=restart_blur, release_blur=release_blur, lift_a=float(lift_a),
-                            tilt_blur=tilt_blur)
+                            tilt_blur=tilt_blur, particles=int(particles), twist_a=float(twist_a))
+        #: What the particle filter did over every call (``particles`` > 1; :class:`~isingsr.diffusion.smc.SMCStats`).
+        self.smc_stats = SMCStats()
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
 
     @property
@@ -116,6 +121,12 @@ class SkildSuperResolver:
                "consistency": o["consistency"], "precision": precision_name(self.den.autocast),
                "start_blur": o["start_blur"], "restart_blur": o["restart_blur"],
                "release_blur": o["release_blur"], "lift_a": o["lift_a"] or None, "tilt_blur": o["tilt_blur"]}
+        if o["particles"] > 1:
+            st = self.smc_stats
+            # diagnostics of the configurations this process sampled (a resumed run: those since it resumed)
+            out.update(particles=o["particles"], twist_a=o["twist_a"], smc_configs=len(st.final_ess),
+                       smc_no_consistent=st.no_consistent,
+                       smc_final_ess=float(np.mean(st.final_ess)) if st.final_ess else None)
         out.update({f"grid_{k}": v for k, v in (o["grid"] or {}).items()})
         return {k: v for k, v in out.items() if v is not None}
 
@@ -134,5 +145,6 @@ class SkildSuperResolver:
         self.steps_used = superres_steps(scale) if self.options["steps"] is None else self.options["steps"]
         options = dict(self.options, steps=self.steps_used)
         fields, self.t_start_used = superresolve_fields(self.den, self.ck, coarse, scale, fine=fine, seed=seed,
-                                                        batch=batch, rule=rule, progress=progress, **options)
+                                                        batch=batch, rule=rule, progress=progress,
+                                                        smc_stats=self.smc_stats, **options)
         return fields

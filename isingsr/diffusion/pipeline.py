@@ -24,13 +24,14 @@ import torch
 
 from ..coarse import block_centre, is_block_scale
 from ..device import in_batches
-from ..defaults import GENERATION_STEPS, LATE_BLUR, SAMPLER, auto_batch, superres_steps
+from ..defaults import GENERATION_STEPS, LATE_BLUR, LIFT_MODES, SAMPLER, TWIST_A, auto_batch, superres_steps
 from ..exceptions import InputError
 from .consistency import (CONSISTENCY, MEAN_MODES, MeanConstrainedDenoiser, ProjectedDenoiser, majority_projector,
-                          resolve_ties)
+                          project_majority, resolve_ties)
 from .denoiser import Denoiser
 from .rng import generators, randn
 from .samplers import VARIANCE_SAMPLERS, gaussian_field, get_sampler, time_grid
+from .smc import SMCStats, twisted_smc_sample, wiener_twist
 from .spectral import Spectrum
 from .starts import coarse_start, conditional_start, forward_start
 from .transfer import corr_at, gain_at
@@ -118,6 +119,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                         t_start: float | None = None, grid: dict | None = None, consistency: str = CONSISTENCY[0],
                         start_blur: float | None = None, restart_blur: float | None = None,
                         release_blur: float | None = None, lift_a: float = 0.0, tilt_blur: float | None = None,
+                        particles: int = 1, twist_a: float = TWIST_A, smc_stats: SMCStats | None = None,
                         progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, float]:
     """Super-resolve coarse configurations ``(N, L', L')`` by ``scale`` to the denoiser's L.
 
@@ -161,6 +163,14 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     (:class:`~isingsr.diffusion.consistency.MeanConstrainedDenoiser`); 0: from the network's estimate.
     ``tilt_blur``: with ``tilted``, the blocks are tilted only below this blur length (lattice spacings),
     with ``conditioned``'s Gaussian shape above it; None: at every time.
+    ``particles`` K > 1: twisted sequential Monte Carlo (:mod:`isingsr.diffusion.smc`): K particles per
+    configuration from its start state step with the ``consistency`` option's estimate (``none``: the network's
+    own) and are weighted and resampled towards the network's reverse chain conditioned on the output's block
+    majorities being the input's; K times the network evaluations. Ancestral sampler (step variance
+    ``gaussian``), a block-mean option or ``none``, no restart. ``twist_a``: the twist's block means are those
+    of the estimate with the Wiener one in the modes of signal fraction below it (0: the network's own;
+    :func:`~isingsr.diffusion.smc.wiener_twist`); ``smc_stats`` (:class:`~isingsr.diffusion.smc.SMCStats`)
+    collects the effective sample sizes.
 
     Returns
     -------
@@ -225,12 +235,26 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         if not 0 < t_release < t_s:
             raise InputError(f"release_blur {release_blur:g} must lie between 0 and the start's blur "
                              f"{float(p.blur_length(t_s)):.3g}")
-    if lift_a and (consistency not in ("held", "conditioned", "tilted") or not 0 < lift_a <= 1):
+    if lift_a and (consistency not in LIFT_MODES or not 0 < lift_a <= 1):
         raise InputError(f"lift_a {lift_a:g}: a signal fraction in (0, 1], with --consistency held, conditioned or "
                          f"tilted (got {consistency})")
     if tilt_blur is not None and (consistency != "tilted" or not tilt_blur > 0):
         raise InputError(f"tilt_blur {tilt_blur:g}: a positive blur length, with --consistency tilted "
                          f"(got {consistency})")
+    particles = int(particles)
+    if particles != 1:
+        if particles < 1:
+            raise InputError(f"particles must be >= 1, got {particles}")
+        if consistency not in ("none",) + MEAN_MODES or consistency == "drawn" or sampler != "ancestral" \
+                or variance not in (None, "gaussian") or restart_blur is not None:
+            raise InputError(f"{particles} particles: sequential Monte Carlo runs the ancestral sampler (variance "
+                             f"'gaussian') with --consistency none or a block-mean option other than drawn and no "
+                             f"restart (got sampler {sampler!r}, consistency {consistency!r})")
+        if not 0 <= twist_a <= 1:
+            raise InputError(f"twist_a {twist_a:g}: a signal fraction in [0, 1]")
+        if rule != "majority" or not is_block_scale(p.L, scale):
+            raise InputError(f"{particles} particles weigh the input's block majorities: they need majority-rule "
+                             f"inputs at an integer scale dividing L = {p.L}")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
 
@@ -257,12 +281,33 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                 return x
             coins = randn((b - a,) + coarse.shape[1:], gens, x.device) > 0
             return resolve_ties(project(x), torch.as_tensor(coarse[a:b], device=x.device), round(scale), coins)
-        x = sample(x, times)
+        x = sample(x, times) if particles == 1 else _smc(x, times, gens, a, b)
         if restart_times is not None:
             spins = torch.where(x >= 0, 1.0, -1.0).to(torch.float64)
             x = sample(forward_start(p, spins, float(restart_times[0]), generator=gens), restart_times)
         out[a:b] = x[:, 0].cpu().numpy()
-    in_batches(n, auto_batch(p.L) if batch is None else batch, fill, p.S.device, progress)
+    def _smc(x, grid, gens, a, b_):
+        sb = round(scale)
+        rep = np.repeat(coarse[a:b_], particles, axis=0)
+        mcd = MeanConstrainedDenoiser(den, rep, sb, consistency, until=t_release, lift_a=lift_a,
+                                      tilt_blur=tilt_blur) if consistency in MEAN_MODES else None
+        project = majority_projector(rep, sb, p.S.device)
+        t_late = float(p.time_at_blur(LATE_BLUR))
+
+        def propose(d, x_t, t):
+            if mcd is None:
+                return d
+            d = mcd.lift(d, x_t, t)
+            return project(d) if float(t.reshape(-1)[0]) < t_late else d
+
+        def finish(x, c, gens):
+            coins = randn((x.shape[0],) + tuple(c.shape[1:]), gens, x.device) > 0
+            return resolve_ties(project_majority(x, c, sb), c, sb, coins)
+        return twisted_smc_sample(den, propose, p, x, grid, torch.as_tensor(coarse[a:b_], device=x.device), sb,
+                                  particles, gens, twist_estimate=wiener_twist(p, twist_a) if twist_a > 0 else None,
+                                  finish=finish, stats=smc_stats)
+    size = auto_batch(p.L) if batch is None else batch
+    in_batches(n, max(1, size // particles) if batch is None else size, fill, p.S.device, progress)
     if not math.isfinite(float(np.abs(out).max())):
         raise RuntimeError("sampling produced non-finite values")
     return out, t_s
