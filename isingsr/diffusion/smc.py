@@ -55,7 +55,6 @@ __all__ = ["TWIST_A", "SMCStats", "log_twist", "wiener_twist", "log_likelihood",
            "twisted_smc_sample"]
 
 
-
 @dataclass
 class SMCStats:
     """What the particle filter did, one entry per call (batch): the effective sample size before each step's
@@ -77,7 +76,7 @@ def log_twist(x0: torch.Tensor, coarse: torch.Tensor, b: int, s: float) -> torch
     n, L = x0.shape[0], x0.shape[-1]
     mu = coarse.to(torch.float64) * _block_means(x0.reshape(n, L, L).to(torch.float64), b)
     if s <= 0:
-        return torch.where(mu > 0, 0.0, -math.inf).sum(dim=(1, 2))
+        return torch.where(mu > 0, torch.zeros_like(mu), -math.inf).sum(dim=(1, 2))
     return torch.special.log_ndtr(mu / s).sum(dim=(1, 2))
 
 
