@@ -574,7 +574,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "given the input's signs, the last steps' majorities projected (every block kept, conditional "
                    "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
                    "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c passes on one ensemble of "
-                   "three and comes out too weak at r = 2-4 on the others, passing on both measured with "
+                   "three and comes out too weak at r = 2-4 on the others, passing on the three measured with "
                    "--particles 8; at 2x use none). Every choice but none ends by giving each tied block a fair "
                    "coin that makes it a strict majority (the tie rule gives a tie the input's spin half the "
                    "time). The other choices (drawn, tilted, held, truncated, mean, joint, final, late, project) are "
