@@ -190,7 +190,14 @@ class ProjectedDenoiser:
         self.den, self.project, self.below, self.process = den, project, float(below), den.process
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        x0 = self.den(x_t, t)
+        return self._projected(self.den(x_t, t), t)
+
+    def lift(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """The network's estimate ``x0`` corrected as ``__call__`` corrects it, without evaluating the network
+        (the wrapped denoiser must have a ``lift``, as :class:`MeanConstrainedDenoiser` has)."""
+        return self._projected(self.den.lift(x0, x_t, t), t)
+
+    def _projected(self, x0: torch.Tensor, t) -> torch.Tensor:
         return self.project(x0) if float(torch.as_tensor(t).reshape(-1)[0]) < self.below else x0
 
 

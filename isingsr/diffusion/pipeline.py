@@ -255,8 +255,26 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         if rule != "majority" or not is_block_scale(p.L, scale):
             raise InputError(f"{particles} particles weigh the input's block majorities: they need majority-rule "
                              f"inputs at an integer scale dividing L = {p.L}")
+    if (consistency != "none" or particles > 1) and not np.all(np.abs(coarse) == 1):
+        raise InputError("consistency projection: coarse inputs must be +-1 spins (majority rule)")
     n = coarse.shape[0]
     out = np.empty((n, p.L, p.L), dtype=np.float32)
+    sb = round(scale)
+
+    def constrained(c: np.ndarray):
+        """The denoiser the sampler steps with for the coarse inputs ``c`` and the ancestral step's ``draw``."""
+        d = MeanConstrainedDenoiser(den, c, sb, consistency, until=t_release, lift_a=lift_a, tilt_blur=tilt_blur) \
+            if consistency in MEAN_MODES else den
+        draw = d.condition_draw if consistency == "drawn" else None
+        if consistency in ("project", "late") + MEAN_MODES:
+            d = ProjectedDenoiser(d, majority_projector(c, sb, p.S.device), float("inf") if consistency == "project"
+                                  else p.time_at_blur(LATE_BLUR))
+        return d, draw
+
+    def keep_input(x: torch.Tensor, c: torch.Tensor, gens) -> torch.Tensor:
+        """Fields whose spins coarse-grain to ``c``: the majority projection, then a fair coin per tied block."""
+        coins = randn((x.shape[0],) + tuple(c.shape[1:]), gens, x.device) > 0
+        return resolve_ties(project_majority(x, c, sb), c, sb, coins)
 
     def fill(a, b):
         gens = generators(range(seed + a, seed + b), device="cpu")
@@ -266,46 +284,24 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
             x = coarse_start(p, coarse[a:b].astype(np.float64), t_s, gain, gens, offset=offset)
         else:
             x = forward_start(p, fine[a:b].astype(np.float64), t_s, generator=gens)
-        project = majority_projector(coarse[a:b], round(scale), p.S.device) if consistency != "none" else None
+        c = torch.as_tensor(coarse[a:b], device=p.S.device)
 
         def sample(x, grid):
-            d = MeanConstrainedDenoiser(den, coarse[a:b], round(scale), consistency, until=t_release,
-                                        lift_a=lift_a, tilt_blur=tilt_blur) \
-                if consistency in MEAN_MODES else den
-            draw = d.condition_draw if consistency == "drawn" else None
-            if consistency in ("project", "late") + MEAN_MODES:
-                d = ProjectedDenoiser(d, project, float("inf") if consistency == "project" else
-                                      p.time_at_blur(LATE_BLUR))
+            d, draw = constrained(coarse[a:b])
             x = _run(d, x, grid, sampler, gens, variance, draw)
-            if project is None:
-                return x
-            coins = randn((b - a,) + coarse.shape[1:], gens, x.device) > 0
-            return resolve_ties(project(x), torch.as_tensor(coarse[a:b], device=x.device), round(scale), coins)
-        x = sample(x, times) if particles == 1 else _smc(x, times, gens, a, b)
+            return x if consistency == "none" else keep_input(x, c, gens)
+
+        def weighted(x, grid):
+            d, _ = constrained(np.repeat(coarse[a:b], particles, axis=0))
+            return twisted_smc_sample(den, (lambda x0, x_t, t: x0) if d is den else d.lift, p, x, grid, c, sb,
+                                      particles, gens, twist_estimate=wiener_twist(p, twist_a) if twist_a > 0 else None,
+                                      finish=keep_input, stats=smc_stats)
+        x = sample(x, times) if particles == 1 else weighted(x, times)
         if restart_times is not None:
             spins = torch.where(x >= 0, 1.0, -1.0).to(torch.float64)
             x = sample(forward_start(p, spins, float(restart_times[0]), generator=gens), restart_times)
         out[a:b] = x[:, 0].cpu().numpy()
-    def _smc(x, grid, gens, a, b_):
-        sb = round(scale)
-        rep = np.repeat(coarse[a:b_], particles, axis=0)
-        mcd = MeanConstrainedDenoiser(den, rep, sb, consistency, until=t_release, lift_a=lift_a,
-                                      tilt_blur=tilt_blur) if consistency in MEAN_MODES else None
-        project = majority_projector(rep, sb, p.S.device)
-        t_late = float(p.time_at_blur(LATE_BLUR))
 
-        def propose(d, x_t, t):
-            if mcd is None:
-                return d
-            d = mcd.lift(d, x_t, t)
-            return project(d) if float(t.reshape(-1)[0]) < t_late else d
-
-        def finish(x, c, gens):
-            coins = randn((x.shape[0],) + tuple(c.shape[1:]), gens, x.device) > 0
-            return resolve_ties(project_majority(x, c, sb), c, sb, coins)
-        return twisted_smc_sample(den, propose, p, x, grid, torch.as_tensor(coarse[a:b_], device=x.device), sb,
-                                  particles, gens, twist_estimate=wiener_twist(p, twist_a) if twist_a > 0 else None,
-                                  finish=finish, stats=smc_stats)
     size = auto_batch(p.L) if batch is None else batch
     in_batches(n, max(1, size // particles) if batch is None else size, fill, p.S.device, progress)
     if not math.isfinite(float(np.abs(out).max())):
