@@ -12,17 +12,20 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-Usage (CPU, 2 cores; the README's table was made at 100 steps for every scale; docs/results.md gives the time):
-  python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 \\
-      --figure docs/figures/g4c_L32_s4.png
+SKILD runs as ``isingsr correlate`` runs it (``--consistency auto``: ``conditioned`` with 4 weighted particles
+at an integer scale of 4 or more; ``--consistency none``: the free sampler; results/MANIFEST.md says which runs
+used which).
+Usage (CPU, 2 cores; the README's table, the same as ``make run`` at 2x, 4x and 8x; docs/results.md gives the time):
+  python experiments/compare_methods.py --out results/headline_L32 --figure docs/figures/g4c_L32_s4.png
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):
-  python experiments/compare_methods.py --out results/methods_L32_steps100 --steps 100 --reuse
-L = 128 on a CPU on shipped defaults (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
+  python experiments/compare_methods.py --out results/headline_L32 --reuse
+L = 128 on a CPU with the free sampler (skild_L64.pt and the L = 32 SR3 and CNN, carried to L = 128), with the
 collinear G4c too (docs/L128.md gives the truth files and times):
-  python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear
+  python experiments/compare_methods.py --out results/L128 --scales 4 --truth data/L128_n1000.h5 --collinear \\
+      --consistency none
 SKILD with its block majorities held to the input (``isingsr correlate --consistency conditioned``):
   python experiments/compare_methods.py --out results/L128_conditioned --scales 4 --truth data/L128_n1000.h5 \\
-      --collinear --methods skild,posterior --consistency conditioned
+      --collinear --methods skild,posterior --consistency conditioned --particles 1
 L = 128 on a GPU, with checkpoints trained there (see the README):
   python experiments/compare_methods.py --out results/methods_L128 --truth data/L128_test.h5 \\
       --ckpt runs/L128/checkpoint.pt --sr3-ckpt 'runs/sr3_L128_s{S}/checkpoint.pt' \\
@@ -90,13 +93,17 @@ def table(summary: dict) -> list[list[str]]:
 
 
 def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
-           precision: str = "float32", consistency: str = "none") -> tuple[list[str], dict]:
+           precision: str = "float32", consistency: str = "auto",
+           particles: int | None = None) -> tuple[list[str], dict]:
     """Methods of ``wanted`` still to run, and the diffusion/CNN files already in ``folder`` taken as candidates.
 
     ``precision``: the network precision of this run (``float32`` or ``bf16``); SKILD and SR3 files made in
     another are refused (files without the attribute were made in float32). So are SKILD files made with another
-    ``--consistency`` (files without the attribute were made with none).
+    ``--consistency`` or ``--particles``, ``auto`` and None resolved as ``isingsr correlate`` resolves them (files
+    without the attributes: none, 1 particle).
     """
+    from isingsr.coarse import is_block_scale
+    from isingsr.defaults import resolve_consistency
     from isingsr.io.hdf5 import load_ensemble
 
     methods, cands = [m for m in ("naive", "posterior") if m in wanted], {}
@@ -108,15 +115,19 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
             methods.append(m)
             continue
         attrs = load_ensemble(path, max_samples=1).attrs
+        S = float(attrs["scale"])
+        cons, k, _ = resolve_consistency(consistency, particles, None, scale=S, smc_ok=sampler == "ancestral",
+                                         block=is_block_scale(round(attrs["L_coarse"] * S), S))
         if m != "cnn" and (attrs.get("steps"), attrs.get("sampler")) != (steps, sampler):
             sys.exit(f"{path}: made with {attrs.get('sampler')} {attrs.get('steps')} steps, not --sampler {sampler} "
                      f"--steps {steps}; drop --reuse or match them")
         if m != "cnn" and attrs.get("precision", "float32") != precision:
             sys.exit(f"{path}: made in {attrs.get('precision', 'float32')}, not {precision}; drop --reuse or match "
                      "--precision")
-        if m == "skild" and attrs.get("consistency", "none") != consistency:
-            sys.exit(f"{path}: made with --consistency {attrs.get('consistency', 'none')}, not {consistency}; "
-                     "delete it to make it again, or match --consistency")
+        made = (attrs.get("consistency", "none"), int(attrs.get("particles", 1)))
+        if m == "skild" and made != (cons, k):
+            sys.exit(f"{path}: made with --consistency {made[0]} --particles {made[1]}, not {cons} with {k}; "
+                     "delete it to make it again, or match --consistency and --particles")
         if m == "skild" and attrs.get("protocol") != start:
             sys.exit(f"{path}: made with the {attrs.get('protocol')} start, not --start {start}; "
                      "delete it to make it again, or match --start")
@@ -148,8 +159,12 @@ def run() -> None:
     ap.add_argument("--sampler", default=SAMPLER, choices=SAMPLER_NAMES)
     ap.add_argument("--start", default="conditional", choices=("conditional", "coarse", "forward"),
                     help="SKILD start protocol [default: conditional]")
-    ap.add_argument("--consistency", default="none", choices=CONSISTENCY,
-                    help="SKILD's block consistency with the input (isingsr correlate --consistency) [default: none]")
+    ap.add_argument("--consistency", default="auto", choices=("auto",) + CONSISTENCY,
+                    help="SKILD's block consistency with the input (isingsr correlate --consistency) [default: auto, "
+                         "the command's]")
+    ap.add_argument("--particles", type=int, default=None,
+                    help="SKILD's weighted particles per input (isingsr correlate --particles) [default: the "
+                         "command's, 4 with conditioned]")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
                     help="network precision of SKILD and SR3 (bf16: faster, biased; docs/sampling.md#precision)")
@@ -175,13 +190,14 @@ def run() -> None:
             if args.reuse:
                 methods, cands = reused(folder, steps[S], args.start,
                                         args.sampler, args.methods or METHODS,
-                                        args.precision, args.consistency)
+                                        args.precision, args.consistency, args.particles)
             ckpts = {"skild": args.ckpt, "sr3": for_scale(args.sr3_ckpt, S), "cnn": for_scale(args.cnn_ckpt, S)}
             bars = StageBars()
             try:
                 summary = correlate(S, truth=args.truth, out=folder, methods=methods, candidates=cands, ckpts=ckpts,
                                     steps=steps[S], sampler=args.sampler, start=args.start, device=args.device,
-                                    precision=args.precision, skild_options={"consistency": args.consistency},
+                                    precision=args.precision,
+                                    skild_options={"consistency": args.consistency, "particles": args.particles},
                                     collinear=args.collinear, progress=bars,
                                     log=lambda s: print(s, file=sys.stderr))
             finally:
@@ -197,6 +213,7 @@ def run() -> None:
         prov = summary["ensembles"].get("skild", {}).get("provenance", {})
         if prov:
             held = "" if prov.get("consistency", "none") == "none" else f", --consistency {prov['consistency']}"
+            held += f", {prov['particles']} particles" if prov.get("particles") else ""
             starts.append(f"S = {S:g}: {prov.get('protocol')} start, {prov.get('steps')} steps{held}")
         cmp = summary["comparison"]
         if "skild" in cmp:

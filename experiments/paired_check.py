@@ -5,7 +5,8 @@ correlate`` does and super-resolves them with the same checkpoint and seeds
 twice: in the reference setting (the package's defaults, changed by
 ``--base``) and in the candidate setting (the reference changed by
 ``--candidate``). A setting is ``KEY=VALUE[,KEY=VALUE...]`` over ``steps``
-(reverse steps), ``sampler``, ``precision`` (``float32`` or ``bf16``: the
+(reverse steps), ``particles`` (``isingsr superres --particles``; the
+reference's is 1), ``sampler``, ``precision`` (``float32`` or ``bf16``: the
 network under bf16 autocast), ``consistency`` (``isingsr superres
 --consistency``; the reference's is ``none``, the plain sampler, unless
 ``--base`` says otherwise), ``lift_a`` (with ``held`` or ``conditioned``:
@@ -69,16 +70,16 @@ from _script import main, parser, super_resolve_truth
 
 
 def setting(text: str, base: dict) -> dict:
-    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, sampler, precision, consistency, lift_a,
-    ckpt), checked."""
+    """``base`` changed by ``KEY=VALUE[,KEY=VALUE...]`` (keys steps, particles, sampler, precision, consistency,
+    lift_a, ckpt), checked."""
     out = dict(base)
     for item in filter(None, (s.strip() for s in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key not in out:
             raise InputError(f"setting {item!r}: expected KEY=VALUE with KEY one of {', '.join(out)}")
-        if key == "steps":
+        if key in ("steps", "particles"):
             if not value.isdigit() or int(value) < 1:
-                raise InputError(f"setting {item!r}: steps must be a positive integer")
+                raise InputError(f"setting {item!r}: {key} must be a positive integer")
             value = int(value)
         elif key == "ckpt":
             if not Path(value).is_file():
@@ -97,14 +98,16 @@ def setting(text: str, base: dict) -> dict:
 
 
 def label(s: dict) -> str:
-    """The setting as text; ``lift_a`` only where it is not 0 (the network's own estimate), the checkpoint
-    by its file name."""
-    return ", ".join(f"{k}={Path(v).name if k == 'ckpt' else v}" for k, v in s.items() if k != "lift_a" or v)
+    """The setting as text; ``lift_a`` only where it is not 0 (the network's own estimate), ``particles`` where
+    not 1, the checkpoint by its file name."""
+    return ", ".join(f"{k}={Path(v).name if k == 'ckpt' else v}" for k, v in s.items()
+                     if (k != "lift_a" or v) and (k != "particles" or v != 1))
 
 
 def check_file(attrs: dict, want: dict, what: str) -> None:
     """The file's attributes against the setting, checkpoint and seed it should have been made with."""
-    got = {k: attrs.get(k, {"precision": PRECISION, "consistency": "none", "lift_a": 0.0}.get(k)) for k in want}
+    got = {k: attrs.get(k, {"precision": PRECISION, "consistency": "none", "lift_a": 0.0, "particles": 1}.get(k))
+           for k in want}
     bad = [f"{k} {got[k]!r} (want {want[k]!r})" for k in want if str(got[k]) != str(want[k])]
     if bad:
         raise InputError(f"{what}: made with {', '.join(bad)}")
@@ -135,7 +138,8 @@ def run() -> None:
     if truth.n < args.n:
         raise InputError(f"--n {args.n}: {args.truth} holds {truth.n} configurations")
     ckpt = args.ckpt or _shipped("skild", truth.L, args.scale)
-    settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "sampler": SAMPLER,
+    settings = {"reference": setting(args.base, {"steps": superres_steps(args.scale), "particles": 1,
+                                                 "sampler": SAMPLER,
                                                  "precision": PRECISION, "consistency": "none",
                                                  "lift_a": 0.0, "ckpt": str(ckpt)})}
     settings["candidate"] = setting(args.candidate, settings["reference"])

@@ -13,8 +13,8 @@ import sys
 import click
 
 from .constants import BETA_C
-from .defaults import (CONSISTENCY, LIFT_MODES, METHODS as CORRELATE_METHODS, GENERATION_STEPS, LR_SCHEDULES,
-                       PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP, TWIST_A)
+from .defaults import (CONSISTENCY, METHODS as CORRELATE_METHODS, GENERATION_STEPS, LR_SCHEDULES,
+                       PRECISION, PRECISIONS, SAMPLER, SAMPLER_NAMES, SUPERRES_STEPS_HELP)
 from .exceptions import InputError
 from .info import fmt_err
 from .io.paths import check_output
@@ -242,22 +242,21 @@ _restart_blur_option = click.option(
          "sampler measures it: every block kept, G4c not reliably better.")
 
 
+def _consistency_option(help_text: str):
+    """``--consistency`` of ``correlate`` and ``superres``: ``auto`` (resolved by scale,
+    :func:`~isingsr.defaults.resolve_consistency`) or one of :data:`~isingsr.defaults.CONSISTENCY`."""
+    return click.option("--consistency", type=click.Choice(("auto",) + CONSISTENCY), default="auto",
+                        show_default=True, help=help_text)
+
+
 _particles_option = click.option(
-    "--particles", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+    "--particles", type=click.IntRange(min=1), default=None, metavar="K",
     help="SKILD with --consistency none or a block-mean choice (conditioned, ...; not drawn): K particles per "
          "configuration, weighted and resampled (twisted sequential Monte Carlo) towards the network's own "
          "reverse chain given that the output's block majorities are the input's, the --consistency choice "
-         "only their proposal; every output keeps the input. Costs K times the network evaluations; "
-         "docs/consistency.md#weighting-particles-sequential-monte-carlo measures it.")
-
-
-def _particle_options(consistency: str, particles: int) -> dict:
-    """SKILD's options for ``--particles``: with K > 1 the proposal's lift comes from the estimate the twist uses
-    (the Wiener one in the noisiest modes, :data:`~isingsr.defaults.TWIST_A`), the pairing measured in
-    docs/consistency.md; with K = 1 nothing changes."""
-    if particles == 1:
-        return {}
-    return {"particles": particles, **({"lift_a": TWIST_A} if consistency in LIFT_MODES else {})}
+         "only their proposal; every output keeps the input. Costs K times the network evaluations. [default: "
+         "4 with conditioned and the ancestral sampler, else 1] docs/consistency.md#how-many-particles-and-steps "
+         "measures it.")
 
 
 def _parse_methods(text):
@@ -299,14 +298,15 @@ def _parse_methods(text):
 @click.option("--steps", type=click.IntRange(min=1), default=None, show_default=SUPERRES_STEPS_HELP,
               help="Reverse steps (network evaluations) of SKILD and SR3; the default is the fewest at which "
                    "the result matches the converged one (measured: docs/sampling.md).")
-@click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
-              help="SKILD: make the output's block majorities equal the input: conditioned (every estimate's "
-                   "block means moved to their Gaussian posterior means given the input's signs, then the last "
-                   "steps' majorities), drawn (as conditioned, the step's noise in the block means drawn from "
-                   "their truncated law), tilted (as conditioned, the block means reached by tilting each "
-                   "block's spins), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
-                   "final (the output only), late (the last steps' estimates) or project (every estimate; see "
-                   "isingsr superres --help).")
+@_consistency_option(
+    "SKILD: make the output's block majorities equal the input (auto: conditioned with 4 weighted "
+    "particles at integer scales of 4 or more, none elsewhere; none: the free sampler): conditioned "
+    "(every estimate's block means moved to their Gaussian posterior means given the input's signs, "
+    "then the last steps' majorities), drawn (as conditioned, the step's noise in the block means "
+    "drawn from their truncated law), tilted (as conditioned, the block means reached by tilting each "
+    "block's spins), held (only the wrong blocks moved, the others held), joint, mean, truncated, "
+    "final (the output only), late (the last steps' estimates) or project (every estimate; see isingsr"
+    " superres --help).")
 @_start_blur_option
 @_restart_blur_option
 @_particles_option
@@ -367,8 +367,7 @@ def correlate(scale, truth, out_dir, methods_text, candidates, ckpt, sr3_ckpt, c
         summary = run(scale, truth=truth, out=out_dir, methods=methods, candidates=_parse_candidates(candidates),
                       ckpts={"skild": ckpt, "sr3": sr3_ckpt, "cnn": cnn_ckpt}, start=start, steps=steps,
                       sampler=sampler, skild_options=dict(consistency=consistency, start_blur=start_blur,
-                                                          restart_blur=restart_blur,
-                                                          **_particle_options(consistency, particles)),
+                                                          restart_blur=restart_blur, particles=particles),
                       polish=polish, posterior_draws=posterior_draws,
                       L=L, n=n, r=_parse_r(r_text), collinear=collinear, blocks=blocks, seed=seed, device=device,
                       precision=precision, progress=progress,
@@ -567,20 +566,23 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
                    "construction). forward: exact forward marginal of the true fine configuration (published "
                    "protocol; leaks; needs --fine).")
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
-@click.option("--consistency", type=click.Choice(CONSISTENCY), default="none", show_default=True,
-              help="SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-                   "without retraining. none: the plain sampler (marginals right; about 10% of blocks disagree with "
-                   "the input). conditioned: every estimate's block means moved to their Gaussian posterior means "
-                   "given the input's signs, the last steps' majorities projected (every block kept, conditional "
-                   "scores 0.90-1.05 where an exact draw scores 1.0; at 8x G4c and the energy pass on two L = 32 "
-                   "ensembles, but at L = 64 and 128 the output is too ordered; at 4x G4c passes on one ensemble of "
-                   "three and comes out too weak at r = 2-4 on the others, passing on the three measured with "
-                   "--particles 8; at 2x use none). Every choice but none ends by giving each tied block a fair "
-                   "coin that makes it a strict majority (the tie rule gives a tie the input's spin half the "
-                   "time). The other choices (drawn, tilted, held, truncated, mean, joint, final, late, project) are "
-                   "the variants measured against it in docs/consistency.md, none better; the block-mean ones need "
-                   "a fourier checkpoint. isingsr correlate --polish 5 reaches the exact posterior with the "
-                   "Hamiltonian.")
+@_consistency_option(
+    "SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
+    "without retraining. auto: conditioned with 4 weighted particles (--particles) where the input "
+    "has block majorities to keep and S >= 4; none elsewhere (2x, where conditioned is too hot even "
+    "with particles, and non-integer scales). conditioned: every estimate's block means moved to "
+    "their Gaussian posterior means given the input's signs, the last steps' majorities projected; "
+    "with the particles it only proposes their steps and the weights correct it towards the "
+    "network's own chain given the input (every block kept, conditional scores near an exact "
+    "draw's, G4c and the energy within 2 sigma of Monte Carlo at 4x and 8x, L = 32; "
+    "docs/consistency.md#how-many-particles-and-steps); alone (--particles 1) its output is too "
+    "ordered at 8x, L = 64 and 128, and G4c too weak at 4x. none: the plain sampler (marginals "
+    "right at 4x and 8x; about 10% of blocks disagree with the input). Every choice but none ends "
+    "by giving each tied block a fair coin that makes it a strict majority (the tie rule gives a "
+    "tie the input's spin half the time). The other choices (drawn, tilted, held, truncated, mean, "
+    "joint, final, late, project) are the variants measured in docs/consistency.md, none better; "
+    "the block-mean ones need a fourier checkpoint. isingsr correlate --polish 5 reaches the exact "
+    "posterior with the Hamiltonian.")
 @_start_blur_option
 @_restart_blur_option
 @_particles_option
@@ -626,8 +628,7 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")
     model = load_superresolver(None, ckpt, L=L_fine, device=device, steps=steps, sampler=sampler, start=start,
                                fine=fine_spins, consistency=consistency, start_blur=start_blur,
-                               restart_blur=restart_blur, precision=precision,
-                               **_particle_options(consistency, particles))
+                               restart_blur=restart_blur, precision=precision, particles=particles, lift_a=None)
     rule = coarse.attrs.get("rule") or "majority"  # an unknown one is refused by coarse.block_centre
     update = Bar(f"{model.method} super-resolving", "cfg", quiet)
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from .coarse import coarse_grain, is_block_scale
-from .defaults import METHODS, PRECISION, SAMPLER
+from .defaults import METHODS, PRECISION, SAMPLER, resolve_consistency
 from .exceptions import InputError
 from .io.paths import cache_dir, check_output, portable_path
 
@@ -33,6 +33,9 @@ __all__ = ["METHODS", "TRUTH_SEED", "POSTERIOR_DRAWS", "cached_truth", "coarse_i
 TRUTH_SEED = 12345
 #: Exact posterior draws per input behind the conditional scores (one more is the ``posterior`` candidate).
 POSTERIOR_DRAWS = 8
+#: SKILD's options where ``skild_options`` leaves them out: the command line's, resolved by scale at each run
+#: (:func:`isingsr.defaults.resolve_consistency`).
+SKILD_DEFAULTS = {"consistency": "auto", "particles": None, "lift_a": None}
 
 
 def cached_truth(L: int, n: int, seed: int = TRUTH_SEED, log: Callable[[str], None] = lambda s: None) -> Path:
@@ -110,8 +113,10 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     ckpts : dict of method -> path, optional
         Checkpoints of ``skild``, ``sr3``, ``cnn`` (default: the shipped ones for the truth's L and scale).
     start, steps, sampler, skild_options :
-        SKILD's start protocol, the reverse steps and sampler of SKILD and SR3, and further SKILD options
-        (:class:`~isingsr.diffusion.inference.SkildSuperResolver`).
+        SKILD's start protocol, the reverse steps and sampler of SKILD and SR3 (None: each method's default), and
+        further SKILD options (:class:`~isingsr.diffusion.inference.SkildSuperResolver`); those left out take
+        :data:`SKILD_DEFAULTS`, the command line's (``conditioned`` with 4 weighted particles at an integer
+        scale of 4 or more).
     posterior_draws : int
         Exact posterior draws per input behind the conditional scores.
     polish : int
@@ -158,9 +163,13 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     ens = load_ensemble(truth)
     coarse = coarse_inputs(ens.spins, scale, seed)
     ckpts = dict(ckpts or {})
-    if polish and (skild_options or {}).get("consistency", "none") == "none":
+    skild_options = {**SKILD_DEFAULTS, **(skild_options or {})}
+    held, _, _ = resolve_consistency(skild_options["consistency"], 1, 0.0, scale=scale,
+                                     block=is_block_scale(ens.L, scale), smc_ok=False)
+    if polish and held == "none":
         raise InputError("--polish starts the exact posterior's chain from SKILD's output, which must be consistent "
-                         "with the input: add --consistency mean (or final, late, project)")
+                         "with the input (--consistency auto holds it from 4x on): add --consistency mean (or "
+                         "conditioned, final, late, project)")
 
     def unavailable(what: str) -> None:
         if explicit:
@@ -187,7 +196,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
                 continue
             if not ckpts.get(m):
                 log(f"{m}: shipped {Path(ckpt).name}")
-            options = dict(skild_options or {}, start=start, fine=ens.spins if start == "forward" else None) \
+            options = dict(skild_options, start=start, fine=ens.spins if start == "forward" else None) \
                 if m == "skild" else {}
             resolver = load_superresolver(m, ckpt, L=ens.L, device=device, steps=steps, sampler=sampler,
                                           precision=precision, **options)

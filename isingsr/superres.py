@@ -173,8 +173,8 @@ def load_superresolver(method: str | None = None, ckpt=None, *, L: int | None = 
                                   sampler=sampler, fine=fine, checkpoint=path, **skild_options)
     if start == "forward" or fine is not None:
         raise InputError(f"--start {start}: a {kind} baseline starts from the coarse input only")
-    neutral = {"consistency": "none", "particles": 1}  # the values that ask nothing of a baseline
-    extra = {k: v for k, v in skild_options.items() if v is not None and neutral.get(k, None) != v}
+    neutral = {"consistency": ("none", "auto"), "particles": (1,)}  # the values that ask nothing of a baseline
+    extra = {k: v for k, v in skild_options.items() if v is not None and v not in neutral.get(k, ())}
     if extra:
         raise InputError(f"{', '.join(sorted(extra))}: options of SKILD, not of a {kind} checkpoint")
     if kind == "sr3":

@@ -148,6 +148,61 @@ def test_cli_sample_and_superres(model):
     assert block_consistency(e.spins, c, 2) == 1.0
 
 
+def test_default_super_resolution_keeps_the_input(model, tmp_path):
+    """Without --consistency and --particles, superres by 4 runs ``conditioned`` with 4 weighted particles and
+    records it, and every output block keeps the input; with another sampler ``conditioned`` alone; at 2x, and
+    for an input without block majorities (decimation), the free sampler."""
+    d, ck, _ = model
+    shipped = "isingsr/models/skild_L32_tiny.pt"
+    fine = sample_configurations(32, 4, seed=5)
+    write_ensemble(tmp_path / "L32.h5", fine, {"beta": BETA_C})
+    assert invoke("coarsen", "--input", tmp_path / "L32.h5", "--scale", 4, "--out", tmp_path / "c4.h5").exit_code == 0
+    c4 = load_ensemble(tmp_path / "c4.h5").spins
+    r = invoke("superres", "--ckpt", shipped, "--input", tmp_path / "c4.h5", "--scale", 4, "--out", tmp_path / "a.h5",
+               "--steps", 4, "-q")
+    assert r.exit_code == 0, r.stderr
+    e = load_ensemble(tmp_path / "a.h5")
+    assert (e.attrs["consistency"], e.attrs["particles"], e.attrs["lift_a"]) == ("conditioned", 4, 0.1)
+    assert block_consistency(e.spins, c4, 4) == 1.0
+    r = invoke("superres", "--ckpt", shipped, "--input", tmp_path / "c4.h5", "--scale", 4, "--out", tmp_path / "b.h5",
+               "--steps", 4, "--sampler", "ddim", "-q")
+    assert r.exit_code == 0, r.stderr
+    e = load_ensemble(tmp_path / "b.h5")
+    assert e.attrs["consistency"] == "conditioned" and "particles" not in e.attrs and "lift_a" not in e.attrs
+    assert block_consistency(e.spins, c4, 4) == 1.0
+    assert invoke("coarsen", "--input", d / "fine.h5", "--scale", 2, "--out", d / "c_auto.h5").exit_code == 0
+    r = invoke("superres", "--ckpt", ck, "--input", d / "c_auto.h5", "--scale", 2, "--out", d / "auto2.h5", "-n", 4,
+               "--steps", 3, "-q")
+    assert r.exit_code == 0, r.stderr
+    a = load_ensemble(d / "auto2.h5").attrs
+    assert a["consistency"] == "none" and "particles" not in a
+    r = invoke("coarsen", "--input", tmp_path / "L32.h5", "--scale", 4, "--rule", "decimation", "--out",
+               tmp_path / "dec.h5")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("superres", "--ckpt", shipped, "--input", tmp_path / "dec.h5", "--scale", 4, "--out",
+               tmp_path / "c.h5", "--steps", 3, "-q")
+    assert r.exit_code == 0, r.stderr
+    a = load_ensemble(tmp_path / "c.h5").attrs
+    assert a["consistency"] == "none" and "particles" not in a and a["steps"] == 3
+
+
+def test_automatic_consistency_resolves_by_input():
+    """``auto`` is conditioned where blocks can be kept at 4x and above and none elsewhere; particles default to 4
+    with conditioned where the particle filter can run; the lift's signal fraction follows the particles."""
+    from isingsr.defaults import resolve_consistency as resolve
+
+    assert resolve("auto", None, None, scale=4, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("auto", None, None, scale=8, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("auto", None, None, scale=2, block=True, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("auto", None, None, scale=4, block=False, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("auto", None, None, scale=4, block=True, smc_ok=False) == ("conditioned", 1, 0.0)
+    assert resolve("conditioned", None, None, scale=2, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("none", None, None, scale=4, block=True, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("held", 8, None, scale=4, block=True, smc_ok=True) == ("held", 8, 0.1)
+    assert resolve("none", 8, None, scale=4, block=True, smc_ok=True) == ("none", 8, 0.0)
+    assert resolve("conditioned", 1, 0.2, scale=4, block=True, smc_ok=True) == ("conditioned", 1, 0.2)
+
+
 def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):
     """SKILD's spins coarse-grain to the input with --consistency project, mean or truncated, and the exact polish
     (constrained Metropolis from SKILD's output) is a separate row; --polish without the projection is refused in

@@ -99,8 +99,9 @@ __all__ = ["run_correlate", "PROVENANCE_KEYS", "has_collinear", "correlation_fig
 
 #: File attributes copied into each ensemble's ``provenance``.
 PROVENANCE_KEYS = ("algorithm", "protocol", "method", "checkpoint", "sampler", "steps", "rule", "scale",
-                   "source", "seed", "beta", "basis", "t_start", "consistency", "variance", "grid_l_soft", "grid_l_end",
-                   "polish_sweeps", "wall_s", "isingsr_version")
+                   "source", "seed", "beta", "basis", "t_start", "consistency", "particles", "lift_a", "twist_a",
+                   "smc_final_ess", "smc_no_consistent", "variance", "grid_l_soft", "grid_l_end", "polish_sweeps",
+                   "wall_s", "isingsr_version")
 _RESERVED = ("truth", "naive")
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..defaults import GENERATION_STEPS, SAMPLER, TWIST_A, superres_steps
+from ..coarse import is_block_scale
+from ..defaults import GENERATION_STEPS, SAMPLER, TWIST_A, resolve_consistency, superres_steps
 from ..device import precision_name
 from ..exceptions import InputError
 from .denoiser import Denoiser
@@ -74,7 +75,10 @@ class SkildSuperResolver:
         Start protocol (:mod:`isingsr.diffusion.starts`); ``forward`` needs ``fine``.
     steps, sampler, variance, grid, t_start, consistency, start_blur, restart_blur, release_blur, lift_a, tilt_blur,
     particles, twist_a :
-        As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`.
+        As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`; besides, ``consistency='auto'``,
+        ``particles=None`` and ``lift_a=None`` take the defaults of the command line, resolved by scale at each
+        call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles where the
+        input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere).
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
     checkpoint : str, optional
@@ -87,8 +91,8 @@ class SkildSuperResolver:
     def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int | None = None,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", start_blur: float | None = None,
-                 restart_blur: float | None = None, release_blur: float | None = None, lift_a: float = 0.0,
-                 tilt_blur: float | None = None, particles: int = 1, twist_a: float = TWIST_A, fine=None,
+                 restart_blur: float | None = None, release_blur: float | None = None, lift_a: float | None = 0.0,
+                 tilt_blur: float | None = None, particles: int | None = 1, twist_a: float = TWIST_A, fine=None,
                  checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
             raise InputError(f"unknown start protocol {start!r}; choose one of {', '.join(START_PROTOCOLS)}")
@@ -97,8 +101,11 @@ class SkildSuperResolver:
         self.options = dict(start=start, steps=None if steps is None else int(steps), sampler=sampler,
                             variance=variance, grid=grid,
                             t_start=t_start, consistency=consistency, start_blur=start_blur,
-                            restart_blur=restart_blur, release_blur=release_blur, lift_a=float(lift_a),
-                            tilt_blur=tilt_blur, particles=int(particles), twist_a=float(twist_a))
+                            restart_blur=restart_blur, release_blur=release_blur,
+                            lift_a=None if lift_a is None else float(lift_a), tilt_blur=tilt_blur,
+                            particles=None if particles is None else int(particles), twist_a=float(twist_a))
+        #: The options of the last call with ``auto`` / None resolved (:func:`~isingsr.defaults.resolve_consistency`).
+        self.resolved = None
         #: What the particle filter did over every call (``particles`` > 1; :class:`~isingsr.diffusion.smc.SMCStats`).
         self.smc_stats = SMCStats()
         self.fine, self.checkpoint, self.t_start_used, self.steps_used = fine, checkpoint, None, steps
@@ -110,8 +117,10 @@ class SkildSuperResolver:
         return self.fine is None
 
     def provenance(self) -> dict:
-        """Checkpoint, schedule, start protocol and sampler of the output (HDF5 attributes)."""
-        ck, o = self.ck, self.options
+        """Checkpoint, schedule, start protocol and sampler of the output (HDF5 attributes); the options that
+        resolve by scale (``consistency`` ``auto``, ``particles`` and ``lift_a`` None) only once one has run."""
+        ck = self.ck
+        o = self.resolved or {k: (None if v == "auto" else v) for k, v in self.options.items()}
         out = {"method": "skild", "protocol": o["start"], "sampler": o["sampler"], "steps": self.steps_used,
                "checkpoint": self.checkpoint, "checkpoint_step": int(ck["step"]), "basis": ck["process"]["basis"],
                "schedule": ck["process"]["schedule"], "trained_L": int(ck["process"]["L"]),
@@ -121,7 +130,7 @@ class SkildSuperResolver:
                "consistency": o["consistency"], "precision": precision_name(self.den.autocast),
                "start_blur": o["start_blur"], "restart_blur": o["restart_blur"],
                "release_blur": o["release_blur"], "lift_a": o["lift_a"] or None, "tilt_blur": o["tilt_blur"]}
-        if o["particles"] > 1:
+        if (o["particles"] or 1) > 1:
             st = self.smc_stats
             # diagnostics of the configurations this process sampled (a resumed run: those since it resumed)
             out.update(particles=o["particles"], twist_a=o["twist_a"], smc_configs=len(st.final_ess),
@@ -132,7 +141,11 @@ class SkildSuperResolver:
 
     def generate(self, n: int, *, seed: int = 0, batch: int | None = None, progress=None) -> np.ndarray:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
-        if self.fine is not None or any(self.options[k] != v for k, v in SUPERRES_ONLY.items()):
+        o = self.options
+        consistency, particles, lift_a = resolve_consistency(o["consistency"], o["particles"], o["lift_a"],
+                                                             scale=1.0, block=False, smc_ok=False)
+        o = dict(o, consistency=consistency, particles=particles, lift_a=lift_a)
+        if self.fine is not None or any(o[k] != v for k, v in SUPERRES_ONLY.items()):
             raise InputError("generation has no start protocol and no input to be consistent with")
         self.steps_used = GENERATION_STEPS if self.options["steps"] is None else self.options["steps"]
         return generate_fields(self.den, n, steps=self.steps_used, sampler=self.options["sampler"], seed=seed,
@@ -142,8 +155,17 @@ class SkildSuperResolver:
                      rule: str = "majority") -> np.ndarray:
         """Fields ``(N, L, L)`` float32 (sign gives spins); sample i seeded ``seed + i``."""
         fine = None if self.fine is None else np.asarray(self.fine)[: len(coarse)]
-        self.steps_used = superres_steps(scale) if self.options["steps"] is None else self.options["steps"]
-        options = dict(self.options, steps=self.steps_used)
+        o = self.options
+        # block majorities to keep: spins coarse-grained by the majority rule at an integer scale, and a checkpoint
+        # whose basis treats every block alike (what the block-mean options need)
+        block = rule == "majority" and is_block_scale(self.L, scale) and self.den.process.basis.name == "fourier" \
+            and bool(np.all(np.abs(np.asarray(coarse)) == 1))
+        consistency, particles, lift_a = resolve_consistency(
+            o["consistency"], o["particles"], o["lift_a"], scale=scale, block=block,
+            smc_ok=o["sampler"] == "ancestral" and o["variance"] in (None, "gaussian") and o["restart_blur"] is None)
+        self.steps_used = superres_steps(scale) if o["steps"] is None else o["steps"]
+        options = self.resolved = dict(o, steps=self.steps_used, consistency=consistency, particles=particles,
+                                       lift_a=lift_a)
         fields, self.t_start_used = superresolve_fields(self.den, self.ck, coarse, scale, fine=fine, seed=seed,
                                                         batch=batch, rule=rule, progress=progress,
                                                         smc_stats=self.smc_stats, **options)
