@@ -574,7 +574,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
     "their Gaussian posterior means given the input's signs, the last steps' majorities projected; "
     "with the particles it only proposes their steps and the weights correct it towards the "
     "network's own chain given the input (every block kept, conditional scores near an exact "
-    "draw's, G4c and the energy within 2 sigma of Monte Carlo at 4x and 8x, L = 32; "
+    "draw's, every G4c(r) within 2 sigma and the energy within 2.1 sigma of Monte Carlo at 4x and 8x, L = 32; "
     "docs/consistency.md#how-many-particles-and-steps); alone (--particles 1) its output is too "
     "ordered at 8x, L = 64 and 128, and G4c too weak at 4x. none: the plain sampler (marginals "
     "right at 4x and 8x; about 10% of blocks disagree with the input). Every choice but none ends "

@@ -82,8 +82,8 @@ CONSISTENCY_DEFAULT = "conditioned"
 CONSISTENCY_MIN_SCALE = 4
 #: Particles per configuration (``--particles``) with ``conditioned`` when none are given, where the sampler is the
 #: ancestral one and there is no restart (the particle filter's conditions); 1 otherwise. With 4 the marginals pass
-#: at 4x on three ensembles (L = 32; energy +0.2, -0.0, +2.1 sigma), 2 leave the energy 4 sigma high, 8 cost twice
-#: as much for the same result (docs/consistency.md#how-many-particles-and-steps).
+#: at 4x on three ensembles (L = 32; energy +0.2, -0.0, +2.1 sigma), 2 leave the energy 4 sigma high, 8 (twice the
+#: cost) measured +0.2, -0.2, +1.1 sigma (docs/consistency.md#how-many-particles-and-steps).
 PARTICLES = 4
 #: Signal fraction a_t(k) below which the particle filter of ``--particles`` (:mod:`isingsr.diffusion.smc`) takes the
 #: Wiener estimate a_t X_t instead of the network's, for its twist and for its proposal's block-mean lift: the
