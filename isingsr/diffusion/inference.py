@@ -15,7 +15,7 @@ from ..defaults import GENERATION_STEPS, SAMPLER, TWIST_A, resolve_consistency, 
 from ..device import precision_name
 from ..exceptions import InputError
 from .denoiser import Denoiser
-from .pipeline import START_PROTOCOLS, generate_fields, superresolve_fields
+from .pipeline import START_PROTOCOLS, generate_fields, particles_supported, superresolve_fields
 from .samplers import get_sampler
 from .smc import SMCStats
 from .spectral import Spectrum
@@ -162,7 +162,7 @@ class SkildSuperResolver:
             and bool(np.all(np.abs(np.asarray(coarse)) == 1))
         consistency, particles, lift_a = resolve_consistency(
             o["consistency"], o["particles"], o["lift_a"], scale=scale, block=block,
-            smc_ok=o["sampler"] == "ancestral" and o["variance"] in (None, "gaussian") and o["restart_blur"] is None)
+            smc_ok=particles_supported(o["sampler"], o["variance"], o["restart_blur"]))
         self.steps_used = superres_steps(scale) if o["steps"] is None else o["steps"]
         options = self.resolved = dict(o, steps=self.steps_used, consistency=consistency, particles=particles,
                                        lift_a=lift_a)

@@ -113,6 +113,12 @@ def corr_for(ck: dict, scale: float, L: int | None = None, L_coarse: int | None 
     return c if L is None or L == c.shape[-1] else corr_at(c, Spectrum.from_state_dict(ck["spectrum"]), L, L_coarse)
 
 
+def particles_supported(sampler: str, variance, restart_blur) -> bool:
+    """Whether the particle filter (``particles`` > 1) can run with these sampling options: the ancestral sampler
+    with its Gaussian step variance, and no restart."""
+    return sampler == "ancestral" and variance in (None, "gaussian") and restart_blur is None
+
+
 def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: float, *, start: str = "conditional",
                         fine: np.ndarray | None = None, steps: int | None = None, sampler: str = SAMPLER,
                         seed: int = 0, batch: int | None = None, variance=None, rule: str = "majority",
@@ -245,8 +251,8 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
     if particles != 1:
         if particles < 1:
             raise InputError(f"particles must be >= 1, got {particles}")
-        if consistency not in ("none",) + MEAN_MODES or consistency == "drawn" or sampler != "ancestral" \
-                or variance not in (None, "gaussian") or restart_blur is not None:
+        if consistency not in ("none",) + MEAN_MODES or consistency == "drawn" \
+                or not particles_supported(sampler, variance, restart_blur):
             raise InputError(f"{particles} particles: sequential Monte Carlo runs the ancestral sampler (variance "
                              f"'gaussian') with --consistency none or a block-mean option other than drawn and no "
                              f"restart (got sampler {sampler!r}, consistency {consistency!r})")
