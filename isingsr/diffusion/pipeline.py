@@ -36,7 +36,8 @@ from .spectral import Spectrum
 from .starts import coarse_start, conditional_start, forward_start
 from .transfer import corr_at, gain_at
 
-__all__ = ["START_PROTOCOLS", "generate_fields", "superresolve_fields", "particles_supported", "gain_for", "corr_for", "to_spins"]
+__all__ = ["START_PROTOCOLS", "generate_fields", "superresolve_fields", "particles_supported", "gain_for", "corr_for",
+           "to_spins"]
 
 START_PROTOCOLS = ("conditional", "coarse", "forward")
 
