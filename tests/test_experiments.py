@@ -216,3 +216,75 @@ def test_smc_weights_reads_its_variants_and_refuses_a_bad_one():
     for bad in ("conditioned:0.1", "nonsense:0:0", "conditioned:a:0", "conditioned:0:0:1"):
         with pytest.raises(InputError, match="--variants"):
             variant(bad)
+
+
+def _direct_g2(spins, r):
+    """``(1/(2 L^2)) sum_x s_x (s_{x+r e_x} + s_{x+r e_y})`` per configuration, by shifting the lattice."""
+    import numpy as np
+
+    s = spins.astype(float)
+    return 0.5 * ((s * np.roll(s, -r, axis=1)).mean(axis=(1, 2)) + (s * np.roll(s, -r, axis=2)).mean(axis=(1, 2)))
+
+
+def _pooled_files(tmp_path, **changed):
+    """Two truths of random spins and a 'super-resolved' file of each: its truth with a tenth of the spins
+    flipped, recorded as made from it; ``changed`` attributes go to the second file."""
+    import numpy as np
+
+    from isingsr.io.hdf5 import write_ensemble
+
+    rng = np.random.default_rng(5)
+    files, pairs = [], []
+    for k in range(2):
+        truth = np.where(rng.random((40, 8, 8)) < 0.5, 1, -1).astype(np.int8)
+        cand = np.where(rng.random(truth.shape) < 0.1, -truth, truth).astype(np.int8)
+        tpath = write_ensemble(tmp_path / f"truth{k}.h5", truth, {})
+        attrs = {"source": str(tpath), "scale": 2.0, "kind": "skild-superres", "checkpoint": "net.pt", "steps": 10,
+                 "seed": 0, **(changed if k else {})}
+        files.append(str(write_ensemble(tmp_path / f"cand{k}.h5", cand, attrs)))
+        pairs.append((truth, cand))
+    return files, pairs
+
+
+def test_pooled_compares_each_file_with_its_truth_and_all_of_them_together(tmp_path, monkeypatch):
+    import json
+
+    import numpy as np
+    import pooled
+
+    files, pairs = _pooled_files(tmp_path)
+    monkeypatch.setattr("sys.argv", ["pooled.py", *files, "--out", str(tmp_path / "out"), "--curvature", "2"])
+    pooled.run()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["pooled"]["n"] == 80 and len(summary["ensembles"]) == 2
+    second = [_direct_g2(c, 1) - 2 * _direct_g2(c, 2) + _direct_g2(c, 3)
+              - (_direct_g2(t, 1) - 2 * _direct_g2(t, 2) + _direct_g2(t, 3)) for t, c in pairs]
+    for d, got in zip(second, summary["ensembles"].values()):
+        assert got["g2_second_difference"] == pytest.approx(d.mean(), abs=1e-12)
+        assert got["g2_second_difference_err"] == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)), rel=1e-9)
+    both = np.concatenate(second)
+    assert summary["pooled"]["g2_second_difference"] == pytest.approx(both.mean(), abs=1e-12)
+    k = [g["consistency"] for g in summary["ensembles"].values()]
+    assert summary["pooled"]["consistency"] == pytest.approx(np.mean(k))
+    lines = (tmp_path / "out" / "table.md").read_text().splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == [f"| {f}" for f in summary["ensembles"]] + ["| pooled"]
+
+
+def test_pooled_refuses_other_settings_the_same_truth_twice_and_one_file(tmp_path, monkeypatch):
+    import pooled
+
+    from isingsr.exceptions import InputError
+
+    files, _ = _pooled_files(tmp_path, steps=20)
+    monkeypatch.setattr("sys.argv", ["pooled.py", *files, "--out", str(tmp_path / "out")])
+    with pytest.raises(InputError, match=r"another setting .*\(steps differ\)"):
+        pooled.run()
+    (tmp_path / "b").mkdir()
+    same, _ = _pooled_files(tmp_path / "b")
+    monkeypatch.setattr("sys.argv", ["pooled.py", same[0], same[0], "--out", str(tmp_path / "out")])
+    with pytest.raises(InputError, match="same truth"):
+        pooled.run()
+    monkeypatch.setattr("sys.argv", ["pooled.py", same[0], "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit):
+        pooled.run()
+    assert not (tmp_path / "out").exists()

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -171,3 +172,22 @@ def test_bad_parameters_write_nothing(tmp_path, bad):
 def test_output_directory_must_exist(tmp_path):
     with pytest.raises(InputError, match="no such directory"):
         make(tmp_path / "missing" / "e.h5", n=10)
+
+
+def test_a_recorded_path_names_the_same_file_again(tmp_path, monkeypatch):
+    """What a result file records as its source (``portable_path``) finds that file (``local_path``): in the
+    cache, in the package, relative to the working directory, elsewhere."""
+    from isingsr.io.paths import cache_dir, local_path, portable_path
+    from isingsr.models import shipped_checkpoint
+
+    monkeypatch.setenv("ISINGSR_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    outside = tmp_path / "elsewhere.h5"
+    for f in (cache_dir() / "truth.h5", tmp_path / "work" / "data" / "x.h5", outside, Path(shipped_checkpoint(32))):
+        if not f.exists():
+            f.touch()
+        recorded = portable_path(f)
+        assert local_path(recorded).resolve() == f.resolve(), recorded
+    assert portable_path(cache_dir() / "truth.h5") == "$ISINGSR_CACHE/truth.h5"
+    assert portable_path(tmp_path / "work" / "data" / "x.h5") == "data/x.h5"

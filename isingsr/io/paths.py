@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..exceptions import InputError
 
-__all__ = ["cache_dir", "portable_path", "check_output", "ensure_space", "exclusive", "partial_path"]
+__all__ = ["cache_dir", "portable_path", "local_path", "check_output", "ensure_space", "exclusive", "partial_path"]
 
 
 def _cache_root() -> Path:
@@ -49,6 +49,24 @@ def portable_path(path) -> str:
     if resolved.is_relative_to(cache):
         return "$ISINGSR_CACHE/" + resolved.relative_to(cache).as_posix()
     return str(path)
+
+
+def local_path(recorded: str) -> Path:
+    """The file a path recorded by :func:`portable_path` names on this machine: ``$ISINGSR_CACHE/NAME`` in
+    :func:`cache_dir`, ``isingsr/...`` in the installed package when not found from the working directory,
+    anything else as written.
+
+    Examples
+    --------
+    >>> local_path(portable_path(Path.cwd() / "data" / "L32.h5")) == Path("data/L32.h5")
+    True
+    """
+    text = str(recorded)
+    if text.startswith("$ISINGSR_CACHE/"):
+        return _cache_root() / text.removeprefix("$ISINGSR_CACHE/")
+    if text.startswith("isingsr/") and not Path(text).exists():
+        return Path(__file__).resolve().parents[1] / text.removeprefix("isingsr/")
+    return Path(text)
 
 
 def check_output(path, *, directory: bool = False) -> Path:
