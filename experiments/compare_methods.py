@@ -12,9 +12,9 @@ the input came from) and conditional accuracy against the exact posterior
 exact draw for each input). Also prints SKILD's max |G4c residual| over each
 baseline's.
 
-SKILD runs as ``isingsr correlate`` runs it (``--consistency auto``: ``conditioned`` with 4 weighted
-particles at an integer scale of 4 or more, 8 from 8x on; ``--consistency none``: the free sampler;
-results/MANIFEST.md says which runs used which).
+SKILD runs as ``isingsr correlate`` runs it (``--consistency auto``: ``conditioned`` with 4 weighted particles
+at an integer scale of 4 or more; ``--consistency none``: the free sampler; results/MANIFEST.md says which runs
+used which).
 Usage (CPU, 2 cores; the README's table, the same as ``make run`` at 2x, 4x and 8x; docs/results.md gives the time):
   python experiments/compare_methods.py --out results/headline_L32 --figure docs/figures/g4c_L32_s4.png
 Re-analyse files already made there (seconds per scale; e.g. after a change to the analysis):

@@ -255,8 +255,8 @@ _particles_option = click.option(
          "configuration, weighted and resampled (twisted sequential Monte Carlo) towards the network's own "
          "reverse chain given that the output's block majorities are the input's, the --consistency choice "
          "only their proposal; every output keeps the input. Costs K times the network evaluations. [default: "
-         "4 with conditioned and the ancestral sampler, 8 from 8x on, else 1] "
-         "docs/consistency.md#how-many-particles-and-steps measures it.")
+         "4 with conditioned and the ancestral sampler, else 1] docs/consistency.md#how-many-particles-and-steps "
+         "measures it.")
 
 
 def _parse_methods(text):
@@ -300,7 +300,7 @@ def _parse_methods(text):
                    "the result matches the converged one (measured: docs/sampling.md).")
 @_consistency_option(
     "SKILD: make the output's block majorities equal the input (auto: conditioned with 4 weighted "
-    "particles at integer scales of 4 or more, 8 from 8x on, none elsewhere; none: the free sampler): conditioned "
+    "particles at integer scales of 4 or more, none elsewhere; none: the free sampler): conditioned "
     "(every estimate's block means moved to their Gaussian posterior means given the input's signs, "
     "then the last steps' majorities), drawn (as conditioned, the step's noise in the block means "
     "drawn from their truncated law), tilted (as conditioned, the block means reached by tilting each "
@@ -568,7 +568,7 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @click.option("--fine", default=None, help="True fine configurations (same order) for --start forward.")
 @_consistency_option(
     "SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
-    "without retraining. auto: conditioned with 4 weighted particles (8 from 8x on; --particles) where the input "
+    "without retraining. auto: conditioned with 4 weighted particles (--particles) where the input "
     "has block majorities to keep and S >= 4; none elsewhere (2x, where conditioned is too hot even "
     "with particles, and non-integer scales). conditioned: every estimate's block means moved to "
     "their Gaussian posterior means given the input's signs, the last steps' majorities projected; "

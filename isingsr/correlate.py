@@ -116,7 +116,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
         SKILD's start protocol, the reverse steps and sampler of SKILD and SR3 (None: each method's default), and
         further SKILD options (:class:`~isingsr.diffusion.inference.SkildSuperResolver`); those left out take
         :data:`SKILD_DEFAULTS`, the command line's (``conditioned`` with 4 weighted particles at an integer
-        scale of 4 or more, 8 from 8x on).
+        scale of 4 or more).
     posterior_draws : int
         Exact posterior draws per input behind the conditional scores.
     polish : int

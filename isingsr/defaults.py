@@ -81,11 +81,10 @@ CONSISTENCY_DEFAULT = "conditioned"
 #: sigma) that 4 particles leave it +7 sigma, where the free sampler passes (docs/consistency.md).
 CONSISTENCY_MIN_SCALE = 4
 #: Particles per configuration (``--particles``) with ``conditioned`` when none are given, where the sampler is the
-#: ancestral one and there is no restart (the particle filter's conditions), by scale (:func:`default_particles`);
-#: 1 otherwise. At 4x 4 pass on three ensembles (L = 32; energy +0.2, -0.0, +2.1 sigma; pooled +1.2), 2 leave the
-#: energy 4 sigma high; at 8x 4 leave G4c too weak at the blocks' scale over 3,000 inputs (pooled p = 0.0053), 8
-#: do not (pooled over 2,000: p = 0.17, energy +0.3 sigma; docs/consistency.md#three-ensembles-pooled).
-PARTICLES = {4: 4, 8: 8}
+#: ancestral one and there is no restart (the particle filter's conditions); 1 otherwise. With 4 the marginals pass
+#: at 4x on three ensembles (L = 32; energy +0.2, -0.0, +2.1 sigma), 2 leave the energy 4 sigma high, 8 (twice the
+#: cost) measured +0.2, -0.2, +1.1 sigma (docs/consistency.md#how-many-particles-and-steps).
+PARTICLES = 4
 #: Signal fraction a_t(k) below which the particle filter of ``--particles`` (:mod:`isingsr.diffusion.smc`) takes the
 #: Wiener estimate a_t X_t instead of the network's, for its twist and for its proposal's block-mean lift: the
 #: network's block means err about 12 times the Gaussian model's variance early on, these 0.87 times
@@ -118,25 +117,18 @@ def resolve_consistency(consistency: str, particles: int | None, lift_a: float |
     ``consistency`` ``auto``: :data:`CONSISTENCY_DEFAULT` where ``block`` (+-1 spins coarse-grained by the
     majority rule at an integer scale dividing L, and a checkpoint in the fourier basis) and ``scale`` is at
     least :data:`CONSISTENCY_MIN_SCALE`, else ``none``.
-    ``particles`` None: :func:`default_particles` with ``conditioned`` where ``smc_ok`` (ancestral sampler,
-    Gaussian step variance, no restart), else 1. ``lift_a`` None: with K > 1 particles and a block-mean lift
+    ``particles`` None: :data:`PARTICLES` with ``conditioned`` where ``smc_ok`` (ancestral sampler, Gaussian step
+    variance, no restart), else 1. ``lift_a`` None: with K > 1 particles and a block-mean lift
     (:data:`LIFT_MODES`) :data:`TWIST_A` -- the proposal's lift from the estimate the twist uses, the measured
     pairing (docs/consistency.md) --, else 0 (the network's own estimate).
     """
     if consistency == "auto":
         consistency = CONSISTENCY_DEFAULT if block and float(scale) >= CONSISTENCY_MIN_SCALE else "none"
     if particles is None:
-        particles = default_particles(scale) if consistency == CONSISTENCY_DEFAULT and smc_ok else 1
+        particles = PARTICLES if consistency == CONSISTENCY_DEFAULT and smc_ok else 1
     if lift_a is None:
         lift_a = TWIST_A if int(particles) > 1 and consistency in LIFT_MODES else 0.0
     return consistency, int(particles), float(lift_a)
-
-
-def default_particles(scale: float) -> int:
-    """Particles per configuration of the default at ``scale``: :data:`PARTICLES` at the largest scale listed that
-    is at most ``scale`` (4 below 8x, 8 from 8x on; the smallest count below the smallest scale)."""
-    listed = sorted(PARTICLES.items())
-    return next((k for s, k in reversed(listed) if float(scale) >= s), listed[0][1])
 
 
 def auto_batch(L: int) -> int:

@@ -188,14 +188,11 @@ def test_default_super_resolution_keeps_the_input(model, tmp_path):
 
 def test_automatic_consistency_resolves_by_input():
     """``auto`` is conditioned where blocks can be kept at 4x and above and none elsewhere; particles default to 4
-    (8 from 8x on) with conditioned where the particle filter can run; the lift's signal fraction follows the
-    particles."""
+    with conditioned where the particle filter can run; the lift's signal fraction follows the particles."""
     from isingsr.defaults import resolve_consistency as resolve
 
     assert resolve("auto", None, None, scale=4, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
-    assert resolve("auto", None, None, scale=8, block=True, smc_ok=True) == ("conditioned", 8, 0.1)
-    assert resolve("auto", None, None, scale=6, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
-    assert resolve("auto", None, None, scale=16, block=True, smc_ok=True) == ("conditioned", 8, 0.1)
+    assert resolve("auto", None, None, scale=8, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
     assert resolve("auto", None, None, scale=2, block=True, smc_ok=True) == ("none", 1, 0.0)
     assert resolve("auto", None, None, scale=4, block=False, smc_ok=True) == ("none", 1, 0.0)
     assert resolve("auto", None, None, scale=4, block=True, smc_ok=False) == ("conditioned", 1, 0.0)

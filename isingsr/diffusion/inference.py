@@ -77,8 +77,8 @@ class SkildSuperResolver:
     particles, twist_a :
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`; besides, ``consistency='auto'``,
         ``particles=None`` and ``lift_a=None`` take the defaults of the command line, resolved by scale at each
-        call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles (8 from 8x on)
-        where the input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere).
+        call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles where the
+        input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere).
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
     checkpoint : str, optional
