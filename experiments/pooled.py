@@ -24,7 +24,8 @@ the energy and Binder U4 z-scores, and the residual of G2's second
 difference at ``--curvature`` r (default 2), ``G2(r-1) - 2 G2(r) + G2(r+1)``
 (super-resolved minus truth, paired jackknife error): a test of the local
 texture that one number carries, where the full-covariance G2 test spreads
-it over L/2 distances. Writes ``OUT/table.md`` and ``OUT/summary.json``.
+it over L/2 distances. Writes ``OUT/table.md`` and ``OUT/summary.json`` (with
+G4c's and G2's residuals and z-scores at every distance).
 
 Usage (seconds; the files come from the commands of results/MANIFEST.md):
   python experiments/pooled.py --out results/pooled_default_L32_s4 \\
@@ -74,12 +75,15 @@ def _row(name: str, n: int, consistency: float, c: dict, curv: tuple[float, floa
             f"{curv[0]:+.5f} ± {curv[1]:.5f} ({curv[0] / curv[1]:+.1f})"]
 
 
-def _summary(c: dict, n: int, consistency: float, curv: tuple[float, float]) -> dict:
+def _summary(c: dict, n: int, consistency: float, curv: tuple[float, float], r) -> dict:
+    """The row's numbers, and G4c's and G2's residuals and z-scores per distance (G4c at ``r``, G2 at 0..L/2)."""
     return {"n": n, "consistency": consistency, "g4c_max_abs_dev": float(c["g4c_max_abs_dev"]),
             "g4c_max_abs_z": float(max(abs(z) for z in c["g4c_z"])), "g4c_p_value": float(c["g4c_p_value"]),
             "g2_p_value": float(c["g2_p_value"]), "energy_z": float(c["scalars"]["energy"]["z"]),
             "binder_z": float(c["scalars"]["binder"]["z"]), "g2_second_difference": curv[0],
-            "g2_second_difference_err": curv[1]}
+            "g2_second_difference_err": curv[1], "g4c_r": [int(x) for x in r],
+            "g4c_residual": [float(x) for x in c["g4c_residual"]], "g4c_z": [float(x) for x in c["g4c_z"]],
+            "g2_residual": [float(x) for x in c["g2_residual"]], "g2_z": [float(x) for x in c["g2_z"]]}
 
 
 def run() -> None:
@@ -116,20 +120,21 @@ def run() -> None:
         order = truth.time_order()
         coarse = coarse_inputs(truth.spins, scale, int(cand.attrs.get("seed", 0)))
         consistency = block_consistency(cand.spins, coarse, scale)
-        c = compare(measure(truth.spins, order=order, keep_samples=True),
-                    measure(cand.spins, order=order, keep_samples=True))
+        mt = measure(truth.spins, order=order, keep_samples=True)
+        c = compare(mt, measure(cand.spins, order=order, keep_samples=True))
         curv = second_difference(truth.spins[order], cand.spins[order], r)
         rows.append(_row(source, cand.n, consistency, c, curv))
-        summary["ensembles"][source] = _summary(c, cand.n, consistency, curv)
+        summary["ensembles"][source] = _summary(c, cand.n, consistency, curv, mt["r"])
         pooled["t"].append(truth.spins[order])
         pooled["c"].append(cand.spins[order])
         pooled["k"] += consistency * cand.n
     n = sum(len(t) for t in pooled["t"])
     truth, cand = np.concatenate(pooled["t"]), np.concatenate(pooled["c"])
-    c = compare(measure(truth, keep_samples=True), measure(cand, keep_samples=True))
+    mt = measure(truth, keep_samples=True)
+    c = compare(mt, measure(cand, keep_samples=True))
     curv = second_difference(truth, cand, r)
     rows.append(_row("pooled", n, pooled["k"] / n, c, curv))
-    summary["pooled"] = _summary(c, n, pooled["k"] / n, curv)
+    summary["pooled"] = _summary(c, n, pooled["k"] / n, curv, mt["r"])
     summary["curvature_r"] = r
     table = markdown(header, rows)
     print(table)

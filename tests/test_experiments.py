@@ -264,6 +264,9 @@ def test_pooled_compares_each_file_with_its_truth_and_all_of_them_together(tmp_p
         assert got["g2_second_difference_err"] == pytest.approx(d.std(ddof=1) / math.sqrt(len(d)), rel=1e-9)
     both = np.concatenate(second)
     assert summary["pooled"]["g2_second_difference"] == pytest.approx(both.mean(), abs=1e-12)
+    d1 = np.concatenate([_direct_g2(c, 1) - _direct_g2(t, 1) for t, c in pairs])
+    assert summary["pooled"]["g2_residual"][1] == pytest.approx(d1.mean(), abs=1e-12)
+    assert summary["pooled"]["g4c_r"] == [1, 2] and len(summary["pooled"]["g4c_z"]) == 2
     k = [g["consistency"] for g in summary["ensembles"].values()]
     assert summary["pooled"]["consistency"] == pytest.approx(np.mean(k))
     lines = (tmp_path / "out" / "table.md").read_text().splitlines()
