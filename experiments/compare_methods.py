@@ -102,7 +102,7 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
     ``--consistency`` or ``--particles``, ``auto`` and None resolved as ``isingsr correlate`` resolves them (files
     without the attributes: none, 1 particle).
     """
-    from isingsr.coarse import is_block_scale
+    from isingsr.coarse import majority_blocks
     from isingsr.defaults import resolve_consistency
     from isingsr.io.hdf5 import load_ensemble
 
@@ -116,8 +116,9 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
             continue
         attrs = load_ensemble(path, max_samples=1).attrs
         S = float(attrs["scale"])
+        block = majority_blocks(attrs.get("rule", "majority"), round(attrs["L_coarse"] * S), S)
         cons, k, _ = resolve_consistency(consistency, particles, None, scale=S, smc_ok=sampler == "ancestral",
-                                         block=is_block_scale(round(attrs["L_coarse"] * S), S))
+                                         block=block)
         if m != "cnn" and (attrs.get("steps"), attrs.get("sampler")) != (steps, sampler):
             sys.exit(f"{path}: made with {attrs.get('sampler')} {attrs.get('steps')} steps, not --sampler {sampler} "
                      f"--steps {steps}; drop --reuse or match them")

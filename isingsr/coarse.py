@@ -54,6 +54,7 @@ __all__ = [
     "sign_random_ties",
     "target_size",
     "is_block_scale",
+    "majority_blocks",
     "block_centre",
 ]
 
@@ -320,6 +321,18 @@ def is_block_scale(L: int, scale) -> bool:
     (True, False, False)
     """
     return float(scale).is_integer() and int(scale) >= 1 and L % int(scale) == 0
+
+
+def majority_blocks(rule: str, L: int, scale) -> bool:
+    """Whether inputs coarse-grained by ``rule`` and ``scale`` to a lattice of size L carry block majorities a
+    super-resolution can keep (and an exact posterior can condition on): the majority rule on the block route.
+
+    Examples
+    --------
+    >>> majority_blocks("majority", 32, 4), majority_blocks("decimation", 32, 4), majority_blocks("majority", 32, 2.5)
+    (True, False, False)
+    """
+    return rule == "majority" and is_block_scale(L, scale)
 
 
 def coarse_grain(spins: np.ndarray, scale, rule: str = "majority", seed=0) -> np.ndarray:

@@ -43,7 +43,7 @@ import h5py
 import numpy as np
 import torch
 
-from .coarse import is_block_scale, upsample
+from .coarse import is_block_scale, majority_blocks, upsample
 from .constants import BETA_C
 from .defaults import METHODS, PRECISION, SAMPLER, auto_batch
 from .diffusion.pipeline import to_spins
@@ -103,7 +103,7 @@ class PosteriorSuperResolver:
 
         coarse = np.asarray(coarse)
         L = round(coarse.shape[-1] * float(scale))
-        if rule != "majority" or not is_block_scale(L, scale):
+        if not majority_blocks(rule, L, scale):
             raise InputError(f"the exact posterior needs majority-rule inputs and an integer scale, got {rule} "
                              f"and {float(scale):g}")
         b = int(round(float(scale)))

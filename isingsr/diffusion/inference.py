@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..coarse import is_block_scale
+from ..coarse import majority_blocks
 from ..defaults import GENERATION_STEPS, SAMPLER, TWIST_A, resolve_consistency, superres_steps
 from ..device import precision_name
 from ..exceptions import InputError
@@ -158,7 +158,7 @@ class SkildSuperResolver:
         o = self.options
         # block majorities to keep: spins coarse-grained by the majority rule at an integer scale, and a checkpoint
         # whose basis treats every block alike (what the block-mean options need)
-        block = rule == "majority" and is_block_scale(self.L, scale) and self.den.process.basis.name == "fourier" \
+        block = majority_blocks(rule, self.L, scale) and self.den.process.basis.name == "fourier" \
             and bool(np.all(np.abs(np.asarray(coarse)) == 1))
         consistency, particles, lift_a = resolve_consistency(
             o["consistency"], o["particles"], o["lift_a"], scale=scale, block=block,

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..coarse import block_centre, is_block_scale
+from ..coarse import block_centre, majority_blocks
 from ..device import in_batches
 from ..defaults import GENERATION_STEPS, LATE_BLUR, LIFT_MODES, SAMPLER, TWIST_A, auto_batch, superres_steps
 from ..exceptions import InputError
@@ -212,7 +212,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
         t_s = float(t_start)
     if consistency not in CONSISTENCY:
         raise InputError(f"unknown consistency {consistency!r}; choose one of {', '.join(CONSISTENCY)}")
-    if consistency != "none" and (rule != "majority" or not is_block_scale(p.L, scale)):
+    if consistency != "none" and not majority_blocks(rule, p.L, scale):
         raise InputError(f"--consistency {consistency} needs majority-rule inputs at an integer scale dividing "
                          f"L = {p.L}, got rule {rule!r} and scale {scale:g}")
     if consistency == "drawn" and (sampler != "ancestral" or variance not in (None, "gaussian")):
@@ -259,7 +259,7 @@ def superresolve_fields(den: Denoiser, ck: dict, coarse: np.ndarray, scale: floa
                              f"restart (got sampler {sampler!r}, consistency {consistency!r})")
         if not 0 <= twist_a <= 1:
             raise InputError(f"twist_a {twist_a:g}: a signal fraction in [0, 1]")
-        if rule != "majority" or not is_block_scale(p.L, scale):
+        if not majority_blocks(rule, p.L, scale):
             raise InputError(f"{particles} particles weigh the input's block majorities: they need majority-rule "
                              f"inputs at an integer scale dividing L = {p.L}")
     if (consistency != "none" or particles > 1) and not np.all(np.abs(coarse) == 1):
