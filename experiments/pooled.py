@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 
 from isingsr.analysis.compare import block_consistency, compare, measure
-from isingsr.analysis.correlations import g2_samples
 from isingsr.analysis.errors import jackknife
 from isingsr.analysis.tables import markdown, pval
 from isingsr.correlate import coarse_inputs
@@ -59,31 +58,34 @@ SETTING = ("kind", "checkpoint", "sampler", "steps", "consistency", "particles",
 HEADER = ["ensemble", "n", "consistency", "max abs dG4c", "max abs z", "G4c p", "G2 p", "dE (z)", "dU4 (z)"]
 
 
-def second_difference(truth, cand, r: int) -> tuple[float, float]:
-    """``G2(r-1) - 2 G2(r) + G2(r+1)`` of ``cand`` minus that of ``truth`` (spins (N, L, L), configuration i of
-    each paired, in Monte Carlo time order) and its jackknife error."""
-    d = g2_samples(cand) - g2_samples(truth)
+def second_difference(truth: dict, cand: dict, r: int) -> tuple[float, float]:
+    """``G2(r-1) - 2 G2(r) + G2(r+1)`` of the candidate minus that of the truth and its jackknife error, from two
+    :func:`~isingsr.analysis.compare.measure` results with ``keep_samples`` (configuration i of each paired)."""
+    d = cand["samples"]["g2"][0] - truth["samples"]["g2"][0]
     v, e = jackknife(lambda x: x, d[:, r - 1] - 2 * d[:, r] + d[:, r + 1])
     return float(v), float(e)
 
 
-def _row(name: str, n: int, consistency: float, c: dict, curv: tuple[float, float]) -> list[str]:
-    sc = c["scalars"]
-    return [name, str(n), f"{consistency:.3f}", f"{c['g4c_max_abs_dev']:.4f}",
-            f"{max(abs(z) for z in c['g4c_z']):.1f}", pval(c["g4c_p_value"]), pval(c["g2_p_value"]),
-            f"{sc['energy']['z']:+.1f}", f"{sc['binder']['z']:+.1f}",
-            f"{curv[0]:+.5f} ± {curv[1]:.5f} ({curv[0] / curv[1]:+.1f})"]
-
-
-def _summary(c: dict, n: int, consistency: float, curv: tuple[float, float], r) -> dict:
-    """The row's numbers, and G4c's and G2's residuals and z-scores per distance (G4c at ``r``, G2 at 0..L/2)."""
-    return {"n": n, "consistency": consistency, "g4c_max_abs_dev": float(c["g4c_max_abs_dev"]),
+def compared(truth, cand, consistency: float, r: int) -> dict:
+    """The candidate spins against the truth's (each (N, L, L), paired, in Monte Carlo time order): the table's
+    numbers, and G4c's and G2's residuals and z-scores per distance (G4c at ``g4c_r``, G2 at 0..L/2)."""
+    mt, mc = measure(truth, keep_samples=True), measure(cand, keep_samples=True)
+    c = compare(mt, mc)
+    curv, curv_err = second_difference(mt, mc, r)
+    return {"n": len(truth), "consistency": consistency, "g4c_max_abs_dev": float(c["g4c_max_abs_dev"]),
             "g4c_max_abs_z": float(max(abs(z) for z in c["g4c_z"])), "g4c_p_value": float(c["g4c_p_value"]),
             "g2_p_value": float(c["g2_p_value"]), "energy_z": float(c["scalars"]["energy"]["z"]),
-            "binder_z": float(c["scalars"]["binder"]["z"]), "g2_second_difference": curv[0],
-            "g2_second_difference_err": curv[1], "g4c_r": [int(x) for x in r],
+            "binder_z": float(c["scalars"]["binder"]["z"]), "g2_second_difference": curv,
+            "g2_second_difference_err": curv_err, "g4c_r": [int(x) for x in mt["r"]],
             "g4c_residual": [float(x) for x in c["g4c_residual"]], "g4c_z": [float(x) for x in c["g4c_z"]],
             "g2_residual": [float(x) for x in c["g2_residual"]], "g2_z": [float(x) for x in c["g2_z"]]}
+
+
+def _row(name: str, s: dict) -> list[str]:
+    d, e = s["g2_second_difference"], s["g2_second_difference_err"]
+    return [name, str(s["n"]), f"{s['consistency']:.3f}", f"{s['g4c_max_abs_dev']:.4f}", f"{s['g4c_max_abs_z']:.1f}",
+            pval(s["g4c_p_value"]), pval(s["g2_p_value"]), f"{s['energy_z']:+.1f}", f"{s['binder_z']:+.1f}",
+            f"{d:+.5f} ± {e:.5f} ({d / e:+.1f})"]
 
 
 def run() -> None:
@@ -110,8 +112,9 @@ def run() -> None:
     if not 1 <= r < int(first["L"]) // 2:
         ap.error(f"--curvature: r from 1 to {int(first['L']) // 2 - 1} at L = {first['L']}")
     header = HEADER + [f"d(G2({r - 1}) - 2 G2({r}) + G2({r + 1})) (z)"]
-    rows, summary, pooled = [], {"files": [portable_path(f) for f in args.files], "setting":
-                                 {k: first.get(k) for k in SETTING}, "ensembles": {}}, {"t": [], "c": [], "k": 0}
+    summary = {"files": [portable_path(f) for f in args.files], "setting": {k: first.get(k) for k in SETTING},
+               "curvature_r": r, "ensembles": {}}
+    truths, outputs = [], []
     for f, cand, source in zip(args.files, cands, sources):
         truth = load_ensemble(local_path(source), max_samples=cand.n)
         if truth.n < cand.n or truth.L != cand.L:
@@ -119,23 +122,13 @@ def run() -> None:
                              f"the file {cand.n} of L = {cand.L}")
         order = truth.time_order()
         coarse = coarse_inputs(truth.spins, scale, int(cand.attrs.get("seed", 0)))
-        consistency = block_consistency(cand.spins, coarse, scale)
-        mt = measure(truth.spins, order=order, keep_samples=True)
-        c = compare(mt, measure(cand.spins, order=order, keep_samples=True))
-        curv = second_difference(truth.spins[order], cand.spins[order], r)
-        rows.append(_row(source, cand.n, consistency, c, curv))
-        summary["ensembles"][source] = _summary(c, cand.n, consistency, curv, mt["r"])
-        pooled["t"].append(truth.spins[order])
-        pooled["c"].append(cand.spins[order])
-        pooled["k"] += consistency * cand.n
-    n = sum(len(t) for t in pooled["t"])
-    truth, cand = np.concatenate(pooled["t"]), np.concatenate(pooled["c"])
-    mt = measure(truth, keep_samples=True)
-    c = compare(mt, measure(cand, keep_samples=True))
-    curv = second_difference(truth, cand, r)
-    rows.append(_row("pooled", n, pooled["k"] / n, c, curv))
-    summary["pooled"] = _summary(c, n, pooled["k"] / n, curv, mt["r"])
-    summary["curvature_r"] = r
+        truths.append(truth.spins[order])
+        outputs.append(cand.spins[order])
+        summary["ensembles"][source] = compared(truths[-1], outputs[-1],
+                                                block_consistency(cand.spins, coarse, scale), r)
+    k = sum(s["consistency"] * s["n"] for s in summary["ensembles"].values()) / sum(map(len, truths))
+    summary["pooled"] = compared(np.concatenate(truths), np.concatenate(outputs), k, r)
+    rows = [_row(name, s) for name, s in [*summary["ensembles"].items(), ("pooled", summary["pooled"])]]
     table = markdown(header, rows)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
