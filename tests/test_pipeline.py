@@ -186,6 +186,23 @@ def test_default_super_resolution_keeps_the_input(model, tmp_path):
     assert a["consistency"] == "none" and "particles" not in a and a["steps"] == 3
 
 
+def test_library_defaults_resolve_as_the_command_line():
+    """A super-resolver asked for ``consistency='auto'`` and ``particles=None`` resolves the lift as the command
+    line does (from the Wiener-filtered estimate, the pairing the particles are measured with), not from the
+    network's own estimate; with no options it is the free sampler."""
+    from isingsr.superres import load_superresolver
+
+    shipped = "isingsr/models/skild_L32_tiny.pt"
+    coarse = coarse_grain(sample_configurations(32, 2, seed=6), 4)
+    auto = load_superresolver("skild", shipped, consistency="auto", particles=None, steps=2)
+    auto.superresolve(coarse, 4)
+    assert (auto.resolved["consistency"], auto.resolved["particles"], auto.resolved["lift_a"]) == ("conditioned", 4,
+                                                                                                   0.1)
+    free = load_superresolver("skild", shipped, steps=2)
+    free.superresolve(coarse, 4)
+    assert (free.resolved["consistency"], free.resolved["particles"], free.resolved["lift_a"]) == ("none", 1, 0.0)
+
+
 def test_automatic_consistency_resolves_by_input():
     """``auto`` is conditioned where blocks can be kept at 4x and above and none elsewhere; particles default to 4
     with conditioned where the particle filter can run; the lift's signal fraction follows the particles."""

@@ -78,7 +78,9 @@ class SkildSuperResolver:
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`; besides, ``consistency='auto'``,
         ``particles=None`` and ``lift_a=None`` take the defaults of the command line, resolved by scale at each
         call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles where the
-        input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere).
+        input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere). ``lift_a``
+        None (the default) is the command line's too: the Wiener-filtered lift wherever K > 1 particles weigh a
+        block-mean lift, the pairing measured to work, and the network's own estimate otherwise.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
     checkpoint : str, optional
@@ -91,7 +93,7 @@ class SkildSuperResolver:
     def __init__(self, den: Denoiser, ck: dict, *, start: str = "conditional", steps: int | None = None,
                  sampler: str = SAMPLER, variance=None, grid: dict | None = None, t_start: float | None = None,
                  consistency: str = "none", start_blur: float | None = None,
-                 restart_blur: float | None = None, release_blur: float | None = None, lift_a: float | None = 0.0,
+                 restart_blur: float | None = None, release_blur: float | None = None, lift_a: float | None = None,
                  tilt_blur: float | None = None, particles: int | None = 1, twist_a: float = TWIST_A, fine=None,
                  checkpoint: str | None = None):
         if start not in START_PROTOCOLS:
