@@ -623,6 +623,10 @@ def superres(ckpt, input_path, scale, out, start, fine, consistency, start_blur,
     if abs(L_fine - coarse.L * scale) > scale:
         raise InputError(f"--L {L_fine} does not match L' = {coarse.L} times scale {scale:g} "
                          f"(= {coarse.L * scale:g}) to within one coarse block")
+    recorded = coarse.attrs.get("scale")  # what isingsr coarsen (or correlate) coarse-grained the input by
+    if recorded is not None and abs(float(recorded) - scale) > 1e-9 and not quiet:
+        click.echo(f"note: {input_path} was coarse-grained by {float(recorded):g} (its 'scale' attribute); "
+                   f"--scale {scale:g} makes {L_fine}x{L_fine} configurations, not its source's size", err=True)
     fine_spins = load_ensemble(fine, max_samples=coarse.n).spins if fine else None
     if start == "forward" and fine_spins is None:
         raise InputError("--start forward needs the true fine configurations (--fine FILE.h5)")

@@ -63,9 +63,10 @@ def files(tmp_path_factory):
 
 BAD_ENSEMBLES = [("missing", "no such file"), ("text", "not an HDF5 file"), ("nospins", "no 'spins' dataset"),
                  ("notpm", "must be +-1"), ("notsquare", "expected (N, L, L)"), ("empty", "empty")]
-BAD_CHECKPOINTS = [("missing", "no such checkpoint"), ("text", "not a readable checkpoint"),
-                   ("truncated", "not a readable checkpoint"), ("corrupt", "checksum mismatch"),
-                   ("nan", "not finite"), ("foreign", "not an isingsr checkpoint"), ("L32", "not a readable")]
+BAD_CHECKPOINTS = [("missing", "no such checkpoint"), ("text", "not a readable checkpoint (not a file torch wrote"),
+                   ("truncated", "a truncated torch file"), ("corrupt", "checksum mismatch"),
+                   ("nan", "not finite"), ("foreign", "not an isingsr checkpoint"),
+                   ("L32", "an HDF5 file, i.e. an ensemble")]
 
 
 def ensemble_cases():

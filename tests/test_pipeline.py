@@ -186,6 +186,21 @@ def test_default_super_resolution_keeps_the_input(model, tmp_path):
     assert a["consistency"] == "none" and "particles" not in a and a["steps"] == 3
 
 
+def test_superres_notes_a_scale_other_than_the_inputs(tmp_path):
+    """An input coarse-grained by 4 super-resolved by 3 runs (a partial super-resolution is legitimate) but says
+    that the output is not the source's size; the matching scale says nothing."""
+    write_ensemble(tmp_path / "L32.h5", sample_configurations(32, 1, seed=7), {"beta": BETA_C})
+    assert invoke("coarsen", "--input", tmp_path / "L32.h5", "--scale", 4, "--out", tmp_path / "c.h5").exit_code == 0
+    shipped = "isingsr/models/skild_L32_tiny.pt"
+    r = invoke("superres", "--ckpt", shipped, "--input", tmp_path / "c.h5", "--scale", 3, "--out", tmp_path / "a.h5",
+               "--steps", 1)
+    assert r.exit_code == 0, r.stderr
+    assert "coarse-grained by 4" in r.stderr and "24x24" in r.stderr
+    r = invoke("superres", "--ckpt", shipped, "--input", tmp_path / "c.h5", "--scale", 4, "--out", tmp_path / "b.h5",
+               "--steps", 1)
+    assert r.exit_code == 0 and "coarse-grained by" not in r.stderr
+
+
 def test_library_defaults_resolve_as_the_command_line():
     """A super-resolver asked for ``consistency='auto'`` and ``particles=None`` resolves the lift as the command
     line does (from the Wiener-filtered estimate, the pairing the particles are measured with), not from the

@@ -88,7 +88,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise InputError(f"{p}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+        raise InputError(f"{p}: not a readable checkpoint ({_why_unreadable(p, exc)})") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise InputError(f"{p}: not an isingsr checkpoint")
     if int(ck.get("format_version", 0)) > FORMAT_VERSION:
@@ -99,6 +99,20 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
                 raise InputError(f"{p}: weight {part}.{name} is not finite (NaN or inf); the checkpoint is "
                                  "damaged or comes from a diverged run")
     return ck
+
+
+def _why_unreadable(p: Path, exc: Exception) -> str:
+    """Why ``torch.load`` failed, in a user's terms: an ensemble passed as a checkpoint, a file torch did not
+    write, or torch's own first line for a damaged torch file."""
+    with p.open("rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file, i.e. an ensemble; a checkpoint is the .pt file isingsr train writes"
+    if head.startswith(b"PK") and not zipfile.is_zipfile(p):  # a zip's first member without its directory
+        return "a truncated torch file; copy it again"
+    if not zipfile.is_zipfile(p) and not head.startswith(b"\x80"):  # neither torch's zip nor its legacy pickle
+        return "not a file torch wrote; a checkpoint is the .pt file isingsr train writes"
+    return str(exc).splitlines()[0][:120]
 
 
 def _check_archive(p: Path) -> None:
