@@ -72,8 +72,9 @@ def ensemble_summary(path, n_blocks: int = 100) -> dict:
 
 
 def fmt_err(value, error) -> str:
-    """``value ± error`` with the error to two significant digits."""
-    if value is None:
+    """``value ± error`` with the error to two significant digits; ``n/a`` for a value not measured (None, or not
+    finite: e.g. an autocorrelation time of too few samples)."""
+    if value is None or not math.isfinite(float(value)):
         return "n/a"
     if error is None or not math.isfinite(error) or error <= 0:
         return f"{value:.6g}"

@@ -134,6 +134,7 @@ def test_fmt_err():
     assert fmt_err(-1.419435, 0.00046) == "-1.41944 ± 0.00046"
     assert fmt_err(5359.8, 29.7) == "5360 ± 30"
     assert fmt_err(None, None) == "n/a"
+    assert fmt_err(float("nan"), float("nan")) == "n/a"  # e.g. tau_int of two configurations
 
 
 def test_correlate_end_to_end(tmp_path, ensemble):
