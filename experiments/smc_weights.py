@@ -7,7 +7,11 @@ super-resolution with K particles for each ``--variants`` entry ``CONSISTENCY:LI
 ``--consistency`` option, the signal fraction below which its lift and the twist take the Wiener estimate;
 0: the network's own) and tabulates, over inputs, the mean effective sample size (a fraction of K) before
 each step's resampling in the first, middle and last third of the steps, the share of (input, step) pairs
-that resampled, the final effective sample size and the inputs without a consistent particle.
+that resampled, the final effective sample size and the inputs without a consistent particle (``OUT/table.md``);
+and where along the steps the weights become uneven: the variance over each input's particles of the
+log-weight each step adds (``SMCStats.spread``), summed over the steps in bands of the blur length at which
+they start, the last step (which ends in the majority rule's likelihood) apart (``OUT/spread.md``; a band's
+sum is about the log-weight variance it would accumulate without resampling).
 
 Usage (about 40 s per variant of 32 inputs at 4x on 2 cores):
   python experiments/smc_weights.py --ckpt isingsr/models/skild_L32_tiny.pt --scale 4 -n 32 \\
@@ -23,9 +27,10 @@ import torch
 
 from isingsr.analysis.tables import markdown
 from isingsr.correlate import coarse_inputs
-from isingsr.defaults import CONSISTENCY
+from isingsr.defaults import CONSISTENCY, superres_steps
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields
+from isingsr.diffusion.samplers import time_grid
 from isingsr.diffusion.smc import SMCStats
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
@@ -34,6 +39,20 @@ from _script import add_skild_ckpt, add_truth, main, parser, truth_path
 
 HEADER = ["proposal", "lift_a", "twist_a", "ESS, first third of steps", "ESS, middle third", "ESS, last third",
           "resampled", "final ESS", "inputs without a consistent particle"]
+#: Bands of the blur length (lattice spacings) at the start of a step, for ``OUT/spread.md``.
+BANDS = ((2.0, np.inf), (1.0, 2.0), (0.5, 1.0), (0.25, 0.5), (0.0, 0.25))
+SPREAD_HEADER = ["proposal", "lift_a", "twist_a", *(f"blur {lo:g}-{hi:g}: steps, spread" if np.isfinite(hi)
+                                                    else f"blur > {lo:g}: steps, spread" for lo, hi in BANDS),
+                 "last step", "total"]
+
+
+def spread_row(spread: np.ndarray, blur: np.ndarray) -> list[str]:
+    """The per-step spreads summed in :data:`BANDS` of the blur length, the last step apart, and their total."""
+    cells = []
+    for lo, hi in BANDS:
+        inside = (blur[:-1] >= lo) & (blur[:-1] < hi)
+        cells.append(f"{int(inside.sum())}, {spread[:-1][inside].sum():.2f}")
+    return [*cells, f"{spread[-1]:.2f}", f"{spread.sum():.2f}"]
 
 
 def variant(text: str) -> tuple[str, float, float]:
@@ -66,7 +85,10 @@ def run() -> None:
     ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
     den = build_from_checkpoint(ck)
     coarse = coarse_inputs(load_ensemble(truth_path(ap, args.truth)).spins, args.scale, 0)[: args.n]
-    rows = []
+    p = den.process
+    times = time_grid(args.steps or superres_steps(args.scale), float(p.t_start(args.scale)), process=p)
+    blur = np.array([float(p.blur_length(t)) for t in times[:-1]])
+    rows, spread_rows = [], []
     for mode, lift_a, twist_a in variants:
         stats = SMCStats()
         superresolve_fields(den, ck, coarse, args.scale, steps=args.steps, seed=0, consistency=mode,
@@ -78,10 +100,13 @@ def run() -> None:
                      f"{resampled.sum() / (args.n * len(resampled)):.2f}", f"{np.mean(stats.final_ess):.2f}",
                      str(stats.no_consistent)])
         print(markdown(HEADER, rows[-1:]).splitlines()[-1], flush=True)
-    table = markdown(HEADER, rows)
-    print(table)
+        spread = np.mean([np.asarray(s) for s in stats.spread], axis=0)
+        spread_rows.append([mode, f"{lift_a:g}", f"{twist_a:g}", *spread_row(spread, blur)])
+    table, spread_table = markdown(HEADER, rows), markdown(SPREAD_HEADER, spread_rows)
+    print(table, spread_table, sep="\n\n")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table + "\n")
+    (args.out / "spread.md").write_text(spread_table + "\n")
 
 
 if __name__ == "__main__":

@@ -218,6 +218,15 @@ def test_smc_weights_reads_its_variants_and_refuses_a_bad_one():
             variant(bad)
 
 
+def test_smc_weights_sums_the_spread_in_bands_of_the_blur():
+    import numpy as np
+    from smc_weights import spread_row
+
+    blur = np.array([3.0, 2.0, 1.5, 0.7, 0.3, 0.1, 0.05])  # the blur at each step's start
+    spread = np.arange(1.0, 8.0)
+    assert spread_row(spread, blur) == ["2, 3.00", "1, 3.00", "1, 4.00", "1, 5.00", "1, 6.00", "7.00", "28.00"]
+
+
 def _direct_g2(spins, r):
     """``(1/(2 L^2)) sum_x s_x (s_{x+r e_x} + s_{x+r e_y})`` per configuration, by shifting the lattice."""
     import numpy as np

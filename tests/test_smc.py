@@ -147,6 +147,24 @@ def test_one_particle_is_the_proposal_and_runs_are_reproducible_per_configuratio
         twisted_smc_sample(den, ident, p, x_t, times, coarse, 4, 2, generators(range(5)))
 
 
+def test_spread_says_which_steps_make_the_weights_uneven(make_process):
+    """``SMCStats.spread`` has one entry per step: zero for the network's own steps under a flat twist (block
+    means far on the input's side), so only the final likelihood can make the weights uneven; positive where a
+    proposal other than the network's moves the particles."""
+    p, den, x_t, coarse, times = _gaussian_case(make_process, 6)
+    k = 4
+    far = 100.0 * coarse.repeat_interleave(4, 1).repeat_interleave(4, 2).repeat_interleave(k, 0)[:, None]
+    stats = SMCStats()
+    twisted_smc_sample(den, lambda d, x, t: d, p, x_t, times, coarse, 4, k, generators(range(6)),
+                       twist_estimate=lambda d, x, t: far.to(d.dtype), stats=stats)
+    assert len(stats.spread[0]) == len(times) - 1 and stats.spread[0][:-1] == [0.0] * (len(times) - 2)
+    lift = MeanConstrainedDenoiser(type("Den", (), {"process": p, "__call__": staticmethod(den)})(),
+                                   coarse.repeat_interleave(k, 0), 4, "conditioned")
+    stats = SMCStats()
+    twisted_smc_sample(den, lift.lift, p, x_t, times, coarse, 4, k, generators(range(6)), stats=stats)
+    assert len(stats.spread[0]) == len(times) - 1 and min(stats.spread[0]) >= 0 and max(stats.spread[0][:-1]) > 0
+
+
 def test_superresolution_with_particles_keeps_the_input_and_rejects_what_it_cannot_run(make_process):
     from isingsr.diffusion.pipeline import superresolve_fields, to_spins
     from isingsr.coarse import block_spin

@@ -58,11 +58,16 @@ __all__ = ["TWIST_A", "SMCStats", "log_twist", "wiener_twist", "log_likelihood",
 @dataclass
 class SMCStats:
     """What the particle filter did, one entry per call (batch): the effective sample size before each step's
-    resampling (fraction of K, mean over the batch's configurations) and how many configurations resampled at
-    each step; and per configuration the final effective sample size (fraction of K; 0 where no particle was
-    consistent). Calls may append from several threads (each appends whole entries)."""
+    resampling (fraction of K, mean over the batch's configurations), how many configurations resampled at
+    each step, and each step's ``spread``: the variance over a configuration's particles of the log-weight the
+    step adds (its proposal ratio and twist ratio; the last step's with the final likelihood in place of the
+    next twist), mean over the configurations where it is finite -- where along the steps the weights become
+    uneven (summed over steps, about the log-weight variance they accumulate); and per configuration the final
+    effective sample size (fraction of K; 0 where no particle was consistent). Calls may append from several
+    threads (each appends whole entries)."""
     ess: list[list[float]] = field(default_factory=list)
     resampled: list[list[int]] = field(default_factory=list)
+    spread: list[list[float]] = field(default_factory=list)
     final_ess: list[float] = field(default_factory=list)
 
     @property
@@ -114,6 +119,13 @@ def systematic_resample(logw: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 def _no_nan(logw: torch.Tensor) -> torch.Tensor:
     """Log-weights with nan (an impossible particle, -inf minus -inf) as -inf; infinities kept."""
     return torch.where(torch.isnan(logw), -math.inf, logw)
+
+
+def _spread(increment: torch.Tensor) -> float:
+    """Variance over each row's particles of a log-weight increment ``(N, K)``, mean over the rows where every
+    entry is finite (0 where none is)."""
+    ok = torch.isfinite(increment).all(dim=1)
+    return float(increment[ok].var(dim=1, unbiased=False).mean()) if bool(ok.any()) else 0.0
 
 
 def _ess(logw: torch.Tensor) -> torch.Tensor:
@@ -171,7 +183,8 @@ def twisted_smc_sample(den, propose, process: DiagonalProcess, x_start: torch.Te
     logw = torch.zeros(n, k, dtype=torch.float64, device=x.device)
     prev_twist = None
     stats = SMCStats() if stats is None else stats
-    ess_trace, resampled = [], []
+    ess_trace, resampled, spread = [], [], []
+    step_w = torch.zeros_like(logw)  # the last step's proposal ratio, per particle
     for t, t_next in zip(times[:-1], times[1:]):
         tt = torch.full((n * k,), t, dtype=torch.float64, device=x.device)
         D = den(x, tt).to(torch.float64)
@@ -179,6 +192,7 @@ def twisted_smc_sample(den, propose, process: DiagonalProcess, x_start: torch.Te
         twist = log_twist(D if twist_estimate is None else twist_estimate(D, x, tt), cr, b, s)
         if prev_twist is not None:
             logw = logw + (twist - prev_twist).reshape(n, k)
+            spread.append(_spread(step_w + (twist - prev_twist).reshape(n, k)))
         logw = _no_nan(logw)
         ess = _ess(logw)
         ess_trace.append(float(ess.mean()))
@@ -198,14 +212,17 @@ def twisted_smc_sample(den, propose, process: DiagonalProcess, x_start: torch.Te
         X = c_x * X + c_d * B.forward(Dq) + std * B.forward(z)
         known = std > 0
         delta = B.inverse(torch.where(known, c_d * B.forward(Dq - D) / torch.where(known, std, 1.0), 0.0))
-        logw = logw + (-(z * delta).sum(dim=(1, 2, 3)) - 0.5 * (delta * delta).sum(dim=(1, 2, 3))).reshape(n, k)
+        step_w = (-(z * delta).sum(dim=(1, 2, 3)) - 0.5 * (delta * delta).sum(dim=(1, 2, 3))).reshape(n, k)
+        logw = logw + step_w
         x = B.inverse(X)
         prev_twist = twist
-    logw = logw + (log_likelihood(x, cr, b) - prev_twist).reshape(n, k)
-    logw = _no_nan(logw)
+    last = (log_likelihood(x, cr, b) - prev_twist).reshape(n, k)
+    spread.append(_spread(step_w + last))
+    logw = _no_nan(logw + last)
     none_ok = torch.isinf(logw).all(dim=1) & (logw < 0).all(dim=1)
     stats.ess.append(ess_trace)
     stats.resampled.append(resampled)
+    stats.spread.append(spread)
     stats.final_ess.extend(torch.where(none_ok, 0.0, _ess(torch.where(none_ok[:, None], 0.0, logw))).tolist())
     u = torch.stack([torch.rand((), generator=g, dtype=torch.float64) for g in gens]).to(x.device)
     w = torch.softmax(torch.where(none_ok[:, None], 0.0, logw), dim=1)
