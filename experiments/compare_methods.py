@@ -118,7 +118,7 @@ def reused(folder: Path, steps: int, start: str, sampler: str, wanted=METHODS,
         S = float(attrs["scale"])
         block = majority_blocks(attrs.get("rule", "majority"), round(attrs["L_coarse"] * S), S)
         cons, k, _ = resolve_consistency(consistency, particles, None, scale=S, smc_ok=sampler == "ancestral",
-                                         block=block)
+                                         block=block, blocks=int(attrs["L_coarse"]) ** 2)
         if m != "cnn" and (attrs.get("steps"), attrs.get("sampler")) != (steps, sampler):
             sys.exit(f"{path}: made with {attrs.get('sampler')} {attrs.get('steps')} steps, not --sampler {sampler} "
                      f"--steps {steps}; drop --reuse or match them")

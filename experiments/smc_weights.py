@@ -83,8 +83,9 @@ def run() -> None:
         ap.error("-n must be >= 1 and --particles >= 2")
     variants = [variant(v) for v in args.variants.split(",")]
     ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
-    den = build_from_checkpoint(ck)
-    coarse = coarse_inputs(load_ensemble(truth_path(ap, args.truth)).spins, args.scale, 0)[: args.n]
+    truth = load_ensemble(truth_path(ap, None) if args.truth is None else args.truth)  # any L, with its checkpoint
+    den = build_from_checkpoint(ck, L=truth.L)  # a checkpoint of another size is carried to the truth's L
+    coarse = coarse_inputs(truth.spins, args.scale, 0)[: args.n]
     p = den.process
     times = time_grid(args.steps or superres_steps(args.scale), float(p.t_start(args.scale)), process=p)
     blur = np.array([float(p.blur_length(t)) for t in times[:-1]])

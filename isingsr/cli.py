@@ -254,9 +254,10 @@ _particles_option = click.option(
     help="SKILD with --consistency none or a block-mean choice (conditioned, ...; not drawn): K particles per "
          "configuration, weighted and resampled (twisted sequential Monte Carlo) towards the network's own "
          "reverse chain given that the output's block majorities are the input's, the --consistency choice "
-         "only their proposal; every output keeps the input. Costs K times the network evaluations. [default: "
-         "4 with conditioned and the ancestral sampler, else 1] docs/consistency.md#how-many-particles-and-steps "
-         "measures it.")
+         "only their proposal; every output keeps the input. Costs K times the network evaluations; the "
+         "weights add up over blocks, so 4 suffice on inputs of up to 64 blocks and not on 1,024. [default: "
+         "4 with conditioned and the ancestral sampler, else 1] "
+         "docs/consistency.md#how-many-particles-and-steps-the-default measures it.")
 
 
 def _parse_methods(text):
@@ -300,7 +301,8 @@ def _parse_methods(text):
                    "the result matches the converged one (measured: docs/sampling.md).")
 @_consistency_option(
     "SKILD: make the output's block majorities equal the input (auto: conditioned with 4 weighted "
-    "particles at integer scales of 4 or more, none elsewhere; none: the free sampler): conditioned "
+    "particles at integer scales of 4 or more on inputs of at most 64 blocks, where they are measured to "
+    "pass; none elsewhere, e.g. at L = 128 by 4, where they do not; none: the free sampler): conditioned "
     "(every estimate's block means moved to their Gaussian posterior means given the input's signs, "
     "then the last steps' majorities), drawn (as conditioned, the step's noise in the block means "
     "drawn from their truncated law), tilted (as conditioned, the block means reached by tilting each "
@@ -569,13 +571,15 @@ def sample(ckpt, n, out, steps, sampler, seed, batch, device, precision, save_fi
 @_consistency_option(
     "SKILD, majority-rule input at an integer scale: make the spins coarse-grain to the input, "
     "without retraining. auto: conditioned with 4 weighted particles (--particles) where the input "
-    "has block majorities to keep and S >= 4; none elsewhere (2x, where conditioned is too hot even "
-    "with particles, and non-integer scales). conditioned: every estimate's block means moved to "
-    "their Gaussian posterior means given the input's signs, the last steps' majorities projected; "
+    "has block majorities to keep, S >= 4 and the input has at most 64 blocks (e.g. 8 x 8); none "
+    "elsewhere (2x, where conditioned is too hot even with particles; larger inputs, where 4 particles "
+    "cannot correct it: L = 128 by 4 comes out 6 sigma too hot; non-integer scales). conditioned: "
+    "every estimate's block means moved to their Gaussian posterior means given the input's signs, the "
+    "last steps' majorities projected; "
     "with the particles it only proposes their steps and the weights correct it towards the "
     "network's own chain given the input (every block kept, conditional scores near an exact "
     "draw's, every G4c(r) within 2 sigma and the energy within 2.1 sigma of Monte Carlo at 4x and 8x, L = 32; "
-    "docs/consistency.md#how-many-particles-and-steps); alone (--particles 1) its output is too "
+    "docs/consistency.md#how-many-particles-and-steps-the-default); alone (--particles 1) its output is too "
     "ordered at 8x, L = 64 and 128, and G4c too weak at 4x. none: the plain sampler (marginals "
     "right at 4x and 8x; about 10% of blocks disagree with the input). Every choice but none ends "
     "by giving each tied block a fair coin that makes it a strict majority (the tie rule gives a "

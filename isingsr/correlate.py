@@ -116,7 +116,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
         SKILD's start protocol, the reverse steps and sampler of SKILD and SR3 (None: each method's default), and
         further SKILD options (:class:`~isingsr.diffusion.inference.SkildSuperResolver`); those left out take
         :data:`SKILD_DEFAULTS`, the command line's (``conditioned`` with 4 weighted particles at an integer
-        scale of 4 or more).
+        scale of 4 or more, on inputs of at most :data:`~isingsr.defaults.CONSISTENCY_MAX_BLOCKS` blocks).
     posterior_draws : int
         Exact posterior draws per input behind the conditional scores.
     polish : int
@@ -165,10 +165,11 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     ckpts = dict(ckpts or {})
     skild_options = {**SKILD_DEFAULTS, **(skild_options or {})}
     held, _, _ = resolve_consistency(skild_options["consistency"], 1, 0.0, scale=scale,
-                                     block=is_block_scale(ens.L, scale), smc_ok=False)
+                                     block=is_block_scale(ens.L, scale), blocks=coarse.shape[-1] ** 2, smc_ok=False)
     if polish and held == "none":
         raise InputError("--polish starts the exact posterior's chain from SKILD's output, which must be consistent "
-                         "with the input (--consistency auto holds it from 4x on): add --consistency mean (or "
+                         "with the input (--consistency auto holds it from 4x on, on inputs of up to 64 blocks): add "
+                         "--consistency mean (or "
                          "conditioned, final, late, project)")
 
     def unavailable(what: str) -> None:

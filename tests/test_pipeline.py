@@ -218,21 +218,39 @@ def test_library_defaults_resolve_as_the_command_line():
     assert (free.resolved["consistency"], free.resolved["particles"], free.resolved["lift_a"]) == ("none", 1, 0.0)
 
 
+def test_default_super_resolution_runs_free_on_an_input_of_many_blocks(tmp_path):
+    """An input of 16 x 16 blocks (more than the particles are measured to correct) is super-resolved by the free
+    sampler by default, and the file says so."""
+    write_ensemble(tmp_path / "L64.h5", sample_configurations(64, 1, seed=8), {"beta": BETA_C})
+    assert invoke("coarsen", "--input", tmp_path / "L64.h5", "--scale", 4, "--out", tmp_path / "c.h5").exit_code == 0
+    r = invoke("superres", "--ckpt", "isingsr/models/skild_L32_tiny.pt", "--input", tmp_path / "c.h5", "--scale", 4,
+               "--out", tmp_path / "sr.h5", "--steps", 1, "-q")
+    assert r.exit_code == 0, r.stderr
+    a = load_ensemble(tmp_path / "sr.h5").attrs
+    assert a["consistency"] == "none" and "particles" not in a and a["L"] == 64
+
+
 def test_automatic_consistency_resolves_by_input():
-    """``auto`` is conditioned where blocks can be kept at 4x and above and none elsewhere; particles default to 4
-    with conditioned where the particle filter can run; the lift's signal fraction follows the particles."""
+    """``auto`` is conditioned where blocks can be kept at 4x and above on inputs of at most 64 blocks and none
+    elsewhere; particles default to 4 with conditioned where the particle filter can run; the lift's signal
+    fraction follows the particles."""
     from isingsr.defaults import resolve_consistency as resolve
 
-    assert resolve("auto", None, None, scale=4, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
-    assert resolve("auto", None, None, scale=8, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
-    assert resolve("auto", None, None, scale=2, block=True, smc_ok=True) == ("none", 1, 0.0)
-    assert resolve("auto", None, None, scale=4, block=False, smc_ok=True) == ("none", 1, 0.0)
-    assert resolve("auto", None, None, scale=4, block=True, smc_ok=False) == ("conditioned", 1, 0.0)
-    assert resolve("conditioned", None, None, scale=2, block=True, smc_ok=True) == ("conditioned", 4, 0.1)
-    assert resolve("none", None, None, scale=4, block=True, smc_ok=True) == ("none", 1, 0.0)
-    assert resolve("held", 8, None, scale=4, block=True, smc_ok=True) == ("held", 8, 0.1)
-    assert resolve("none", 8, None, scale=4, block=True, smc_ok=True) == ("none", 8, 0.0)
-    assert resolve("conditioned", 1, 0.2, scale=4, block=True, smc_ok=True) == ("conditioned", 1, 0.2)
+    assert resolve("auto", None, None, scale=4, block=True, blocks=64, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("auto", None, None, scale=8, block=True, blocks=64, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("auto", None, None, scale=2, block=True, blocks=64, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("auto", None, None, scale=4, block=False, blocks=64, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("auto", None, None, scale=4, block=True, blocks=64, smc_ok=False) == ("conditioned", 1, 0.0)
+    assert resolve("conditioned", None, None, scale=2, block=True, blocks=64, smc_ok=True) == ("conditioned", 4, 0.1)
+    assert resolve("none", None, None, scale=4, block=True, blocks=64, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("held", 8, None, scale=4, block=True, blocks=64, smc_ok=True) == ("held", 8, 0.1)
+    assert resolve("none", 8, None, scale=4, block=True, blocks=64, smc_ok=True) == ("none", 8, 0.0)
+    assert resolve("conditioned", 1, 0.2, scale=4, block=True, blocks=64, smc_ok=True) == ("conditioned", 1, 0.2)
+    # inputs of more blocks than the particles are measured to correct run free; explicit choices are kept
+    assert resolve("auto", None, None, scale=4, block=True, blocks=65, smc_ok=True) == ("none", 1, 0.0)
+    assert resolve("auto", None, None, scale=4, block=True, blocks=1024, smc_ok=False) == ("none", 1, 0.0)
+    assert resolve("conditioned", None, None, scale=4, block=True, blocks=1024, smc_ok=True) == ("conditioned", 4,
+                                                                                                    0.1)
 
 
 def test_correlate_with_the_consistency_projection_and_the_exact_polish(model, tmp_path):

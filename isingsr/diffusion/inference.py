@@ -78,7 +78,8 @@ class SkildSuperResolver:
         As for :func:`~isingsr.diffusion.pipeline.superresolve_fields`; besides, ``consistency='auto'``,
         ``particles=None`` and ``lift_a=None`` take the defaults of the command line, resolved by scale at each
         call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles where the
-        input has block majorities to keep and the scale is 4 or more, the free sampler elsewhere). ``lift_a``
+        input has block majorities to keep, the scale is 4 or more and the input has at most 64 blocks, the free
+        sampler elsewhere). ``lift_a``
         None (the default) is the command line's too: the Wiener-filtered lift wherever K > 1 particles weigh a
         block-mean lift, the pairing measured to work, and the network's own estimate otherwise.
     fine : ndarray (N, L, L), optional
@@ -145,7 +146,7 @@ class SkildSuperResolver:
         """Unconditional samples from t = 1 with the same network: fields ``(n, L, L)`` float32."""
         o = self.options
         consistency, particles, lift_a = resolve_consistency(o["consistency"], o["particles"], o["lift_a"],
-                                                             scale=1.0, block=False, smc_ok=False)
+                                                             scale=1.0, block=False, blocks=0, smc_ok=False)
         o = dict(o, consistency=consistency, particles=particles, lift_a=lift_a)
         if self.fine is not None or any(o[k] != v for k, v in SUPERRES_ONLY.items()):
             raise InputError("generation has no start protocol and no input to be consistent with")
@@ -164,6 +165,7 @@ class SkildSuperResolver:
             and bool(np.all(np.abs(np.asarray(coarse)) == 1))
         consistency, particles, lift_a = resolve_consistency(
             o["consistency"], o["particles"], o["lift_a"], scale=scale, block=block,
+            blocks=int(np.asarray(coarse).shape[-1]) ** 2,
             smc_ok=particles_supported(o["sampler"], o["variance"], o["restart_blur"]))
         self.steps_used = superres_steps(scale) if o["steps"] is None else o["steps"]
         options = self.resolved = dict(o, steps=self.steps_used, consistency=consistency, particles=particles,
