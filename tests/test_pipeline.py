@@ -218,6 +218,31 @@ def test_library_defaults_resolve_as_the_command_line():
     assert (free.resolved["consistency"], free.resolved["particles"], free.resolved["lift_a"]) == ("none", 1, 0.0)
 
 
+def test_denoiser_evaluates_a_large_batch_in_pieces_with_the_same_output():
+    """On a CPU a batch larger than ``auto_batch`` is evaluated in pieces of that size (activations under glibc's
+    mmap threshold); each configuration's estimate is the whole batch's to float32 rounding (the convolutions'
+    own partitioning may differ with the batch), with one time or one per configuration."""
+    from isingsr.defaults import auto_batch
+
+    den = build_from_checkpoint(load_checkpoint("isingsr/models/skild_L32_tiny.pt"))
+    n = 2 * auto_batch(32) + 6
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(n, 1, 32, 32, dtype=torch.float64, generator=gen)
+    t = 0.1 + 0.5 * torch.rand(n, dtype=torch.float64, generator=gen)
+    calls = []
+    predict = den.predict
+    den.predict = lambda x_t, tt: calls.append(x_t.shape[0]) or predict(x_t, tt)
+    size = auto_batch(32)
+    with torch.no_grad():
+        for times in (t, 0.3):
+            calls.clear()
+            torch.testing.assert_close(den._predict_in_pieces(x, times), predict(x, times), rtol=1e-5, atol=1e-5)
+            assert calls == [size, size, 6]
+        calls.clear()
+        den(x, t)
+        assert calls == [size, size, 6]
+
+
 def test_default_super_resolution_runs_free_on_an_input_of_many_blocks(tmp_path):
     """An input of 16 x 16 blocks (more than the particles are measured to correct) is super-resolved by the free
     sampler by default, and the file says so."""
