@@ -79,9 +79,9 @@ class SkildSuperResolver:
         ``particles=None`` and ``lift_a=None`` take the defaults of the command line, resolved by scale at each
         call (:func:`~isingsr.defaults.resolve_consistency`: ``conditioned`` with 4 weighted particles where the
         input has block majorities to keep, the scale is 4 or more and the input has at most 64 blocks, the free
-        sampler elsewhere). ``lift_a``
-        None (the default) is the command line's too: the Wiener-filtered lift wherever K > 1 particles weigh a
-        block-mean lift, the pairing measured to work, and the network's own estimate otherwise.
+        sampler elsewhere). ``lift_a`` None (the default) is the command line's too: the Wiener-filtered lift
+        wherever K > 1 particles weigh a block-mean lift, the pairing measured to work, and the network's own
+        estimate otherwise.
     fine : ndarray (N, L, L), optional
         The true fine configurations, for the ``forward`` protocol only.
     checkpoint : str, optional
