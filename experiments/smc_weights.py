@@ -27,10 +27,9 @@ import torch
 
 from isingsr.analysis.tables import markdown
 from isingsr.correlate import coarse_inputs
-from isingsr.defaults import CONSISTENCY, superres_steps
+from isingsr.defaults import CONSISTENCY
 from isingsr.diffusion.inference import build_from_checkpoint
 from isingsr.diffusion.pipeline import superresolve_fields
-from isingsr.diffusion.samplers import time_grid
 from isingsr.diffusion.smc import SMCStats
 from isingsr.exceptions import InputError
 from isingsr.io.hdf5 import load_ensemble
@@ -86,9 +85,6 @@ def run() -> None:
     truth = load_ensemble(truth_path(ap, None) if args.truth is None else args.truth)  # any L, with its checkpoint
     den = build_from_checkpoint(ck, L=truth.L)  # a checkpoint of another size is carried to the truth's L
     coarse = coarse_inputs(truth.spins, args.scale, 0)[: args.n]
-    p = den.process
-    times = time_grid(args.steps or superres_steps(args.scale), float(p.t_start(args.scale)), process=p)
-    blur = np.array([float(p.blur_length(t)) for t in times[:-1]])
     rows, spread_rows = [], []
     for mode, lift_a, twist_a in variants:
         stats = SMCStats()
@@ -102,6 +98,7 @@ def run() -> None:
                      str(stats.no_consistent)])
         print(markdown(HEADER, rows[-1:]).splitlines()[-1], flush=True)
         spread = np.mean([np.asarray(s) for s in stats.spread], axis=0)
+        blur = np.array([float(den.process.blur_length(t)) for t in stats.times[0][:-1]])  # where each step starts
         spread_rows.append([mode, f"{lift_a:g}", f"{twist_a:g}", *spread_row(spread, blur)])
     table, spread_table = markdown(HEADER, rows), markdown(SPREAD_HEADER, spread_rows)
     print(table, spread_table, sep="\n\n")

@@ -169,8 +169,7 @@ def correlate(scale: float, *, truth=None, out="figs", methods=None, candidates:
     if polish and held == "none":
         raise InputError("--polish starts the exact posterior's chain from SKILD's output, which must be consistent "
                          "with the input (--consistency auto holds it from 4x on, on inputs of up to 64 blocks): add "
-                         "--consistency mean (or "
-                         "conditioned, final, late, project)")
+                         "--consistency mean (or conditioned, final, late, project)")
 
     def unavailable(what: str) -> None:
         if explicit:

@@ -158,6 +158,7 @@ def test_spread_says_which_steps_make_the_weights_uneven(make_process):
     twisted_smc_sample(den, lambda d, x, t: d, p, x_t, times, coarse, 4, k, generators(range(6)),
                        twist_estimate=lambda d, x, t: far.to(d.dtype), stats=stats)
     assert len(stats.spread[0]) == len(times) - 1 and stats.spread[0][:-1] == [0.0] * (len(times) - 2)
+    assert stats.times[0] == times.tolist()  # the grid the spreads belong to
     lift = MeanConstrainedDenoiser(type("Den", (), {"process": p, "__call__": staticmethod(den)})(),
                                    coarse.repeat_interleave(k, 0), 4, "conditioned")
     stats = SMCStats()

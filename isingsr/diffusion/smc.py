@@ -57,7 +57,8 @@ __all__ = ["TWIST_A", "SMCStats", "log_twist", "wiener_twist", "log_likelihood",
 
 @dataclass
 class SMCStats:
-    """What the particle filter did, one entry per call (batch): the effective sample size before each step's
+    """What the particle filter did, one entry per call (batch): its time grid, the effective sample size before each
+    step's
     resampling (fraction of K, mean over the batch's configurations), how many configurations resampled at
     each step, and each step's ``spread``: the variance over a configuration's particles of the log-weight the
     step adds (its proposal ratio and twist ratio; the last step's with the final likelihood in place of the
@@ -65,6 +66,7 @@ class SMCStats:
     uneven (summed over steps, about the log-weight variance they accumulate); and per configuration the final
     effective sample size (fraction of K; 0 where no particle was consistent). Calls may append from several
     threads (each appends whole entries)."""
+    times: list[list[float]] = field(default_factory=list)
     ess: list[list[float]] = field(default_factory=list)
     resampled: list[list[int]] = field(default_factory=list)
     spread: list[list[float]] = field(default_factory=list)
@@ -220,6 +222,7 @@ def twisted_smc_sample(den, propose, process: DiagonalProcess, x_start: torch.Te
     spread.append(_spread(step_w + last))
     logw = _no_nan(logw + last)
     none_ok = torch.isinf(logw).all(dim=1) & (logw < 0).all(dim=1)
+    stats.times.append([float(t) for t in times])
     stats.ess.append(ess_trace)
     stats.resampled.append(resampled)
     stats.spread.append(spread)
